@@ -1,0 +1,126 @@
+"""The project's one image writer: uint8 conversion, single images, labelled grids.
+
+Every package (BigGAN sweeps, style transfer, DCGAN samples, feature
+visualisation) writes PNGs through these functions.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def to_uint8(images, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """``[..., H, W, C]`` floats in ``value_range`` -> uint8 in [0, 255] (rounded, clipped).
+
+    Greyscale ``C == 1`` is kept as one channel.
+    """
+    lo, hi = value_range
+    x = (np.asarray(images, dtype=np.float32) - lo) / (hi - lo)
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def save_image(path: str | os.PathLike, image, value_range: tuple[float, float] = (-1.0, 1.0)) -> pathlib.Path:
+    """Writes one ``[H, W, C]`` image (float in ``value_range`` or uint8) as PNG.
+
+    Written to a temporary name and renamed, so a crash never leaves a
+    truncated file that a resumed run would take as finished.
+    """
+    path = pathlib.Path(path)
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        arr = to_uint8(arr, value_range)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(arr).save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path
+
+
+def image_grid(
+    images,
+    ncols: int | None = None,
+    *,
+    pad: int = 2,
+    pad_value: int = 255,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+) -> np.ndarray:
+    """Tiles images into one uint8 ``[H', W', C]`` array.
+
+    Args:
+      images: ``[N, H, W, C]`` (tiled row-major into ``ncols`` columns, default
+        ``ceil(sqrt(N))``) or ``[R, C, H, W, ch]`` (rows x columns as given).
+        Float in ``value_range`` or uint8.
+      pad: pixels between tiles and around the border.
+    """
+    arr = np.asarray(images)
+    if arr.dtype != np.uint8:
+        arr = to_uint8(arr, value_range)
+    if arr.ndim == 5:
+        rows, ncols = arr.shape[:2]
+        arr = arr.reshape((-1,) + arr.shape[2:])
+    elif arr.ndim == 4:
+        n = arr.shape[0]
+        ncols = ncols or int(np.ceil(np.sqrt(n)))
+        rows = -(-n // ncols)
+    else:
+        raise ValueError(f"image_grid wants [N,H,W,C] or [R,C,H,W,C], got shape {arr.shape}")
+    n, h, w, c = arr.shape
+    out = np.full((rows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value, np.uint8)
+    for i in range(n):
+        r, k = divmod(i, ncols)
+        out[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = arr[i]
+    return out
+
+
+def save_grid(
+    path: str | os.PathLike,
+    images,
+    ncols: int | None = None,
+    *,
+    row_labels: Sequence[str] | None = None,
+    col_labels: Sequence[str] | None = None,
+    title: str | None = None,
+    pad: int = 2,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+) -> pathlib.Path:
+    """Writes a (optionally labelled) grid PNG; see :func:`image_grid` for ``images``.
+
+    Row labels are drawn in a left margin, column labels and ``title`` in a top
+    margin, with PIL's built-in font (no font files needed).
+    """
+    grid = image_grid(images, ncols, pad=pad, value_range=value_range)
+    arr = np.asarray(images)
+    if arr.ndim == 5:
+        nrows, ncols_, h, w = arr.shape[:4]
+    else:
+        h, w = arr.shape[1:3]
+        ncols_ = ncols or int(np.ceil(np.sqrt(arr.shape[0])))
+        nrows = -(-arr.shape[0] // ncols_)
+    if row_labels is None and col_labels is None and title is None:
+        return save_image(path, grid)
+    font = ImageFont.load_default()
+    line = 12
+    left = 8 + max((len(s) for s in row_labels), default=0) * 6 if row_labels else 0
+    top = (line + 4 if col_labels else 0) + (line + 4 if title else 0)
+    c = grid.shape[-1]
+    canvas = Image.new("RGB" if c == 3 else "L", (grid.shape[1] + left, grid.shape[0] + top), "white")
+    canvas.paste(Image.fromarray(grid if c == 3 else grid[..., 0]), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    y0 = 2
+    if title:
+        draw.text((left + pad, y0), title, fill="black", font=font)
+        y0 += line + 4
+    if col_labels:
+        for k, s in enumerate(col_labels[:ncols_]):
+            draw.text((left + pad + k * (w + pad), y0), str(s), fill="black", font=font)
+    if row_labels:
+        for r, s in enumerate(row_labels[:nrows]):
+            draw.text((4, top + pad + r * (h + pad) + h // 2 - line // 2), str(s), fill="black", font=font)
+    return save_image(path, np.asarray(canvas))

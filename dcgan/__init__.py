@@ -1,0 +1,1 @@
+"""DCGAN on art (Beyers & Loane): models, tfds input, training, analyses."""

@@ -1,0 +1,77 @@
+"""Converted params on disk: an orbax checkpoint plus ``metadata.json``.
+
+Layout of a converted-weights directory::
+
+    <dir>/params/          orbax StandardCheckpointer tree (numpy/jax arrays)
+    <dir>/metadata.json    {"format": ..., "model": ..., "config": {...},
+                            "source": ..., "source_sha256": ...,
+                            "converter": "<module> <version>", ...}
+
+Writes go to ``<dir>.tmp-*`` and are renamed into place, so a crash never
+leaves a half-written directory that later loads as valid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import numpy as np
+
+CONVERTER_VERSION = "1"
+FORMAT = "neural-art-jax/params-v1"
+
+
+def save_params(path: str | os.PathLike, params: Any, metadata: Mapping[str, Any]) -> pathlib.Path:
+    """Saves ``params`` (any pytree of arrays) and ``metadata`` to directory ``path``.
+
+    Refuses to overwrite an existing non-empty directory that is not a params
+    directory written by this module.
+    """
+    import orbax.checkpoint as ocp
+
+    path = pathlib.Path(path).absolute()
+    if path.exists() and any(path.iterdir()) and not (path / "metadata.json").exists():
+        raise FileExistsError(f"{path} exists and is not a converted-weights directory; not overwriting")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".tmp-"))
+    try:
+        ckpt = ocp.StandardCheckpointer()
+        ckpt.save(tmp / "params", jax.tree.map(np.asarray, params))
+        ckpt.wait_until_finished()
+        meta = {"format": FORMAT, "converter_version": CONVERTER_VERSION, **metadata}
+        (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    path = pathlib.Path(path)
+    meta_file = path / "metadata.json"
+    if not meta_file.exists():
+        raise FileNotFoundError(f"{path} is not a converted-weights directory (no metadata.json)")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{meta_file}: unknown format {meta.get('format')!r}, expected {FORMAT!r}")
+    return meta
+
+
+def load_params(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
+    """Returns ``(params, metadata)`` from a directory written by :func:`save_params`."""
+    import orbax.checkpoint as ocp
+
+    path = pathlib.Path(path).absolute()
+    meta = read_metadata(path)
+    params = ocp.StandardCheckpointer().restore(path / "params")
+    return jax.tree.map(np.asarray, params), meta
