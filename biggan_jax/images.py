@@ -24,7 +24,9 @@ def to_uint8(images, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarr
     return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
 
 
-def save_image(path: str | os.PathLike, image, value_range: tuple[float, float] = (-1.0, 1.0)) -> pathlib.Path:
+def save_image(
+    path: str | os.PathLike, image, value_range: tuple[float, float] = (-1.0, 1.0)
+) -> pathlib.Path:
     """Writes one ``[H, W, C]`` image (float in ``value_range`` or uint8) as PNG.
 
     Written to a temporary name and renamed, so a crash never leaves a
@@ -75,7 +77,10 @@ def image_grid(
     out = np.full((rows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value, np.uint8)
     for i in range(n):
         r, k = divmod(i, ncols)
-        out[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + k * (w + pad) : pad + k * (w + pad) + w] = arr[i]
+        out[
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + k * (w + pad) : pad + k * (w + pad) + w,
+        ] = arr[i]
     return out
 
 
@@ -110,7 +115,9 @@ def save_grid(
     left = 8 + max((len(s) for s in row_labels), default=0) * 6 if row_labels else 0
     top = (line + 4 if col_labels else 0) + (line + 4 if title else 0)
     c = grid.shape[-1]
-    canvas = Image.new("RGB" if c == 3 else "L", (grid.shape[1] + left, grid.shape[0] + top), "white")
+    canvas = Image.new(
+        "RGB" if c == 3 else "L", (grid.shape[1] + left, grid.shape[0] + top), "white"
+    )
     canvas.paste(Image.fromarray(grid if c == 3 else grid[..., 0]), (left, top))
     draw = ImageDraw.Draw(canvas)
     y0 = 2
@@ -122,5 +129,7 @@ def save_grid(
             draw.text((left + pad + k * (w + pad), y0), str(s), fill="black", font=font)
     if row_labels:
         for r, s in enumerate(row_labels[:nrows]):
-            draw.text((4, top + pad + r * (h + pad) + h // 2 - line // 2), str(s), fill="black", font=font)
+            draw.text(
+                (4, top + pad + r * (h + pad) + h // 2 - line // 2), str(s), fill="black", font=font
+            )
     return save_image(path, np.asarray(canvas))

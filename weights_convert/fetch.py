@@ -82,7 +82,9 @@ def _verify(art: Artifact, path: pathlib.Path) -> str:
     return digest
 
 
-def fetch(art: Artifact, *, cache: str | os.PathLike | None = None, progress: bool = True) -> pathlib.Path:
+def fetch(
+    art: Artifact, *, cache: str | os.PathLike | None = None, progress: bool = True
+) -> pathlib.Path:
     """Returns the local path of ``art``, downloading and verifying it if needed.
 
     Raises:
@@ -101,7 +103,9 @@ def fetch(art: Artifact, *, cache: str | os.PathLike | None = None, progress: bo
             _verify(art, dest)
             return dest
         except WeightsUnavailableError as e:
-            raise WeightsUnavailableError(f"cached file is corrupt: {e}. Delete it and retry. {hint}") from e
+            raise WeightsUnavailableError(
+                f"cached file is corrupt: {e}. Delete it and retry. {hint}"
+            ) from e
     tmp = None
     try:
         with urllib.request.urlopen(art.url, timeout=60) as resp:

@@ -38,7 +38,9 @@ def save_params(path: str | os.PathLike, params: Any, metadata: Mapping[str, Any
 
     path = pathlib.Path(path).absolute()
     if path.exists() and any(path.iterdir()) and not (path / "metadata.json").exists():
-        raise FileExistsError(f"{path} exists and is not a converted-weights directory; not overwriting")
+        raise FileExistsError(
+            f"{path} exists and is not a converted-weights directory; not overwriting"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".tmp-"))
     try:

@@ -63,7 +63,9 @@ def load_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         if isinstance(obj, Mapping) and set(obj) == {wrapper}:
             obj = obj[wrapper]
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{path}: expected a state dict (name -> tensor), got {type(obj).__name__}")
+        raise ValueError(
+            f"{path}: expected a state dict (name -> tensor), got {type(obj).__name__}"
+        )
     out = {}
     for k, v in obj.items():
         if not isinstance(v, torch.Tensor):

@@ -1,0 +1,43 @@
+"""BigGAN-deep in JAX/Flax, and Janik's weight-perturbation experiments.
+
+import jax, biggan_jax
+cfg, params = biggan_jax.load("biggan-deep-256")        # download+convert once, cached
+z = biggan_jax.truncated_noise(jax.random.key(0), 4, truncation=0.4)
+y = biggan_jax.class_vector(["stupa", "espresso", 980, {"stupa": .5, "volcano": .5}])
+images = biggan_jax.generate(cfg, params, z, y, 0.4)    # [4, 256, 256, 3] in [-1, 1]
+biggan_jax.images.save_grid("out.png", images)
+"""
+
+from biggan_jax import images
+from biggan_jax.classes import class_index, class_name, class_names, class_vector
+from biggan_jax.configs import (
+    BIGGAN_DEEP_128,
+    BIGGAN_DEEP_256,
+    BIGGAN_DEEP_512,
+    CONFIGS,
+    BigGANConfig,
+    get_config,
+)
+from biggan_jax.hub import RELEASES, load
+from biggan_jax.model import BigGANDeep, generate, init_params
+from biggan_jax.noise import truncated_noise
+
+__all__ = [
+    "BIGGAN_DEEP_128",
+    "BIGGAN_DEEP_256",
+    "BIGGAN_DEEP_512",
+    "CONFIGS",
+    "RELEASES",
+    "BigGANConfig",
+    "BigGANDeep",
+    "class_index",
+    "class_name",
+    "class_names",
+    "class_vector",
+    "generate",
+    "get_config",
+    "images",
+    "init_params",
+    "load",
+    "truncated_noise",
+]
