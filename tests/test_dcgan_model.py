@@ -1,0 +1,177 @@
+"""DCGAN models: shapes, ConvT lowering, parity with PyTorch modules on the same weights."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dcgan import model as M
+
+TINY = M.DCGANConfig(nz=7, ngf=4, ndf=4, nc=3, resolution=32)
+
+
+@pytest.mark.parametrize("res,nc", [(16, 1), (32, 3)])
+def test_shapes(res, nc):
+    cfg = M.DCGANConfig(nz=5, ngf=2, ndf=3, nc=nc, resolution=res)
+    g = M.init_generator(cfg, jax.random.key(0))
+    d = M.init_discriminator(cfg, jax.random.key(1))
+    z = jax.random.normal(jax.random.key(2), (3, 5))
+    x = M.generate(cfg, g, z)
+    assert x.shape == (3, res, res, nc)
+    assert float(jnp.max(jnp.abs(x))) <= 1.0
+    logits, stats = M.discriminate(cfg, d, x, train=True)
+    assert logits.shape == (3,)
+    assert set(stats) == {f"bn{i}" for i in range(1, cfg.n_up)}
+
+
+def test_seed_widths():
+    assert M.SEED_64.g_widths() == [1024, 512, 256, 128]
+    assert M.SEED_64.d_widths() == [128, 256, 512, 1024]
+    assert M.SEED_128.g_widths() == [2048, 1024, 512, 256, 128]
+    with pytest.raises(ValueError):
+        M.DCGANConfig(resolution=48)
+
+
+@pytest.mark.parametrize(
+    "h,k,s,p", [(4, 4, 2, 1), (5, 4, 2, 1), (3, 4, 2, 0), (1, 4, 1, 0), (6, 6, 3, 2)]
+)
+def test_subpixel_equals_dilated(h, k, s, p):
+    x = jax.random.normal(jax.random.key(0), (2, h, h + 1, 3))
+    w = jax.random.normal(jax.random.key(1), (k, k, 3, 5))
+    a = M.conv_transpose(x, w, s, p, "dilated")
+    b = M.conv_transpose(x, w, s, p, "subpixel")
+    assert a.shape == b.shape == (2, (h - 1) * s - 2 * p + k, h * s - 2 * p + k, 5)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def test_sample_latents():
+    z = M.sample_latents(jax.random.key(0), 4, 10, "uniform")
+    assert z.shape == (4, 10) and float(jnp.max(jnp.abs(z))) <= 1
+    with pytest.raises(ValueError):
+        M.sample_latents(jax.random.key(0), 4, 10, "cauchy")
+
+
+# ---------------------------------------------------------------- PyTorch parity
+
+
+def _torch_nets(cfg):
+    """pytorch/examples-style Sequential netG / netD for ``cfg`` (generic in depth)."""
+    torch = pytest.importorskip("torch", reason="parity tests need torch")
+    nn = torch.nn
+    g_act = (lambda: nn.LeakyReLU(0.2)) if cfg.g_act == "leaky_relu" else (lambda: nn.ReLU())
+    layers, cin = [], cfg.nz
+    for i, w in enumerate(cfg.g_widths()):
+        s, p = (1, 0) if i == 0 else (2, 1)
+        layers += [nn.ConvTranspose2d(cin, w, 4, s, p, bias=False), nn.BatchNorm2d(w), g_act()]
+        cin = w
+    layers += [nn.ConvTranspose2d(cin, cfg.nc, 4, 2, 1, bias=False), nn.Tanh()]
+    net_g = nn.Module()
+    net_g.main = nn.Sequential(*layers)  # pytorch/examples names: main.{j}.*
+    layers, cin = [], cfg.nc
+    for i, w in enumerate(cfg.d_widths()):
+        layers.append(nn.Conv2d(cin, w, 4, 2, 1, bias=False))
+        if i > 0:
+            layers.append(nn.BatchNorm2d(w))
+        layers.append(nn.LeakyReLU(0.2))
+        cin = w
+    layers += [nn.Conv2d(cin, 1, 4, 1, 0, bias=cfg.head_bias), nn.Sigmoid()]
+    net_d = nn.Module()
+    net_d.main = nn.Sequential(*layers)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for net in (net_g, net_d):
+            for m in net.modules():
+                if isinstance(m, nn.BatchNorm2d):  # non-trivial affine and running stats
+                    m.weight.normal_(1.0, 0.3, generator=gen)
+                    m.bias.normal_(0.0, 0.3, generator=gen)
+                    m.running_mean.normal_(0.0, 0.3, generator=gen)
+                    m.running_var.uniform_(0.5, 2.0, generator=gen)
+    return torch, net_g, net_d
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TINY,
+        TINY.replace(g_act="relu", init="dcgan", head_bias=False, nc=1, resolution=16),
+        TINY.replace(convt_impl="subpixel"),
+    ],
+    ids=["seed-lrelu", "radford-relu-1ch", "subpixel"],
+)
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_parity_with_torch(cfg, train):
+    from weights_convert import dcgan as conv
+
+    torch, net_g, net_d = _torch_nets(cfg)
+    sd_g = {k: v.detach().numpy() for k, v in net_g.state_dict().items()}
+    sd_d = {k: v.detach().numpy() for k, v in net_d.state_dict().items()}
+    g = conv.generator_from_torch(cfg, sd_g)
+    d = conv.discriminator_from_torch(cfg, sd_d)
+
+    z = np.random.default_rng(0).standard_normal((6, cfg.nz)).astype(np.float32)
+    net_g.train(train)
+    net_d.train(train)
+    with torch.no_grad():
+        x_t = net_g.main(torch.from_numpy(z).view(6, cfg.nz, 1, 1))
+        p_t = net_d.main(x_t).view(-1).numpy()
+    x_t = x_t.numpy().transpose(0, 2, 3, 1)
+    if train:
+        x_j, g_stats = M.generate(cfg, g, jnp.asarray(z), train=True)
+        logits, d_stats = M.discriminate(cfg, d, x_j, train=True)
+    else:
+        x_j = M.generate(cfg, g, jnp.asarray(z))
+        logits = M.discriminate(cfg, d, x_j)
+    np.testing.assert_allclose(np.asarray(x_j), x_t, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(np.asarray(jax.nn.sigmoid(logits)), p_t, atol=1e-5, rtol=0)
+    if train:  # running statistics updated exactly like torch (momentum 0.1, unbiased var)
+        new_g = conv.generator_from_torch(
+            cfg, {k: v.numpy() for k, v in net_g.state_dict().items()}
+        )
+        new_d = conv.discriminator_from_torch(
+            cfg, {k: v.numpy() for k, v in net_d.state_dict().items()}
+        )
+        for ours, ref in ((g_stats, new_g["batch_stats"]), (d_stats, new_d["batch_stats"])):
+            jax.tree.map(
+                lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5), ours, ref
+            )
+
+
+def test_gradients_match_torch():
+    """Training-mode backward through G and D agrees with autograd."""
+    cfg = TINY
+    from weights_convert import dcgan as conv
+
+    torch, net_g, net_d = _torch_nets(cfg)
+    g = conv.generator_from_torch(cfg, {k: v.numpy() for k, v in net_g.state_dict().items()})
+    d = conv.discriminator_from_torch(cfg, {k: v.numpy() for k, v in net_d.state_dict().items()})
+    z = np.random.default_rng(1).standard_normal((4, cfg.nz)).astype(np.float32)
+    net_g.train()
+    net_d.train()
+    out = net_d.main(net_g.main(torch.from_numpy(z).view(4, cfg.nz, 1, 1))).view(-1)
+    torch.log(out).mean().backward()
+
+    def f(gp):
+        x, _ = M.generate(cfg, {**g, "params": gp}, jnp.asarray(z), train=True)
+        logits, _ = M.discriminate(cfg, d, x, train=True)
+        return jnp.mean(jax.nn.log_sigmoid(logits))
+
+    grads = jax.grad(f)(g["params"])
+    ref = conv.generator_from_torch(
+        cfg,
+        {
+            k: (v.grad.numpy() if v.grad is not None else v.detach().numpy())
+            for k, v in net_g.named_parameters()
+        }
+        | {k: v.numpy() for k, v in net_g.named_buffers()},
+    )["params"]
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4), grads, ref)
+
+
+def test_no_recompile_on_second_call():
+    cfg = TINY
+    g = M.init_generator(cfg, jax.random.key(0))
+    f = jax.jit(lambda v, z: M.generate(cfg, v, z))
+    z = jnp.zeros((2, cfg.nz))
+    f(g, z)
+    f(g, z + 1)
+    assert f._cache_size() == 1
