@@ -48,9 +48,12 @@ class Objective:
     ``a * b`` and ``a / k`` likewise; numbers are promoted to constants.
     """
 
-    def __init__(self, fn: Callable[[Features], jax.Array], name: str = "objective"):
+    def __init__(
+        self, fn: Callable[[Features], jax.Array], name: str = "objective", layers=frozenset()
+    ):
         self.fn = fn
         self.name = name
+        self.layers = frozenset(layers)  # feature keys it reads (what the model must return)
 
     def __call__(self, features: Features) -> jax.Array:
         return self.fn(features)
@@ -67,7 +70,9 @@ class Objective:
     def _bin(self, other, op, sym, swap=False):
         o = Objective._lift(other)
         a, b = (o, self) if swap else (self, o)
-        return Objective(lambda f: op(a(f), b(f)), f"({a.name} {sym} {b.name})")
+        return Objective(
+            lambda f: op(a(f), b(f)), f"({a.name} {sym} {b.name})", a.layers | b.layers
+        )
 
     def __add__(self, o):
         return self._bin(o, jnp.add, "+")
@@ -91,7 +96,7 @@ class Objective:
         return self._bin(o, jnp.divide, "/")
 
     def __neg__(self):
-        return Objective(lambda f: -self(f), f"-{self.name}")
+        return Objective(lambda f: -self(f), f"-{self.name}", self.layers)
 
 
 def _pre_relu_name(layer: str) -> str:
@@ -127,6 +132,10 @@ def _rr_bwd(res, g):
 redirected_relu.defvjp(_rr_fwd, _rr_bwd)
 
 
+def _src(layer: str, redirect: bool) -> str:
+    return _pre_relu_name(layer) if redirect else layer
+
+
 def _get(features: Features, layer: str, redirect: bool, redirect_steps: int) -> jax.Array:
     if not redirect:
         if layer not in features:
@@ -144,7 +153,7 @@ def channel(layer: str, n, *, redirect: bool = False, redirect_steps: int = 16) 
         x = _get(f, layer, redirect, redirect_steps)
         return jnp.mean(jnp.take(x, n, axis=-1))
 
-    return Objective(fn, f"channel({layer}, {n})")
+    return Objective(fn, f"channel({layer}, {n})", {_src(layer, redirect)})
 
 
 def neuron(
@@ -165,17 +174,19 @@ def neuron(
         xx = w // 2 if x is None else x
         return jnp.mean(jnp.take(a[:, yy, xx, :], n, axis=-1))
 
-    return Objective(fn, f"neuron({layer}, {n})")
+    return Objective(fn, f"neuron({layer}, {n})", {_src(layer, redirect)})
 
 
 def layer(name: str) -> Objective:
     """DeepDream: mean of the squared activations of a whole layer."""
-    return Objective(lambda f: jnp.mean(jnp.square(f[name])), f"layer({name})")
+    return Objective(lambda f: jnp.mean(jnp.square(f[name])), f"layer({name})", {name})
 
 
 def class_logit(n, *, layer: str = "fc8") -> Objective:
     """Logit (pre-softmax) ``n`` of the classifier, averaged over the batch."""
-    return Objective(lambda f: jnp.mean(jnp.take(f[layer], n, axis=-1)), f"class_logit({n})")
+    return Objective(
+        lambda f: jnp.mean(jnp.take(f[layer], n, axis=-1)), f"class_logit({n})", {layer}
+    )
 
 
 def despraz_weighted(weights: jax.Array, *, layer: str = "fc8") -> Objective:
@@ -186,7 +197,9 @@ def despraz_weighted(weights: jax.Array, *, layer: str = "fc8") -> Objective:
     """
     weights = jnp.asarray(weights, jnp.float32)
     return Objective(
-        lambda f: jnp.mean(jnp.sum(weights * jax.nn.relu(f[layer]), axis=-1)), "despraz_weighted"
+        lambda f: jnp.mean(jnp.sum(weights * jax.nn.relu(f[layer]), axis=-1)),
+        "despraz_weighted",
+        {layer},
     )
 
 
@@ -236,4 +249,4 @@ def diversity(layer: str) -> Objective:
         off = jnp.sum(sims) - jnp.trace(sims)
         return -off / max(b * (b - 1), 1)
 
-    return Objective(fn, f"diversity({layer})")
+    return Objective(fn, f"diversity({layer})", {layer})

@@ -164,6 +164,7 @@ def render_many(
     transforms: Sequence[tr.Transform] | tr.Transform = (),
     chunk: int = 64,
     progress: Callable[[int, int], None] | None = None,
+    keys: jax.Array | None = None,
     _single: bool = False,
 ) -> RenderResult:
     """Renders ``objective_fn(t)`` for every ``t`` in ``targets`` (a pytree of arrays
@@ -171,7 +172,8 @@ def render_many(
 
     Target ``i``'s key is ``fold_in(key, i)`` whatever the chunking (the last
     chunk is padded to ``chunk`` to reuse the compiled program and trimmed).
-    ``progress(done, total)`` is called after each chunk.
+    ``keys`` (``[T]`` typed keys) overrides that. ``progress(done, total)`` is
+    called after each chunk.
     """
     th = _check_thresholds(steps, thresholds)
     optimizer = optimizer or optax.adam(0.05)
@@ -188,8 +190,11 @@ def render_many(
         idx = np.arange(lo, lo + chunk)
         idx_c = np.minimum(idx, n - 1)
         tgt = jax.tree.map(lambda a, ii=idx_c: jnp.asarray(a)[ii], targets)
-        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(idx, jnp.int32))
-        res = fn(tgt, model.params, param.frozen, keys)
+        if keys is None:
+            ks = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(idx, jnp.int32))
+        else:
+            ks = keys[idx_c]
+        res = fn(tgt, model.params, param.frozen, ks)
         outs.append(jax.tree.map(lambda a, m=hi - lo: a[:m], res))
         if progress is not None:
             progress(hi, n)

@@ -1,0 +1,163 @@
+"""Despraz et al.'s denoising autoencoder (their Fig. 3): trains the decoder G
+used by the pretrained mode. ``python -m featvis.train_autoencoder --help``.
+
+Encoder (autoencoder.ipynb): five blocks of two 3x3 *valid* convs (ReLU,
+then BN) + 2x2 max-pool, widths 32/64/128/256/512 (224 -> 3x3x512), then
+Dense 2048 (ReLU) and Dense 3200 (linear) = the feature vector. Decoder:
+:data:`featvis.despraz.DECODER`. Loss: mean squared error between the clean
+image and the reconstruction of the noisy one, images in VGG-Caffe pixel
+units (0..255 minus the mean; see :func:`featvis.despraz.to_rgb01`).
+Their notebook trains with Adadelta (Keras 1: lr 1.0, ρ 0.95, ε 1e-8) and,
+despite the paper's "Gaussian noise was added", feeds clean images; we add
+``noise_sd`` (default 20 Caffe units) as the paper says. Data: any
+``tfds.ImageFolder`` tree (``root/<split>/<label>/*.jpg``), e.g. ImageNet's
+dog synsets; images are resized to 224x224.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from collections.abc import Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import traverse_util
+
+from featvis import despraz as D
+
+ENC_WIDTHS = (32, 64, 128, 256, 512)
+
+
+def init_encoder(key: jax.Array, *, width: float = 1.0) -> dict:
+    params, cin = {}, 3
+    keys = jax.random.split(key, 12)
+    i = 0
+    for w in ENC_WIDTHS:
+        cout = max(1, int(round(w * width)))
+        for _ in range(2):
+            params[f"conv{i}"] = {
+                "kernel": D._glorot(keys[i], (3, 3, cin, cout), cin * 9, cout * 9),
+                "bias": jnp.zeros((cout,)),
+            }
+            params[f"bn{i}"] = {"scale": jnp.ones((cout,)), "bias": jnp.zeros((cout,))}
+            cin, i = cout, i + 1
+    hid = max(1, int(round(2048 * width)))
+    flat = cin * 3 * 3
+    params["fc0"] = {
+        "kernel": D._glorot(keys[10], (flat, hid), flat, hid),
+        "bias": jnp.zeros((hid,)),
+    }
+    params["fc1"] = {
+        "kernel": D._glorot(keys[11], (hid, D.N_FEATURES), hid, D.N_FEATURES),
+        "bias": jnp.zeros((D.N_FEATURES,)),
+    }
+    return params
+
+
+def apply_encoder(params: dict, x: jax.Array) -> jax.Array:
+    """``x``: ``[B, 224, 224, 3]`` Caffe units -> ``[B, 3200]``."""
+    conv = D.Conv(0, 3, "VALID")
+    for i in range(10):
+        x = D.batch_norm(D._conv(x, params[f"conv{i}"], conv), params[f"bn{i}"])
+        if i % 2 == 1:
+            x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+    x = x.reshape(x.shape[0], -1)
+    x = jax.nn.relu(x @ params["fc0"]["kernel"] + params["fc0"]["bias"])
+    return x @ params["fc1"]["kernel"] + params["fc1"]["bias"]
+
+
+def init(key: jax.Array, *, width: float = 1.0) -> dict:
+    ke, kd = jax.random.split(key)
+    return {
+        "encoder": init_encoder(ke, width=width),
+        "decoder": D.init_generator(kd, D.DECODER, width=width),
+    }
+
+
+def loss_fn(params: dict, clean: jax.Array, key: jax.Array, noise_sd: float) -> jax.Array:
+    noisy = clean + noise_sd * jax.random.normal(key, clean.shape)
+    rec = D.apply_generator(params["decoder"], apply_encoder(params["encoder"], noisy), D.DECODER)
+    return jnp.mean(jnp.square(rec - clean))
+
+
+def optimizer() -> optax.GradientTransformation:
+    """Keras-1 ``adadelta`` defaults (lr 1.0, ρ 0.95, ε 1e-8)."""
+    return optax.adadelta(1.0, rho=0.95, eps=1e-8)
+
+
+def image_batches(root: str, split: str, batch: int, *, seed: int = 0) -> Iterator[np.ndarray]:
+    """Endless ``[batch, 224, 224, 3]`` float32 Caffe-unit batches from a tfds.ImageFolder."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    ds = tfds.ImageFolder(root).as_dataset(split=split, shuffle_files=True)
+    mean = tf.constant(D.MEAN_RGB)
+
+    def prep(ex):
+        img = tf.image.resize(tf.cast(ex["image"], tf.float32), (224, 224))
+        return img - mean
+
+    ds = ds.map(prep).repeat().shuffle(256, seed=seed).batch(batch, drop_remainder=True)
+    return iter(tfds.as_numpy(ds))
+
+
+def train(
+    root: str,
+    *,
+    split: str = "train",
+    steps: int = 1000,
+    batch: int = 24,
+    noise_sd: float = 20.0,
+    width: float = 1.0,
+    seed: int = 0,
+    log_every: int = 10,
+    progress=None,
+) -> tuple[dict, list[float]]:
+    """Trains the autoencoder; returns ``(params, losses)``. Step ``s`` uses ``fold_in(key, s)``."""
+    k_init, key = jax.random.split(jax.random.key(seed))
+    params = init(k_init, width=width)
+    opt = optimizer()
+    state = opt.init(params)
+
+    @jax.jit
+    def step(params, state, x, s):
+        loss, g = jax.value_and_grad(loss_fn)(params, x, jax.random.fold_in(key, s), noise_sd)
+        u, state = opt.update(g, state, params)
+        return optax.apply_updates(params, u), state, loss
+
+    losses = []
+    data = image_batches(root, split, batch, seed=seed)
+    for s in range(steps):
+        params, state, loss = step(params, state, jnp.asarray(next(data)), s)
+        if not math.isfinite(float(loss)):
+            raise FloatingPointError(f"non-finite autoencoder loss at step {s}")
+        losses.append(float(loss))
+        if progress is not None and (s % log_every == 0 or s == steps - 1):
+            progress(s, float(loss))
+    return params, losses
+
+
+def save_decoder(path: str | pathlib.Path, decoder: dict) -> pathlib.Path:
+    """Decoder params as a flat ``.npz`` (keys ``conv0/kernel`` ...)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flat = traverse_util.flatten_dict(jax.device_get(decoder), sep="/")
+    with open(path, "wb") as fh:
+        np.savez(fh, **{k: np.asarray(v) for k, v in flat.items()})
+    return path
+
+
+def load_decoder(path: str | pathlib.Path) -> dict:
+    with np.load(path) as z:
+        flat = {k: jnp.asarray(z[k]) for k in z.files}
+    dec = traverse_util.unflatten_dict(flat, sep="/")
+    n = len(dec) // 2
+    if (
+        n != len([x for x in D.DECODER if x != D.UP])
+        or dec[f"conv{n - 1}"]["kernel"].shape[-1] != 3
+    ):
+        raise ValueError(f"{path}: not a featvis.despraz.DECODER parameter file")
+    return dec
