@@ -75,7 +75,7 @@ class DCGANConfig:
     leak: float = 0.2
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1  # PyTorch convention: new = (1 - m) * old + m * batch
-    convt_impl: str = "dilated"
+    convt_impl: str = "subpixel"
 
     def __post_init__(self):
         r = self.resolution

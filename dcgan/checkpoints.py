@@ -1,0 +1,97 @@
+"""orbax checkpointing for the DCGAN trainer, and exported (embedded) weights.
+
+A training checkpoint (``<workdir>/checkpoints/<step>/``) holds two items:
+
+* ``state``: ``{"step", "g", "d", "g_opt", "d_opt"}`` -- both networks'
+  params and BN statistics and both Adam states;
+* ``meta`` (JSON): ``{"step", "examples_seen", "config"}``: the data position
+  (examples consumed = step * batch size; the input pipeline is a pure function
+  of the step, see :mod:`dcgan.input_pipeline`) and the model config.
+
+Exported weights (:func:`export`, e.g. ``dcgan/assets/embedded``) use the
+project's shared converted-weights format (:mod:`weights_convert.store`):
+``{"generator": {...}, "discriminator": {...}}`` plus ``metadata.json`` with
+the model config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from typing import Any
+
+import jax
+import numpy as np
+
+from dcgan.model import DCGANConfig
+
+EMBEDDED_DIR = pathlib.Path(__file__).parent / "assets" / "embedded"
+
+
+def manager(workdir: str | os.PathLike, *, keep: int = 3, every: int = 1000):
+    """``CheckpointManager`` keeping the last ``keep`` checkpoints, saving every
+    ``every`` steps (``save(..., force=True)`` for final / preemption saves)."""
+    import orbax.checkpoint as ocp
+
+    opts = ocp.CheckpointManagerOptions(max_to_keep=keep, save_interval_steps=every, create=True)
+    path = pathlib.Path(workdir).absolute() / "checkpoints"
+    return ocp.CheckpointManager(path, options=opts, item_names=("state", "meta"))
+
+
+def save(mngr, step: int, state, meta: dict, *, force: bool = False) -> bool:
+    import orbax.checkpoint as ocp
+
+    return mngr.save(
+        step,
+        args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+        force=force,
+    )
+
+
+def restore(mngr, abstract_state, step: int | None = None):
+    """Returns ``(state, meta)`` of ``step`` (default: latest) or ``None`` if none."""
+    import orbax.checkpoint as ocp
+
+    step = mngr.latest_step() if step is None else step
+    if step is None:
+        return None
+    out = mngr.restore(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+        ),
+    )
+    return out["state"], out["meta"]
+
+
+def export(
+    path: str | os.PathLike,
+    cfg: DCGANConfig,
+    g_vars,
+    d_vars,
+    metadata: dict[str, Any],
+    *,
+    dtype=None,
+):
+    """Saves G and D variables (optionally cast, e.g. to ``bfloat16``) with metadata."""
+    from weights_convert import store
+
+    cast = (lambda a: np.asarray(a).astype(dtype)) if dtype is not None else np.asarray
+    tree = {"generator": jax.tree.map(cast, g_vars), "discriminator": jax.tree.map(cast, d_vars)}
+    meta = {"model": "dcgan", "config": dataclasses.asdict(cfg), **metadata}
+    return store.save_params(path, tree, meta)
+
+
+def load(path: str | os.PathLike | None = None) -> tuple[DCGANConfig, dict, dict, dict]:
+    """Loads exported weights (default: the embedded model) as float32.
+
+    Returns ``(cfg, g_vars, d_vars, metadata)``.
+    """
+    from weights_convert import store
+
+    path = EMBEDDED_DIR if path is None else pathlib.Path(path)
+    tree, meta = store.load_params(path)
+    cfg = DCGANConfig(**meta["config"])
+    f32 = lambda t: jax.tree.map(lambda a: np.asarray(a, np.float32), t)
+    return cfg, f32(tree["generator"]), f32(tree.get("discriminator", {})), meta

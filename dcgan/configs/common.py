@@ -1,0 +1,37 @@
+"""Defaults shared by the DCGAN configs (Beyers & Loane sec. 4)."""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    # Seed architecture (sec. 3.2): see dcgan.model.SEED_64.
+    c.model = ml_collections.ConfigDict(
+        dict(
+            nz=100, ngf=128, ndf=128, nc=3, resolution=64, g_act="leaky_relu", init="torch",
+            head_bias=True, leak=0.2, bn_eps=1e-5, bn_momentum=0.1, convt_impl="subpixel",
+        )
+    )  # fmt: skip
+    c.data = ml_collections.ConfigDict(
+        dict(
+            source="folder", folder="", data_dir="", seed=0, min_pixels=128 * 128,
+            shuffle_buffer=10_000, min_epoch_examples=1024,
+        )
+    )  # fmt: skip
+    # Adam 1e-4, b1 .5, b2 .999, eps 1e-8; batch 128; z ~ N(0, 1) (sec. 4).
+    c.lr = 1e-4
+    c.b1 = 0.5
+    c.b2 = 0.999
+    c.eps = 1e-8
+    c.batch_size = 128
+    c.latent_dist = "normal"
+    c.num_steps = 100_000
+    c.log_every = 50
+    c.sample_every = 1000
+    c.num_samples = 128
+    c.checkpoint_every = 1000
+    c.keep_checkpoints = 3
+    c.nan_check_every = 1
+    c.init_from = ""
+    return c
