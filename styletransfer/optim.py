@@ -107,6 +107,7 @@ def optimize(
     *,
     project: Callable[[Any], Any] | None = None,
     loss_args: tuple = (),
+    callback: Callable[[jax.Array, jax.Array], None] | None = None,
 ) -> _Optimized:
     """Pure core of :func:`run` (traceable, vmappable; not jitted itself)."""
     value_fn = lambda p: loss_fn(p, *loss_args)
@@ -145,6 +146,8 @@ def optimize(
                 new_state = optax.tree.set(new_state, value=jnp.where(moved, jnp.inf, old))
             new_params = projected
         bad = jnp.where((bad < 0) & ~finite, s, bad)
+        if callback is not None:
+            jax.debug.callback(callback, s, value)
         ok = bad < 0
         keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
         return (keep(new_params, params), keep(new_state, state), s + 1, bad), value
@@ -177,7 +180,8 @@ def optimize(
 
 
 _optimize_jit = jax.jit(
-    optimize, static_argnames=("loss_fn", "optimizer", "num_steps", "snapshot_every", "project")
+    optimize,
+    static_argnames=("loss_fn", "optimizer", "num_steps", "snapshot_every", "project", "callback"),
 )
 
 
@@ -202,12 +206,15 @@ def run(
     *,
     project: Callable[[Any], Any] | None = None,
     loss_args: tuple = (),
+    callback: Callable[[jax.Array, jax.Array], None] | None = None,
 ) -> RunResult:
     """Minimises ``loss_fn(params, *loss_args)`` from ``init_params`` for ``num_steps``
     optimiser steps in one compiled program. Returns ``(final, snapshots, losses)``.
 
-    ``loss_fn``, ``optimizer`` and ``project`` are static (hashed by identity):
-    reuse the same objects to reuse the compiled program.
+    ``loss_fn``, ``optimizer``, ``project`` and ``callback`` are static (hashed
+    by identity): reuse the same objects to reuse the compiled program.
+    ``callback(step, value)`` is called on the host after every step (progress
+    bars; ``jax.debug.callback``).
 
     Raises:
       NonFiniteLossError: a loss or gradient became NaN/inf (names the step).
@@ -220,6 +227,7 @@ def run(
         snapshot_every,
         project=project,
         loss_args=tuple(loss_args),
+        callback=callback,
     )
     check_finite(out.first_bad_step)
     return RunResult(out.params, out.snapshots, out.losses)
