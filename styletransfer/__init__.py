@@ -1,1 +1,81 @@
-"""VGG-16/19 in Flax and Gatys et al. neural style transfer driven by optax."""
+"""VGG-16/19 in JAX and Gatys et al. neural style transfer driven by optax.
+
+    import styletransfer as st
+    net = st.Net(*st.vgg.load("vgg19"))                 # download + convert once, cached
+    content = st.load_image("photo.jpg", max_size=512)  # [H, W, 3] in [0, 1]
+    style = st.load_image("starry.jpg", max_size=512)
+    out = st.stylize(net, content, [style], st.Settings(num_steps=300))
+    st.save_image("out.png", out.image)
+
+Modules: :mod:`~styletransfer.vgg` (network, loading), :mod:`~styletransfer.losses`
+(Gatys eqs. 1-7, Gram style vectors), :mod:`~styletransfer.optim` (the jitted
+optax loop), :mod:`~styletransfer.transfer` (modes), :mod:`~styletransfer.pipeline`
+(what the CLI does), :mod:`~styletransfer.imageio` (reading inputs).
+"""
+
+from styletransfer import imageio, losses, optim, transfer, vgg
+from styletransfer.imageio import ImageError, load_image
+from styletransfer.losses import (
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    content_loss,
+    gatys,
+    gram,
+    style_loss,
+    style_representation,
+    style_targets,
+    total_variation,
+)
+from styletransfer.optim import NonFiniteLossError, make_optimizer, run
+from styletransfer.transfer import (
+    Net,
+    Result,
+    Settings,
+    reconstruct_content,
+    stylize,
+    sweep,
+    synthesize_texture,
+)
+from styletransfer.vgg import VGG16, VGG19, VGGConfig, load
+
+
+def save_image(path, image):
+    """Writes an ``[H, W, 3]`` image in [0, 1] as PNG (via :mod:`biggan_jax.images`)."""
+    from biggan_jax import images
+
+    return images.save_image(path, image, value_range=(0.0, 1.0))
+
+
+__all__ = [
+    "CONTENT_LAYERS",
+    "STYLE_LAYERS",
+    "VGG16",
+    "VGG19",
+    "ImageError",
+    "Net",
+    "NonFiniteLossError",
+    "Result",
+    "Settings",
+    "VGGConfig",
+    "content_loss",
+    "gatys",
+    "gram",
+    "imageio",
+    "load",
+    "load_image",
+    "losses",
+    "make_optimizer",
+    "optim",
+    "reconstruct_content",
+    "run",
+    "save_image",
+    "style_loss",
+    "style_representation",
+    "style_targets",
+    "stylize",
+    "sweep",
+    "synthesize_texture",
+    "total_variation",
+    "transfer",
+    "vgg",
+]

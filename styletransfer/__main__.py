@@ -1,0 +1,5 @@
+"""``python -m styletransfer`` (see :mod:`styletransfer.main`)."""
+
+from styletransfer.main import run
+
+run()

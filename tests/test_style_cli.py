@@ -1,0 +1,116 @@
+"""``python -m styletransfer`` end to end on tiny sizes, and bad input handling
+(styletransfer.imageio, styletransfer.pipeline)."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from styletransfer import imageio, optim, pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def pics(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pics")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (40, 30, 3), np.uint8)).save(d / "content.png")
+    Image.fromarray(rng.integers(0, 256, (24, 24), np.uint8), "L").save(d / "grey.png")
+    Image.fromarray(rng.integers(0, 256, (20, 20, 4), np.uint8), "RGBA").save(d / "rgba.png")
+    Image.fromarray(rng.integers(0, 256, (300, 200, 3), np.uint8)).save(d / "big.jpg")
+    (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\nthis is not really a png")
+    data = (d / "content.png").read_bytes()
+    (d / "truncated.png").write_bytes(data[: len(data) // 2])
+    return d
+
+
+def test_bad_images_give_clear_errors(pics):
+    with pytest.raises(imageio.ImageError, match="image not found: .*missing.png"):
+        imageio.load_image(pics / "missing.png")
+    with pytest.raises(imageio.ImageError, match="corrupt.png: not a readable image"):
+        imageio.load_image(pics / "corrupt.png")
+    with pytest.raises(imageio.ImageError, match="truncated.png: not a readable image"):
+        imageio.load_image(pics / "truncated.png")
+    with pytest.raises(imageio.ImageError, match="is a directory"):
+        imageio.load_image(pics)
+
+
+def test_grey_rgba_converted_with_note_and_oversize_resized(pics, caplog):
+    with caplog.at_level(logging.INFO):
+        g = imageio.load_image(pics / "grey.png")
+        a = imageio.load_image(pics / "rgba.png")
+        b = imageio.load_image(pics / "big.jpg", max_size=64)
+    assert g.shape == (24, 24, 3) and np.array_equal(g[..., 0], g[..., 2])
+    assert a.shape == (20, 20, 3) and a.dtype == np.float32 and 0 <= a.min() <= a.max() <= 1
+    assert b.shape == (64, 43, 3)
+    text = caplog.text
+    assert "grey.png: L image converted to RGB" in text
+    assert "rgba.png: RGBA image; alpha composited onto white" in text
+    assert "larger than max_size=64" in text
+    # explicit --size: the longer side becomes it
+    assert imageio.load_image(pics / "content.png", size=20).shape == (20, 15, 3)
+
+
+def test_option_errors(pics):
+    with pytest.raises(ValueError, match="needs a content image"):
+        pipeline.run(pipeline.Options(styles=(str(pics / "grey.png"),), weights="random"))
+    with pytest.raises(ValueError, match="needs at least one style image"):
+        pipeline.run(pipeline.Options(content=str(pics / "content.png"), weights="random"))
+    with pytest.raises(imageio.ImageError, match="corrupt"):
+        pipeline.run(
+            pipeline.Options(
+                content=str(pics / "content.png"), styles=(str(pics / "corrupt.png"),),
+                weights="random", output_dir=str(pics / "o"),
+            )
+        )  # fmt: skip
+
+
+def test_cli_end_to_end(pics, tmp_path):
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "styletransfer", "--weights=random", f"--content={pics / 'content.png'}",
+        f"--style={pics / 'grey.png'},{pics / 'rgba.png'}", "--style_blend=2,1", "--size=32",
+        "--iterations=4", "--snapshot_every=2", "--optimizer=adam", "--init=noise",
+        "--style_layers=conv1_1,conv2_1,conv3_1", "--content_layers=conv3_2", f"--output_dir={out}",
+        "--noprogress",
+    ]  # fmt: skip
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "result:" in p.stdout
+    res = np.asarray(Image.open(out / "result.png"))
+    assert res.shape == (32, 24, 3)
+    assert sorted(os.listdir(out / "snapshots")) == ["step_00002.png", "step_00004.png"]
+    assert (out / "losses.png").stat().st_size > 1000
+    trace = json.loads((out / "losses.json").read_text())["total_per_step"]
+    assert len(trace) == 5 and trace[-1] < trace[0]
+    assert json.loads((out / "settings.json").read_text())["style_blend"] == [2.0, 1.0]
+    # a missing input: exit 1 with a clear message, nothing else
+    p = subprocess.run(cmd[:4] + [f"--content={pics / 'nope.png'}"] + cmd[5:], capture_output=True,
+                       text=True, env=env, cwd=ROOT, timeout=120)  # fmt: skip
+    assert p.returncode == 1 and "image not found" in p.stderr
+
+
+def test_sweep_and_nan_through_pipeline(pics, tmp_path):
+    common = dict(
+        content=str(pics / "content.png"), styles=(str(pics / "grey.png"),), weights="random",
+        size=32, optimizer="adam", style_layers=("conv1_1", "conv2_1"),
+        content_layers=("conv2_2",), progress=False,
+    )  # fmt: skip
+    written = pipeline.run(
+        pipeline.Options(**common, mode="sweep", ratios=(1e-3, 1.0), iterations=3,
+                         output_dir=str(tmp_path / "sw"))
+    )  # fmt: skip
+    grid = np.asarray(Image.open(written["grid"]))
+    assert grid.shape[1] > 2 * 24 and (tmp_path / "sw" / "result_ratio_0.001.png").exists()
+    with pytest.raises(optim.NonFiniteLossError, match="step 0"):
+        pipeline.run(
+            pipeline.Options(**common, style_weight=float("inf"), iterations=3,
+                             output_dir=str(tmp_path / "nan"))
+        )  # fmt: skip
