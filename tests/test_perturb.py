@@ -1,0 +1,147 @@
+"""biggan_jax.perturb: eq. (2) and eq. (3) of Janik on any params pytree."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import biggan_jax
+from biggan_jax import perturb
+from biggan_jax.layers import power_iteration, sn_sigma
+
+CFG = biggan_jax.BIGGAN_DEEP_128.replace(channel_width=32)
+
+
+@pytest.fixture(scope="module")
+def params():
+    p = biggan_jax.init_params(CFG, jax.random.key(0))
+    # nonzero everywhere (init has zero biases / gamma), so θ/θ* is defined for every entry
+    rng = np.random.default_rng(0)
+    p["params"] = jax.tree.map(
+        lambda x: np.asarray(x) + rng.normal(0, 0.05, x.shape).astype(np.float32), p["params"]
+    )
+    return p
+
+
+def _flat(tree):
+    return {
+        perturb.path_str(k): np.asarray(v) for k, v in jax.tree_util.tree_leaves_with_path(tree)
+    }
+
+
+def test_eq2_statistics_and_untouched_leaves(params):
+    alpha = 0.35
+    new = jax.jit(lambda p, k: perturb.multiplicative(p, k, alpha=alpha))(
+        params, perturb.seed_key(jax.random.key(0), 7)
+    )
+    a, b = _flat(params), _flat(new)
+    ratios = np.concatenate(
+        [((b[k] / a[k] - 1) / alpha).ravel() for k in a if k.startswith("params/")]
+    )
+    assert ratios.size == sum(np.size(x) for x in jax.tree.leaves(params["params"]))
+    assert abs(ratios.mean()) < 0.01 and abs(ratios.std() - 1) < 0.01
+    for k in a:
+        if not k.startswith("params/"):  # standing statistics and spectral vectors
+            np.testing.assert_array_equal(b[k], a[k], err_msg=k)
+
+
+def test_alpha_zero_reproduces_the_unperturbed_images(params):
+    small = biggan_jax.BIGGAN_DEEP_128.replace(channel_width=4)
+    p = biggan_jax.init_params(small, jax.random.key(1))
+    same = perturb.multiplicative(p, jax.random.key(3), alpha=0.0)
+    z = biggan_jax.truncated_noise(jax.random.key(2), 2, 0.5)
+    y = biggan_jax.class_vector(["volcano", "stupa"])
+    np.testing.assert_array_equal(
+        np.asarray(biggan_jax.generate(small, same, z, y, 0.5)),
+        np.asarray(biggan_jax.generate(small, p, z, y, 0.5)),
+    )
+
+
+def test_a_leaf_draw_does_not_depend_on_the_selection(params):
+    key = jax.random.key(11)
+    everything = _flat(perturb.multiplicative(params, key))
+    only_b2 = _flat(perturb.multiplicative(params, key, where=perturb.match("params/B2/*")))
+    orig = _flat(params)
+    for k, v in only_b2.items():
+        if k.startswith("params/B2/"):
+            np.testing.assert_array_equal(v, everything[k], err_msg=k)
+        else:
+            np.testing.assert_array_equal(v, orig[k], err_msg=k)
+
+
+def test_seeds_differ_and_repeat(params):
+    root = jax.random.key(0)
+    a = _flat(perturb.multiplicative(params, perturb.seed_key(root, 1)))
+    a2 = _flat(perturb.multiplicative(params, perturb.seed_key(root, 1)))
+    b = _flat(perturb.multiplicative(params, perturb.seed_key(root, 2)))
+    k = "params/B5/conv_1/kernel"
+    np.testing.assert_array_equal(a[k], a2[k])
+    assert not np.allclose(a[k], b[k])
+
+
+def test_options_include_statistics_and_effective_weights(params):
+    key = jax.random.key(5)
+    with_stats = _flat(
+        perturb.multiplicative(
+            params, key, where=perturb.match("*", collections=("params", "batch_stats"))
+        )
+    )
+    orig = _flat(params)
+    assert not np.allclose(
+        with_stats["batch_stats/B1/bn_0/running_vars"], orig["batch_stats/B1/bn_0/running_vars"]
+    )
+    np.testing.assert_array_equal(with_stats["spectral/B1/conv_1/u"], orig["spectral/B1/conv_1/u"])
+    eff = perturb.multiplicative(params, key, effective=True)
+    for mod in (("B3", "conv_1"), ("gen_z",), ("B2", "bn_0", "scale")):
+        k0, s0, k1, s1 = params["params"], params["spectral"], eff["params"], eff["spectral"]
+        for m in mod:
+            k0, s0, k1, s1 = k0[m], s0[m], k1[m], s1[m]
+        np.testing.assert_allclose(
+            float(sn_sigma(k1["kernel"], s1["u"], s1["v"])),
+            float(sn_sigma(k0["kernel"], s0["u"], s0["v"])),
+            rtol=1e-4,
+        )
+
+
+def test_eq3_replaces_only_the_block_with_matching_statistics(params):
+    new = perturb.replace_block(params, jax.random.key(9), "B2")
+    a, b = _flat(params), _flat(new)
+    changed = {k for k in a if not np.array_equal(a[k], b[k])}
+    assert changed and all(k.startswith(("params/B2/", "spectral/B2/")) for k in changed), sorted(
+        changed
+    )[:5]
+    assert {k for k in a if k.startswith("params/B2/")} <= changed
+    # conv kernels: per kernel position (footnote 6)
+    old, rep = a["params/B2/conv_1/kernel"], b["params/B2/conv_1/kernel"]
+    n = old.shape[2] * old.shape[3]
+    for h in range(3):
+        for w in range(3):
+            o, r = old[h, w], rep[h, w]
+            assert abs(r.mean() - o.mean()) < 5 * o.std() / np.sqrt(n)
+            assert abs(r.std() / o.std() - 1) < 5 / np.sqrt(2 * n)
+    # other tensors: per tensor
+    o, r = a["params/B2/bn_1/scale/kernel"], b["params/B2/bn_1/scale/kernel"]
+    assert (
+        abs(r.mean() - o.mean()) < 5 * o.std() / np.sqrt(o.size)
+        and abs(r.std() / o.std() - 1) < 0.05
+    )
+    # spectral vectors re-derived: σ is the new kernel's top singular value
+    k = b["params/B2/conv_1/kernel"]
+    top = np.linalg.svd(k.reshape(-1, k.shape[-1]), compute_uv=False)[0]
+    sigma = float(sn_sigma(k, b["spectral/B2/conv_1/u"], b["spectral/B2/conv_1/v"]))
+    np.testing.assert_allclose(sigma, top, rtol=0.05)
+    u, v = power_iteration(k, b["spectral/B2/conv_1/u"], n_iter=100)
+    np.testing.assert_allclose(float(sn_sigma(k, u, v)), top, rtol=1e-3)
+
+
+def test_works_on_any_pytree():
+    tree = {"dense": {"w": jnp.ones((4, 3)), "b": jnp.ones(3)}, "step": jnp.array(3)}
+    out = perturb.multiplicative(tree, jax.random.key(0), alpha=0.5)
+    assert not np.allclose(out["dense"]["w"], 1.0) and int(out["step"]) == 3  # ints untouched
+    rep = perturb.replace(tree, jax.random.key(0), where=perturb.match("dense/w"))
+    np.testing.assert_array_equal(rep["dense"]["b"], tree["dense"]["b"])
+
+
+def test_bad_block_name(params):
+    with pytest.raises(ValueError, match=r"unknown block 'B99'.*B1, B2"):
+        perturb.replace_block(params, jax.random.key(0), "B99")
