@@ -114,3 +114,16 @@ def test_sweep_and_nan_through_pipeline(pics, tmp_path):
             pipeline.Options(**common, style_weight=float("inf"), iterations=3,
                              output_dir=str(tmp_path / "nan"))
         )  # fmt: skip
+
+
+def test_import_needs_no_torch_or_tensorflow():
+    code = (
+        "import sys, styletransfer, styletransfer.main, styletransfer.pipeline\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorflow')]\n"
+        "assert not bad, bad\n"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
