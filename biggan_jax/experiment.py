@@ -161,7 +161,6 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     out = pathlib.Path(job.out_dir)
     settings = _settings(job, ids)
     manifest_path = out / "manifest.json"
-    done: list[int] = []
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
         old_settings = {k: v for k, v in old.items() if k not in ("seeds_done", "rows", "images")}
@@ -175,7 +174,6 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
                 f"{out} holds a sweep with other settings ({', '.join(diff)} differ); "
                 "use another --out_dir (finished images are never overwritten)"
             )
-        done = list(old.get("seeds_done", []))
 
     rows = [
         {"row": r, "class_id": i, "class_name": cls.class_name(i), "latent": j}
@@ -183,10 +181,10 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     ]
     names = [f"r{r['row']:03d}_{_slug(r['class_name'])}_l{r['latent']}.png" for r in rows]
     seed_dir = lambda s: out / "images" / (f"seed_{s:06d}" if s is not None else "original")
-    seeds = [
-        s for s in job.seeds if not (s in done and all((seed_dir(s) / n).exists() for n in names))
-    ]
-    done = [s for s in done if s in job.seeds and s not in seeds]
+    complete = lambda s: all((seed_dir(s) / n).exists() for n in names)
+    # A seed is finished when all its images exist (on a pod slice each host holds its own seeds').
+    seeds = [s for s in job.seeds if not complete(s)]
+    done = [s for s in job.seeds if s not in seeds]
 
     cfg, params = _load_model(job.weights)
     lat_root = jax.random.key(job.latent_seed)
@@ -253,8 +251,15 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     if bar is not None:
         bar.close()
     if is_main:
+        present = [s for s in job.seeds if complete(s)]
+        manifest["seeds_done"] = sorted(set(manifest["seeds_done"]) | set(present))
         _write_json(manifest_path, manifest)
-        write_grids(out, job.seeds, names, rows, job.grid_columns)
+        if len(present) < len(job.seeds):
+            print(
+                f"grid shows the {len(present)} of {len(job.seeds)} seeds whose images are on this "
+                "host; gather all hosts' images into one directory and re-run the command to redraw it"
+            )
+        write_grids(out, present, names, rows, job.grid_columns)
     return manifest
 
 
