@@ -130,16 +130,25 @@ def bytes_per_seed(cfg: BigGANConfig, n_latents: int, dtype=jnp.float32) -> int:
     return 3 * 4 * n_params + n_latents * act
 
 
+DEFAULT_BUDGET = (
+    12 << 30
+)  # bytes per device for one chunk (the sweep's peak-memory target is 16 GB)
+
+
 def auto_chunk_per_device(
-    cfg: BigGANConfig, n_latents: int, dtype=jnp.float32, fraction: float = 0.5
+    cfg: BigGANConfig,
+    n_latents: int,
+    dtype=jnp.float32,
+    fraction: float = 0.5,
+    budget: int = DEFAULT_BUDGET,
 ) -> int:
-    """Seeds per device per chunk that fit in ``fraction`` of a device's memory."""
+    """Seeds per device per chunk that fit in ``min(budget, fraction · device memory)``."""
     dev = jax.local_devices()[0]
     limit = None
     try:
         stats = dev.memory_stats()
         limit = stats.get("bytes_limit") if stats else None
-    except Exception:
+    except Exception:  # backends without memory_stats
         limit = None
     if limit is None:  # CPU: share the host's free memory between the local devices
         try:
@@ -148,7 +157,7 @@ def auto_chunk_per_device(
             limit = psutil.virtual_memory().available / max(1, jax.local_device_count())
         except ImportError:
             limit = 4 << 30
-    return max(1, int(fraction * limit // bytes_per_seed(cfg, n_latents, dtype)))
+    return max(1, int(min(budget, fraction * limit) // bytes_per_seed(cfg, n_latents, dtype)))
 
 
 @functools.lru_cache(maxsize=16)
