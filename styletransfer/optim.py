@@ -36,10 +36,16 @@ import optax
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss or its gradient became NaN/inf; ``step`` is the first bad step (0-based)."""
+    """The loss or its gradient became NaN/inf; ``step`` is the first bad step (0-based).
 
-    def __init__(self, step: int, where: str = ""):
+    ``last_good`` holds the params the loop froze at (the last finite iterate),
+    so callers can still save the work done before the failure; ``saved`` is
+    where a caller saved it (set by :mod:`styletransfer.pipeline`)."""
+
+    def __init__(self, step: int, where: str = "", last_good: Any = None):
         self.step = int(step)
+        self.last_good = last_good
+        self.saved: str | None = None
         super().__init__(
             f"loss or gradient became non-finite at step {self.step}{where}; stopped. "
             "Try a smaller learning rate or content/style weights, or --init=content."
@@ -185,16 +191,19 @@ _optimize_jit = jax.jit(
 )
 
 
-def check_finite(first_bad_step, where: str = "") -> None:
+def check_finite(first_bad_step, where: str = "", last_good: Any = None) -> None:
     """Raises :class:`NonFiniteLossError` if ``first_bad_step`` (from :func:`optimize`) is >= 0.
 
-    With a leading batch axis (vmapped runs) reports the earliest bad step and its index."""
+    With a leading batch axis (vmapped runs) reports the earliest bad step and its
+    index. ``last_good`` (the loop's final, frozen params) travels with the error."""
     bad = jax.device_get(first_bad_step)
     bad = jnp.asarray(bad).reshape(-1)
     hits = [(int(b), i) for i, b in enumerate(bad.tolist()) if b >= 0]
     if hits:
         step, i = min(hits)
-        raise NonFiniteLossError(step, where + (f" (run {i} of the batch)" if bad.size > 1 else ""))
+        raise NonFiniteLossError(
+            step, where + (f" (run {i} of the batch)" if bad.size > 1 else ""), last_good
+        )
 
 
 def run(
@@ -229,5 +238,5 @@ def run(
         loss_args=tuple(loss_args),
         callback=callback,
     )
-    check_finite(out.first_bad_step)
+    check_finite(out.first_bad_step, last_good=out.params)
     return RunResult(out.params, out.snapshots, out.losses)

@@ -20,7 +20,7 @@ import pathlib
 
 import numpy as np
 
-from styletransfer import imageio, losses, transfer, vgg
+from styletransfer import imageio, losses, optim, transfer, vgg
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,17 @@ def run(o: Options) -> dict[str, str]:
             r = transfer.sweep(
                 net, content, styles, o.ratios, s, blend=blend, init_image=init_image
             )
+    except optim.NonFiniteLossError as e:  # keep the work done before the failure
+        if e.last_good is not None:
+            im = np.asarray(e.last_good)
+            path = out / f"last_finite_step_{e.step:05d}.png"
+            if im.ndim == 4:
+                img_io.save_grid(path, im, len(im), value_range=(0.0, 1.0))
+            else:
+                img_io.save_image(path, im, value_range=(0.0, 1.0))
+            e.saved = str(path)
+            e.args = (f"{e.args[0]} The last finite image is in {path}.",)
+        raise
     finally:
         bar.close()
     vr = (0.0, 1.0)

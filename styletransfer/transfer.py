@@ -259,16 +259,21 @@ def _one_scale(net, s, content, styles, blend, x0, callback):
     loss = _loss_fn(net.cfg, s, bool(content_t), bool(style_t))
     opt = optim.make_optimizer(s.optimizer, s.learning_rate)
     args = (net.params, content_t, style_t, _weights(s))
-    final, snaps, trace = optim.run(
-        loss,
-        from_image(x0, s.pixel),
-        opt,
-        s.num_steps,
-        s.snapshot_every,
-        project=_project(s),
-        loss_args=args,
-        callback=callback,
-    )
+    try:
+        final, snaps, trace = optim.run(
+            loss,
+            from_image(x0, s.pixel),
+            opt,
+            s.num_steps,
+            s.snapshot_every,
+            project=_project(s),
+            loss_args=args,
+            callback=callback,
+        )
+    except optim.NonFiniteLossError as e:  # hand back the last finite image, not raw params
+        if e.last_good is not None:
+            e.last_good = np.asarray(to_image(e.last_good, s.pixel))
+        raise
     _, parts = jax.jit(loss.parts)(final, *args)
     img = to_image(final, s.pixel)
     snaps = None if snaps is None else to_image(snaps, s.pixel)
@@ -412,7 +417,9 @@ def sweep(
         loss, opt, s.num_steps, s.snapshot_every, _project(s), x0, net.params, content_t, style_t,
         weights,
     )  # fmt: skip
-    optim.check_finite(out.first_bad_step, " in the α/β sweep")
+    optim.check_finite(
+        out.first_bad_step, " in the α/β sweep", np.asarray(to_image(out.params, s.pixel))
+    )
     snaps = None if out.snapshots is None else np.asarray(to_image(out.snapshots, s.pixel))
     return Result(
         np.asarray(to_image(out.params, s.pixel)),

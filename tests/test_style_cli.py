@@ -109,11 +109,15 @@ def test_sweep_and_nan_through_pipeline(pics, tmp_path):
     )  # fmt: skip
     grid = np.asarray(Image.open(written["grid"]))
     assert grid.shape[1] > 2 * 24 and (tmp_path / "sw" / "result_ratio_0.001.png").exists()
-    with pytest.raises(optim.NonFiniteLossError, match="step 0"):
+    with pytest.raises(optim.NonFiniteLossError, match="step 0") as e:
         pipeline.run(
             pipeline.Options(**common, style_weight=float("inf"), iterations=3,
                              output_dir=str(tmp_path / "nan"))
         )  # fmt: skip
+    # the last finite image (here: the init) is kept, and the message says where
+    saved = tmp_path / "nan" / "last_finite_step_00000.png"
+    assert e.value.saved == str(saved) and str(saved) in str(e.value)
+    assert np.asarray(Image.open(saved)).shape == (32, 24, 3)  # the content's size
 
 
 def test_import_needs_no_torch_or_tensorflow():
