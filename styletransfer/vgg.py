@@ -12,9 +12,9 @@ padding 1, ReLU, 2x2 stride-2 pooling, adaptive average pooling to 7x7, then
 (dropout is the identity at inference). Images are normalised inside with
 torchvision's ImageNet mean/std.
 
-Params are a plain pytree ``{layer: {"kernel", "bias"}}`` in Flax's
-conventions (conv kernels HWIO, dense kernels ``[in, out]``; loadable into
-``flax.linen.Conv`` / ``Dense`` of the same names). Name table (VGG-19; VGG-16
+The architecture is the Flax module :class:`VGG`; :func:`apply` runs it as a
+pure function of a plain params pytree ``{layer: {"kernel", "bias"}}`` (Flax's
+conventions: conv kernels HWIO, dense kernels ``[in, out]``). Name table (VGG-19; VGG-16
 drops conv3_4, conv4_4, conv5_4 and its indices shift accordingly; see
 :func:`torch_names`)::
 
@@ -46,10 +46,12 @@ import functools
 import os
 import pathlib
 from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import linen as nn
 
 # torchvision's ImageNet normalisation (torchvision.transforms docs / the
 # ``IMAGENET1K_V1`` weights' transforms).
@@ -192,18 +194,6 @@ def normalize(images: jax.Array) -> jax.Array:
     return (images - mean) / std
 
 
-def _conv(x, p):
-    y = jax.lax.conv_general_dilated(
-        x,
-        p["kernel"].astype(x.dtype),
-        window_strides=(1, 1),
-        padding=((1, 1), (1, 1)),
-        dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        precision=jax.lax.Precision.HIGHEST,
-    )
-    return y + p["bias"].astype(x.dtype)
-
-
 def _pool(x, kind: str):
     win, strides = (1, 2, 2, 1), (1, 2, 2, 1)
     if kind == "max":
@@ -234,10 +224,69 @@ def adaptive_avg_pool(x: jax.Array, size: int) -> jax.Array:
     )
 
 
-def _dense(x, p):
-    return jnp.dot(x, p["kernel"].astype(x.dtype), precision=jax.lax.Precision.HIGHEST) + p[
-        "bias"
-    ].astype(x.dtype)
+class VGG(nn.Module):
+    """The network as a Flax (Linen) module; :func:`apply` is its pure-function face.
+
+    Submodules are named as the paper/torchvision layers (``conv1_1`` ...
+    ``conv5_4``, ``fc6``, ``fc7``, ``fc8``), so ``{"params": params}`` with the
+    pytree of :func:`param_shapes` is its variables. ``want`` are the feature
+    keys to record and ``depth`` the index (in ``cfg.layer_names``) after which
+    to stop: submodules past it are never called, so their params may be absent.
+    Returns ``(logits_or_None, features)``.
+    """
+
+    cfg: VGGConfig
+    want: frozenset[str]
+    depth: int
+    pooling: str = "max"
+    dtype: Any = None  # computation dtype (default: the input's)
+
+    def _conv(self, name, x):
+        return nn.Conv(
+            self.cfg_width(name), (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype,
+            precision=jax.lax.Precision.HIGHEST, name=name,
+        )(x)  # fmt: skip
+
+    def cfg_width(self, name: str) -> int:
+        return self.cfg.widths[int(name[4]) - 1]
+
+    def _dense(self, name, width, x):
+        return nn.Dense(width, dtype=self.dtype, precision=jax.lax.Precision.HIGHEST, name=name)(x)
+
+    @nn.compact
+    def __call__(self, images: jax.Array):
+        names = self.cfg.layer_names
+        feats: dict[str, jax.Array] = {}
+
+        def record(name, value):
+            if name in self.want:
+                feats[name] = value
+            return names.index(name) >= self.depth  # done?
+
+        x = normalize(images)
+        for b, n in enumerate(self.cfg.convs_per_block):
+            for i in range(n):
+                s = f"{b + 1}_{i + 1}"
+                x = self._conv(f"conv{s}", x)
+                if record(f"conv{s}", x):
+                    return None, feats
+                x = jax.nn.relu(x)
+                if record(f"relu{s}", x):
+                    return None, feats
+            x = _pool(x, self.pooling)
+            if record(f"pool{b + 1}", x):
+                return None, feats
+        x = adaptive_avg_pool(x, self.cfg.pool_size).reshape(x.shape[0], -1)
+        for k in (6, 7):
+            x = self._dense(f"fc{k}", self.cfg.hidden, x)
+            if record(f"fc{k}", x):
+                return None, feats
+            x = jax.nn.relu(x)
+            if record(f"relu{k}", x):
+                return None, feats
+        logits = self._dense("fc8", self.cfg.num_classes, x)
+        record("fc8", logits)
+        return logits, feats
 
 
 def apply(
@@ -254,7 +303,8 @@ def apply(
     Args:
       cfg: the variant.
       params: ``{layer: {"kernel", "bias"}}`` (see :func:`param_shapes`).
-      images: ``[B, H, W, 3]`` float RGB in [0, 1] (normalised inside).
+      images: ``[B, H, W, 3]`` float RGB in [0, 1] (normalised inside); the
+        computation runs in the images' dtype (e.g. bfloat16).
       layers: feature keys to return (see :attr:`VGGConfig.layer_names`).
         Computation stops at the deepest one. ``None``: every conv-part layer
         (and the head's, if ``head``).
@@ -268,6 +318,8 @@ def apply(
     names = cfg.layer_names
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be [B, H, W, 3], got shape {images.shape}")
+    if pooling not in ("max", "avg"):
+        raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
     if layers is None:
         want = set(names) if head else {n for n in names if n not in HEAD_LAYERS}
     else:
@@ -275,44 +327,11 @@ def apply(
         bad = sorted(want - set(names))
         if bad:
             raise ValueError(f"unknown {cfg.name} layer(s) {bad}; known: {', '.join(names)}")
-    if head:
-        want_depth = len(names) - 1
-    else:
-        want_depth = max(names.index(n) for n in want) if want else -1
-    feats: dict[str, jax.Array] = {}
-    x = normalize(images)
-    logits = None
-
-    def record(name, value):
-        if name in want:
-            feats[name] = value
-        return names.index(name) >= want_depth  # done?
-
-    for b, n in enumerate(cfg.convs_per_block):
-        for i in range(n):
-            s = f"{b + 1}_{i + 1}"
-            x = _conv(x, params[f"conv{s}"])
-            if record(f"conv{s}", x):
-                return None, feats
-            x = jax.nn.relu(x)
-            if record(f"relu{s}", x):
-                return None, feats
-        x = _pool(x, pooling)
-        if record(f"pool{b + 1}", x):
-            return None, feats
-    if "fc6" not in params:
+    depth = len(names) - 1 if head else (max(names.index(n) for n in want) if want else -1)
+    if depth >= names.index("fc6") and "fc6" not in params:
         raise ValueError(f"{cfg.name} params have no classifier head (features-only weights)")
-    x = adaptive_avg_pool(x, cfg.pool_size).reshape(x.shape[0], -1)
-    for k, fc in ((6, "fc6"), (7, "fc7")):
-        x = _dense(x, params[fc])
-        if record(fc, x):
-            return None, feats
-        x = jax.nn.relu(x)
-        if record(f"relu{k}", x):
-            return None, feats
-    logits = _dense(x, params["fc8"])
-    record("fc8", logits)
-    return logits, feats
+    module = VGG(cfg, frozenset(want), depth, pooling, images.dtype)
+    return module.apply({"params": params}, images)
 
 
 def features_fn(cfg: VGGConfig, layers: Sequence[str], *, pooling: str = "max"):

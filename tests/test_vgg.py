@@ -275,3 +275,26 @@ def test_release_digests_agree_with_torchvision_file_names():
         assert art.sha256 and art.sha256.startswith(prefix), name
         assert len(art.sha256) == 64 and art.size and art.size > 5e8, name
         assert art.url.endswith(art.filename), name
+
+
+def test_flax_module_variables_are_the_params_pytree():
+    from styletransfer.vgg import VGG, VGG16, apply, param_shapes
+
+    names = VGG16.layer_names
+    mod = VGG(VGG16, frozenset(), len(names) - 1)
+    x = jnp.zeros((1, 32, 32, 3), jnp.float32)
+    abstract = jax.eval_shape(mod.init, jax.random.key(0), x)["params"]
+    got = {k: {n: tuple(a.shape) for n, a in v.items()} for k, v in abstract.items()}
+    assert got == param_shapes(VGG16)
+    # bf16 inputs compute in bf16, close to fp32
+    cfg = VGG16.replace(widths=(4, 4, 8, 8, 8), hidden=16, num_classes=5)
+    params = vgg.init_params(cfg, jax.random.key(1))
+    img = jax.random.uniform(jax.random.key(2), (2, 40, 40, 3))
+    lf, ff = apply(cfg, params, img, ("relu3_1",), head=True)
+    lb, fb = apply(cfg, params, img.astype(jnp.bfloat16), ("relu3_1",), head=True)
+    assert fb["relu3_1"].dtype == jnp.bfloat16 and lb.shape == lf.shape == (2, 5)
+    np.testing.assert_allclose(
+        np.asarray(fb["relu3_1"], np.float32),
+        ff["relu3_1"],
+        atol=0.1 * float(jnp.abs(ff["relu3_1"]).max()),
+    )
