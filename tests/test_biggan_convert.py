@@ -121,8 +121,13 @@ def test_load_path_and_cli(bin_dir, ref_model, tmp_path):
     np.testing.assert_array_equal(again, ours)
 
 
-def _write_tf_checkpoint(cfg, params, prefix):
-    """A TF1 checkpoint with the TF-Hub module's variable names (from our name table)."""
+def _write_tf_checkpoint(cfg, params, prefix, module_stats=None):
+    """A TF1 checkpoint with the TF-Hub module's variable names (from our name table).
+
+    With ``module_stats``, ``prefix`` is a directory and a TF1 SavedModel is written
+    there instead (the TF1 Hub format's layout), whose graph holds the stats as
+    constant tensors named ``stack_N`` at the indices the reference
+    converter reads (10i+1, 10i+3, 10i+6, 10i+8), other ``stack_N`` being filler."""
     import tensorflow as tf
 
     rng = np.random.RandomState(0)
@@ -139,9 +144,25 @@ def _write_tf_checkpoint(cfg, params, prefix):
                 np.asarray(value, np.float32), name=e.tf.replace(".", "_")
             )
         saver = tf.compat.v1.train.Saver(variables)
+        if module_stats is not None:
+            where = {10 * (m // 4) + (1, 3, 6, 8)[m % 4]: m for m in range(len(module_stats))}
+            z = tf.compat.v1.placeholder(tf.float32, [None, cfg.z_dim], "z")
+            for n in range(max(where) + 2):  # names stack, stack_1, ...
+                a = module_stats[where[n]] if n in where else np.full((2,), n, np.float32)
+                tf.identity(
+                    tf.constant(np.asarray(a, np.float32)), name=f"stack_{n}" if n else "stack"
+                )
+            sig = tf.compat.v1.saved_model.predict_signature_def({"z": z}, {"default": z})
         with tf.compat.v1.Session(graph=graph) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
-            saver.save(sess, str(prefix), write_meta_graph=False)
+            if module_stats is None:
+                saver.save(sess, str(prefix), write_meta_graph=False)
+                return
+            b = tf.compat.v1.saved_model.Builder(str(prefix))
+            b.add_meta_graph_and_variables(
+                sess, [], signature_def_map={"default": sig}, saver=saver
+            )
+            b.save()
 
 
 def test_tfhub_names_give_the_same_params_as_the_reference_conversion(
@@ -181,6 +202,36 @@ def test_tfhub_names_give_the_same_params_as_the_reference_conversion(
     ref.eval()
     z, y, ours = _images(CFG, via_tf)
     assert np.abs(ours - reference_forward(ref, z, y, 0.5)).max() <= 1e-4
+
+
+def test_tfhub_module_dir_stats_are_read_from_its_graph(ref_model, tmp_path):
+    pytest.importorskip("tensorflow", reason="TF-Hub conversion needs tensorflow")
+    params = conv.from_torch_state_dict(CFG, state_dict_numpy(ref_model))
+    stats = [conv._get(params, e.path) for e in conv.name_table(CFG) if e.path[0] == "batch_stats"]
+    module = tmp_path / "biggan-deep-module"
+    _write_tf_checkpoint(CFG, params, module, module_stats=stats)
+    got = conv.extract_bn_stats(module, tmp_path / "stats.npz")
+    assert len(got) == len(stats)
+    for a, b in zip(got, stats, strict=True):
+        np.testing.assert_array_equal(a, np.asarray(b, np.float32))
+    assert len(conv.read_bn_stats(tmp_path / "stats.npz")) == len(stats)
+    # the CLI reads the statistics from the module itself when --bn_stats is not given
+    cfg_json = tmp_path / "config.json"
+    cfg_json.write_text(json.dumps(CFG.to_hf_dict()))
+    out = tmp_path / "converted"
+    r = subprocess.run([sys.executable, "-m", "weights_convert.biggan", f"--src={module}",
+                        f"--config={cfg_json}", f"--out={out}"], capture_output=True, text=True,
+                       timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    _, via_module = biggan_jax.load(out)
+    via_npz = conv.convert_tfhub(module, CFG, str(tmp_path / "stats.npz"))
+    flat_module = dict(__import__("jax").tree_util.tree_leaves_with_path(via_module))
+    flat_npz = dict(__import__("jax").tree_util.tree_leaves_with_path(via_npz))
+    assert flat_module.keys() == flat_npz.keys()
+    for k, a in flat_npz.items():
+        np.testing.assert_array_equal(flat_module[k], a, err_msg=str(k))
+    with pytest.raises(ValueError, match="not a TF1 Hub"):
+        conv.extract_bn_stats(tmp_path)
 
 
 def test_tfhub_missing_variable_and_bad_stats(ref_model, tmp_path):

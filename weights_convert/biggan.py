@@ -6,8 +6,9 @@ Sources:
   ``biggan-deep-{128,256,512}-pytorch_model.bin`` + ``-config.json``;
 * the TF-Hub modules ``deepmind/biggan-deep-{128,256,512}``: checkpoint
   variables named like ``Generator/GBlock_3/conv1/w/ema_0.9999`` plus the
-  standing BN statistics, which the module computes in its graph (the
-  ``module_apply_default/stack_N`` tensors) and which we read from a stats file.
+  standing BN statistics, which the module holds as constants in its graph (the
+  ``module_apply_default/stack_N`` tensors): :func:`extract_bn_stats` reads them
+  from the unpacked module directory, or give them as a stats file.
 
 Both go through one name table (:func:`name_table`), so a TF-Hub conversion and
 a ``.bin`` conversion of the same weights give the same params.
@@ -15,7 +16,8 @@ a ``.bin`` conversion of the same weights give the same params.
 CLI::
 
     python -m weights_convert.biggan --src=biggan-deep-256-pytorch_model.bin --out=DIR
-    python -m weights_convert.biggan --src=tfhub_module_dir --bn_stats=stats.npz \
+    python -m weights_convert.biggan --src=tfhub_module_dir --config=biggan-deep-256 --out=DIR
+    python -m weights_convert.biggan --src=ckpt_prefix --bn_stats=stats.npz \
         --config=biggan-deep-256 --out=DIR
 """
 
@@ -279,36 +281,48 @@ def read_bn_stats(path: str | os.PathLike) -> list[np.ndarray]:
 
 
 def extract_bn_stats(
-    module_path: str, out_npz: str
-) -> str:  # pragma: no cover - needs a real module
-    """Runs a TF-Hub BigGAN-deep module's graph once and saves the standing BN
-    statistics (tensors ``module_apply_default/stack_{10i+1,3,6,8}``, as the
-    reference converter reads them) to ``out_npz``. Needs TF1-style hub.Module
-    support (tensorflow + tensorflow_hub) and the downloaded module."""
-    tf = _tf()
-    import tensorflow_hub as hub
+    module_path: str | os.PathLike, out_npz: str | os.PathLike | None = None
+) -> list[np.ndarray]:
+    """Standing BN statistics of a TF-Hub BigGAN-deep module (TF1 Hub format, the
+    unpacked ``deepmind/biggan-deep-*`` download), in :func:`read_bn_stats`'s order.
 
-    tf.compat.v1.disable_eager_execution()
-    tf.compat.v1.reset_default_graph()
-    module = hub.Module(module_path)
-    inputs = {
-        k: tf.compat.v1.placeholder(v.dtype, v.get_shape().as_list(), k)
-        for k, v in module.get_input_info_dict().items()
-    }
-    module(inputs)
-    stacks = [i * 10 + j for i in range(50) for j in (1, 3, 6, 8)]
-    graph = tf.compat.v1.get_default_graph()
-    arrays = []
-    with tf.compat.v1.Session() as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
-        for i in stacks:
+    The module's graph holds them as constant ``tf.stack`` ops; the reference
+    converter (``pytorch_pretrained_biggan.convert_tf_to_pytorch``) reads
+    ``module_apply_default/stack_{10i+1, 10i+3, 10i+6, 10i+8}`` for i = 0, 1, ...
+    until one is missing, through ``hub.Module`` — which tensorflow-hub 0.16 no
+    longer has. We load the same SavedModel with
+    ``tf.compat.v1.saved_model.load_v2`` (as ``hub.load`` does for TF1 modules)
+    and prune the graph to those tensors (``stack_N`` at the top level of the
+    module's own graph; ``module_apply_default/stack_N`` also accepted). Saves
+    ``out_npz`` if given (``arr_0``, ``arr_1``, ...)."""
+    tf = _tf()
+    module_path = os.fspath(module_path)
+    try:
+        obj = tf.compat.v1.saved_model.load_v2(module_path, tags=[])
+    except Exception as e:
+        raise ValueError(f"{module_path}: not a TF1 Hub / SavedModel directory ({e})") from e
+    graph = obj.graph
+
+    def tensor(i):
+        for name in (f"stack_{i}:0", f"module_apply_default/stack_{i}:0"):
             try:
-                t = graph.get_tensor_by_name(f"module_apply_default/stack_{i}:0")
-            except KeyError:
-                break
-            arrays.append(sess.run(t))
-    np.savez(out_npz, *arrays)
-    return out_npz
+                return graph.get_tensor_by_name(name)
+            except (KeyError, ValueError):
+                continue
+        return None
+
+    names = []
+    for i in (10 * k + j for k in range(50) for j in (1, 3, 6, 8)):
+        t = tensor(i)
+        if t is None:
+            break  # all the stats were read (as the reference converter stops)
+        names.append(t.name)
+    if not names:
+        raise ValueError(f"{module_path}: no stack_N tensors: not a BigGAN-deep TF-Hub module")
+    arrays = [np.asarray(a) for a in obj.prune([], names)()]
+    if out_npz is not None:
+        np.savez(out_npz, *arrays)
+    return arrays
 
 
 def convert_tfhub(
@@ -410,7 +424,8 @@ def main(argv=None) -> None:
     flags.DEFINE_string("out", None, "Output directory (orbax params + metadata.json).")
     flags.DEFINE_string("config", None, "Config name (biggan-deep-128/256/512) or a config.json path. "
                         "Default for .bin: the config.json beside it.")  # fmt: skip
-    flags.DEFINE_string("bn_stats", None, "TF-Hub only: .npz of the standing BN statistics.")
+    flags.DEFINE_string("bn_stats", None, "TF-Hub only: .npz of the standing BN statistics "
+                        "(default: read from the module dir's graph).")  # fmt: skip
     flags.mark_flags_as_required(["src", "out"])
     FLAGS = flags.FLAGS
 
@@ -435,9 +450,15 @@ def main(argv=None) -> None:
             params = convert_torch(src, cfg)
             digest = sha256_file(src)
         else:
-            if not FLAGS.bn_stats:
-                raise app.UsageError("--bn_stats is needed for a TF-Hub source")
-            params = convert_tfhub(src, cfg, FLAGS.bn_stats)
+            stats = FLAGS.bn_stats
+            if not stats:
+                if not os.path.exists(os.path.join(src, "saved_model.pb")):
+                    raise app.UsageError(
+                        f"--bn_stats is needed: {src} is a checkpoint, not a TF-Hub module "
+                        "directory (with saved_model.pb) to read the statistics from"
+                    )
+                stats = extract_bn_stats(src)
+            params = convert_tfhub(src, cfg, stats)
             digest = None
         path = save(FLAGS.out, cfg, params, source=os.path.abspath(src), source_sha256=digest)
         print(f"wrote {path}")
