@@ -70,6 +70,17 @@ name; ``j-zarp`` holds the same README and the three notebooks). Readings:
    order: we treat G's channels as RGB (their BGR order only matters for
    loading their weights, which we don't).
 
+8. Schedule and display (generative_net.ipynb): 10 x ``fit`` of 50 identical
+   inputs at batch size 1 = 500 optimiser steps; the classifier's fc8 has
+   ``activation='relu'`` (the ReLU'd logits of eq. 2). Their ``print_img``
+   shows ``sqrt(x - min(x)) / max`` (``featvis.app.display`` does the same; we
+   skip its BGR->RGB swap, our channels are RGB, and its ``np.flipud``).
+9. Not from the paper: ``scale`` multiplies G's output before the VGG (1 =
+   the paper). With random-weight VGG-16 (tests) the logits are ~1e-3 and
+   respond to contrast, which BN pins at γ (±1 grey level at scale 1), so
+   tests use ``scale=32`` and multiply the objective by 1000 (see
+   tests/test_featvis_render.py for the measured figures).
+
 Trainable variables (checked in tests): no pretraining, 3,200 α +
 5,237,641 conv/BN (γ, β) = **5,240,841**, exactly Table 1. Pretrained: 3,200
 α (Table 1); the frozen decoder has 5,350,089 - 3,200 = 5,346,889 parameters
@@ -197,9 +208,14 @@ def apply_generator(params: dict, f: jax.Array, arch=SCRATCH) -> jax.Array:
     return x
 
 
-def to_rgb01(g: jax.Array) -> jax.Array:
-    """Caffe pixel units (mean-subtracted 0..255) -> RGB in [0, 1] (not clipped)."""
-    return (g + MEAN_RGB) / 255.0
+def to_rgb01(g: jax.Array, scale: float = 1.0) -> jax.Array:
+    """Caffe pixel units (mean-subtracted 0..255) -> RGB in [0, 1] (not clipped).
+
+    ``scale`` multiplies G's output first: 1 is the paper (G's BN output, ~±1
+    Caffe units at γ = 1, is a faint image around the mean colour that their
+    code min-max-normalises for display); larger values give the classifier
+    a stronger signal from the first step (used by tests with random VGG)."""
+    return (scale * g + MEAN_RGB) / 255.0
 
 
 def last_bn(params: dict) -> dict:
@@ -226,7 +242,13 @@ def count_params(tree) -> int:
 
 
 def scratch(
-    *, noise_sd: float = 2.0, f0: float = 1.0, gamma_reg: float = 0.01, width: float = 1.0
+    *,
+    noise_sd: float = 2.0,
+    f0: float = 1.0,
+    gamma_reg: float = 0.01,
+    width: float = 1.0,
+    scale: float = 1.0,
+    arch=SCRATCH,
 ) -> Param:
     """No-pretraining mode: α and all of G trained; additive noise; eq. (3).
 
@@ -238,14 +260,14 @@ def scratch(
     def init(key):
         ka, kg = jax.random.split(key)
         alpha = jax.random.uniform(ka, (N_FEATURES,), jnp.float32, -lim, lim)
-        return {"alpha": alpha, "g": init_generator(kg, SCRATCH, width=width)}
+        return {"alpha": alpha, "g": init_generator(kg, arch, width=width)}
 
     def image(params, frozen, key):
         del frozen
         f = jnp.full((1, N_FEATURES), f0, jnp.float32)
         if key is not None and noise_sd:
             f = f + noise_sd * jax.random.normal(key, f.shape, jnp.float32)
-        return to_rgb01(apply_generator(params["g"], params["alpha"] * f, SCRATCH))
+        return to_rgb01(apply_generator(params["g"], params["alpha"] * f, arch), scale)
 
     def penalty(params, frozen):
         del frozen
@@ -262,6 +284,8 @@ def pretrained(
     alpha_init: float = 1.0,
     alpha_reg: str = "paper",
     reg_weight: float = 0.1,
+    scale: float = 1.0,
+    arch=DECODER,
 ) -> Param:
     """Pretrained-decoder mode: only α trained; multiplicative noise; eq. (4).
 
@@ -281,7 +305,7 @@ def pretrained(
         if key is not None and noise_sd:
             f = f * (1.0 + noise_sd * jax.random.normal(key, f.shape, jnp.float32))
         feat = jax.nn.relu(params["alpha"] * f)
-        return to_rgb01(apply_generator(frozen, feat, DECODER))
+        return to_rgb01(apply_generator(frozen, feat, arch), scale)
 
     def penalty(params, frozen):
         del frozen

@@ -133,12 +133,15 @@ def render(
     optimizer: optax.GradientTransformation | None = None,
     transforms: Sequence[tr.Transform] | tr.Transform = (),
 ) -> RenderResult:
-    """Optimises one parameterisation for one objective (see module docstring)."""
-    return render_many(
+    """Optimises one parameterisation for one objective (see module docstring).
+
+    Uses ``key`` itself (not ``fold_in(key, 0)``)."""
+    out = render_many(
         lambda _: objective, jnp.zeros((1,), jnp.int32), param, model, key=key, steps=steps,
-        thresholds=thresholds, optimizer=optimizer, transforms=transforms, chunk=1,
-        _single=True,
+        thresholds=thresholds, optimizer=optimizer, transforms=transforms,
+        keys=key[None], vectorize=False,
     )  # fmt: skip
+    return RenderResult(*jax.tree.map(lambda a: a[0], out))
 
 
 def _key(param: Param) -> Param:
@@ -165,7 +168,7 @@ def render_many(
     chunk: int = 64,
     progress: Callable[[int, int], None] | None = None,
     keys: jax.Array | None = None,
-    _single: bool = False,
+    vectorize: bool = True,
 ) -> RenderResult:
     """Renders ``objective_fn(t)`` for every ``t`` in ``targets`` (a pytree of arrays
     with a leading target axis), ``chunk`` targets per vmapped, jitted call.
@@ -173,17 +176,24 @@ def render_many(
     Target ``i``'s key is ``fold_in(key, i)`` whatever the chunking (the last
     chunk is padded to ``chunk`` to reuse the compiled program and trimmed).
     ``keys`` (``[T]`` typed keys) overrides that. ``progress(done, total)`` is
-    called after each chunk.
+    called after each chunk. ``vectorize=False`` runs the targets one by one
+    through one compiled single-target program (same results; less memory).
     """
     th = _check_thresholds(steps, thresholds)
     optimizer = optimizer or optax.adam(0.05)
     transform = _as_transform(transforms)
-    if _single:
-        fn = _compiled(objective_fn, _key(param), model.apply, optimizer, transform, th, False)
-        imgs, objs, p = fn(jnp.zeros((), jnp.int32), model.params, param.frozen, key)
-        return RenderResult(imgs, objs, p)
-    fn = _compiled(objective_fn, _key(param), model.apply, optimizer, transform, th, True)
     n = jax.tree.leaves(targets)[0].shape[0]
+    if not vectorize:
+        fn = _compiled(objective_fn, _key(param), model.apply, optimizer, transform, th, False)
+        outs = []
+        for i in range(n):
+            k = jax.random.fold_in(key, i) if keys is None else keys[i]
+            tgt = jax.tree.map(lambda a, i=i: jnp.asarray(a)[i], targets)
+            outs.append(fn(tgt, model.params, param.frozen, k))
+            if progress is not None:
+                progress(i + 1, n)
+        return RenderResult(*jax.tree.map(lambda *xs: jnp.stack(xs), *outs))
+    fn = _compiled(objective_fn, _key(param), model.apply, optimizer, transform, th, True)
     outs = []
     for lo in range(0, n, chunk):
         hi = min(lo + chunk, n)
