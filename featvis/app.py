@@ -41,7 +41,10 @@ def _class_id(tok: str) -> int:
         from biggan_jax import classes
     except ImportError as e:  # pragma: no cover
         raise ValueError(f"class names need biggan_jax.classes; use ids ({tok!r})") from e
-    return classes.class_index(tok)
+    try:
+        return classes.class_index(tok)
+    except (KeyError, ValueError) as e:
+        raise ValueError(f"unknown class {tok!r}: {e}") from e
 
 
 def _class_label(i: int) -> str:
@@ -60,6 +63,8 @@ def _range(spec: str) -> list[int]:
         if b < a:
             raise ValueError(f"empty range {spec!r}")
         return list(range(a, b + 1))
+    if not re.fullmatch(r"\d+", spec):
+        raise ValueError(f"bad channel {spec!r}: want an id or a range a-b")
     return [int(spec)]
 
 
@@ -145,13 +150,39 @@ def method_setup(
 
 
 def display(images: np.ndarray, method: str) -> np.ndarray:
-    """Images for PNGs in [0, 1]: clipped, or per-image min-max for Despraz (as their code)."""
+    """Images for PNGs in [0, 1]: clipped; for Despraz as their ``print_img``:
+    per image ``sqrt(x - min)`` divided by its max (G's output is unbounded)."""
     x = np.asarray(images, np.float32)
     if method.startswith("despraz"):
-        lo = x.min(axis=(-3, -2, -1), keepdims=True)
-        hi = x.max(axis=(-3, -2, -1), keepdims=True)
-        return (x - lo) / np.maximum(hi - lo, 1e-8)
+        x = np.sqrt(x - x.min(axis=(-3, -2, -1), keepdims=True))
+        return x / np.maximum(x.max(axis=(-3, -2, -1), keepdims=True), 1e-8)
     return np.clip(x, 0, 1)
+
+
+def check_targets(model: R.Model, targets: Sequence[Target], size: int, num_classes: int):
+    """Raises ``ValueError`` naming the bad target if a class id is outside
+    ``0..num_classes-1``, a layer is unknown to the model or a channel is out of
+    range (shapes from ``jax.eval_shape``: nothing is computed)."""
+    for t in targets:
+        if t.layer is None:
+            for i in t.index:
+                if not 0 <= i < num_classes:
+                    raise ValueError(
+                        f"target {t.label!r}: class id {i} not in 0..{num_classes - 1}"
+                    )
+    x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
+    try:
+        _, feats = jax.eval_shape(model.apply, model.params, x)
+    except (ValueError, KeyError) as e:
+        raise ValueError(f"bad target layer: {e}") from e
+    for t in targets:
+        if t.layer is None:
+            continue
+        if t.layer not in feats:
+            raise ValueError(f"target {t.label!r}: the model has no layer {t.layer!r}")
+        c = feats[t.layer].shape[-1]
+        if not 0 <= t.index[0] < c:
+            raise ValueError(f"target {t.label!r}: {t.layer} has channels 0..{c - 1}")
 
 
 def _slug(s: str) -> str:
@@ -184,6 +215,7 @@ def visualise(
 
     if method.startswith("despraz") and size != 224:
         raise ValueError("Despraz's generator is 224x224 by design (--size=224)")
+    check_targets(model, targets, size, num_classes)
     prm, opt, trs = method_setup(method, size, decoder=decoder, optimizer=optimizer, lr=lr,
                                  transforms=transforms)  # fmt: skip
     th = tuple(sorted(set(thresholds) | {steps}))

@@ -9,7 +9,7 @@
     python -m featvis --weights=vgg16 --targets="ostrich+bullfrog" --method=despraz-pretrained \
         --decoder=decoder.npz
     # CPU smoke with random weights and a small image:
-    python -m featvis --weights=random:vgg16 --targets=0-3 --method=pixel --size=32 --steps=20
+    python -m featvis --weights=random --targets=0-3,relu3_1:0-1 --method=pixel --size=32 --steps=20
 """
 
 from absl import app, flags
@@ -18,7 +18,8 @@ flags.DEFINE_enum("model", "vgg16", ["vgg16", "vgg19", "toy"], "Feature extracto
 flags.DEFINE_string(
     "weights", None,
     "styletransfer.vgg.load name or path: vgg16 / vgg19 / a converted dir / a .pth / "
-    "random:vgg16. Default: the --model release. Ignored for --model=toy.",
+    "random (random weights of --model) / random:vgg16. Default: the --model release. "
+    "Ignored for --model=toy.",
 )  # fmt: skip
 flags.DEFINE_string(
     "targets", "0", "Comma list: class ids, names, ranges a-b, compounds a+b, layer:channel(s)."
@@ -47,32 +48,60 @@ def main(argv):
     from tqdm import tqdm
 
     from featvis import app as fvapp
-    from featvis import autoencoder, models, objectives
+    from featvis import autoencoder, models
 
-    targets = fvapp.parse_targets(FLAGS.targets)
+    # flag and target errors first: before any weights are loaded
+    try:
+        targets = fvapp.parse_targets(FLAGS.targets)
+    except ValueError as e:
+        raise app.UsageError(f"--targets: {e}") from e
+    try:
+        thresholds = [int(t) for t in FLAGS.thresholds]
+    except ValueError as e:
+        raise app.UsageError(f"--thresholds must be integers: {FLAGS.thresholds}") from e
+    if FLAGS.steps < 1 or any(not 0 < t <= FLAGS.steps for t in thresholds):
+        raise app.UsageError(f"--steps must be >= 1 and --thresholds in 1..{FLAGS.steps}")
+    if FLAGS.method.startswith("despraz") and FLAGS.size != 224:
+        raise app.UsageError("Despraz's generator is 224x224 by design: use --size=224")
+    if FLAGS.method == "despraz-pretrained" and not FLAGS.decoder:
+        raise app.UsageError(
+            "--method=despraz-pretrained needs --decoder (featvis.train_autoencoder)"
+        )
+    try:
+        decoder = autoencoder.load_decoder(FLAGS.decoder) if FLAGS.decoder else None
+    except (OSError, ValueError) as e:
+        raise app.UsageError(f"--decoder: {e}") from e
     obj_layers = {t.layer for t in targets if t.layer} | (
         {"fc8"} if any(t.layer is None for t in targets) else set()
     )
     if FLAGS.model == "toy":
         model, num_classes = models.toy(), 10
     else:
-        model = models.vgg(FLAGS.weights or FLAGS.model, obj_layers)
+        weights = FLAGS.weights or FLAGS.model
+        if weights == "random":  # random weights of the --model architecture
+            weights = f"random:{FLAGS.model}"
+        try:
+            model = models.vgg(weights, obj_layers)
+        except (ValueError, OSError) as e:
+            raise app.UsageError(f"--weights: {e}") from e
         num_classes = 1000
-    del objectives
-    decoder = autoencoder.load_decoder(FLAGS.decoder) if FLAGS.decoder else None
     bar = tqdm(total=len(targets), unit="target")
 
     def progress(done, total):
         bar.update(done - bar.n)
 
-    out = fvapp.visualise(
-        model, targets, method=FLAGS.method, size=FLAGS.size, steps=FLAGS.steps,
-        thresholds=[int(t) for t in FLAGS.thresholds], optimizer=FLAGS.optimizer, lr=FLAGS.lr,
-        transforms=FLAGS.transforms, objective=FLAGS.objective, decoder=decoder,
-        num_classes=num_classes, chunk=FLAGS.chunk, seed=FLAGS.seed, output=FLAGS.output,
-        progress=progress,
-    )  # fmt: skip
-    bar.close()
+    try:
+        out = fvapp.visualise(
+            model, targets, method=FLAGS.method, size=FLAGS.size, steps=FLAGS.steps,
+            thresholds=thresholds, optimizer=FLAGS.optimizer, lr=FLAGS.lr,
+            transforms=FLAGS.transforms, objective=FLAGS.objective, decoder=decoder,
+            num_classes=num_classes, chunk=FLAGS.chunk, seed=FLAGS.seed, output=FLAGS.output,
+            progress=progress,
+        )  # fmt: skip
+    except ValueError as e:
+        raise app.UsageError(str(e)) from e
+    finally:
+        bar.close()
     print(f"{len(out['labels'])} targets -> {FLAGS.output}/grid.png")
 
 
