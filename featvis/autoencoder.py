@@ -89,11 +89,18 @@ def optimizer() -> optax.GradientTransformation:
 
 
 def image_batches(root: str, split: str, batch: int, *, seed: int = 0) -> Iterator[np.ndarray]:
-    """Endless ``[batch, 224, 224, 3]`` float32 Caffe-unit batches from a tfds.ImageFolder."""
+    """Endless ``[batch, 224, 224, 3]`` float32 Caffe-unit batches.
+
+    ``root``: a ``tfds.ImageFolder`` directory (``root/<split>/<label>/*.jpg``),
+    or else a registered tfds dataset name with an ``image`` feature (e.g.
+    ``stanford_dogs``; must be downloaded/prepared already or reachable)."""
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    ds = tfds.ImageFolder(root).as_dataset(split=split, shuffle_files=True)
+    if pathlib.Path(root).is_dir():
+        ds = tfds.ImageFolder(root).as_dataset(split=split, shuffle_files=True)
+    else:
+        ds = tfds.load(root, split=split, shuffle_files=True)
     mean = tf.constant(D.MEAN_RGB)
 
     def prep(ex):

@@ -9,7 +9,10 @@
 from absl import app, flags, logging
 
 flags.DEFINE_string(
-    "images", None, "tfds.ImageFolder root (root/<split>/<label>/*.jpg).", required=True
+    "images",
+    None,
+    "tfds.ImageFolder root (root/<split>/<label>/*.jpg) or a tfds dataset name (stanford_dogs).",
+    required=True,
 )
 flags.DEFINE_string("split", "train", "Split sub-directory.")
 flags.DEFINE_integer("steps", 1000, "Training steps.")
