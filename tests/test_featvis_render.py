@@ -93,8 +93,10 @@ def test_class_logit_rises_random_vgg16(vgg16, method, steps):
       fft         50 steps: class 585 -0.00015 -> +0.0487 (others -0.00051; spread 0.0021)
       despraz    100 steps: class 685 -0.00092 -> +0.0086 (others -0.00050; spread 0.0103)
       pretrained 100 steps: class 450 -0.00018 -> +0.0220 (others -0.00048; spread 0.0024)
-    Without the x32/x1000 (paper scale, full 224² G, AdaMax 0.002, 100 steps, 56² VGG
-    input) the despraz target went 0.00081 -> 0.00065: the γ penalty wins.
+    Without them (paper scale, full 224² G width 1/16, AdaMax 0.002, eq. 2, 100 steps,
+    VGG on a 4x4-average-pooled 56² input) class 145 went 0.00081 -> 0.00065: eq. 2
+    rose only through its -0.01·Σ others term. With x32 but objective x1 (class
+    logit, AdaMax 0.01, 32² G): -0.00092 -> +0.0056 in 100 steps.
     """
     cfg, params = vgg16
     m = models.vgg_from(cfg, params, ["fc8"])
