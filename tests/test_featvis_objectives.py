@@ -113,3 +113,34 @@ def test_redirected_relu_gradient():
         O.channel("conv4_2", 0, redirect=True)(f)
     with pytest.raises(KeyError, match="relu9"):
         O.channel("relu9", 0)(f)
+
+
+def test_gradients_match_torch_autograd():
+    """class logit, Despraz compound (eq. 2, two classes), diversity and a
+    composite: jax.grad equals PyTorch autograd of the same formula."""
+    torch = pytest.importorskip("torch")
+    f = _feats(b=3)
+    fc8, relu = np.asarray(f["fc8"]), np.asarray(f["relu4_2"])
+    obj = (
+        O.class_logit(5)
+        + 0.5 * O.despraz_classes([3, 7])
+        - 2.0 * O.diversity("relu4_2")
+        + O.channel("relu4_2", 1) / 3
+    )
+    gj = jax.grad(lambda a, b: obj({"fc8": a, "relu4_2": b}), argnums=(0, 1))(
+        f["fc8"], f["relu4_2"]
+    )
+    a = torch.tensor(fc8, dtype=torch.float64, requires_grad=True)
+    r = torch.tensor(relu, dtype=torch.float64, requires_grad=True)
+    w = torch.full((1000,), -0.01, dtype=torch.float64)
+    w[[3, 7]] = 1.0
+    flat = r.reshape(3, -1, 6)
+    grams = torch.einsum("bpi,bpj->bij", flat, flat).reshape(3, -1)
+    grams = grams / (grams.norm(dim=-1, keepdim=True) + 1e-12)
+    sims = grams @ grams.T
+    div = -(sims.sum() - torch.trace(sims)) / 6
+    val = a[:, 5].mean() + 0.5 * (torch.relu(a) * w).sum(-1).mean() - 2 * div + r[..., 1].mean() / 3
+    val.backward()
+    np.testing.assert_allclose(float(obj(f)), val.detach().item(), rtol=1e-5)
+    np.testing.assert_allclose(gj[0], a.grad.numpy(), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(gj[1], r.grad.numpy(), rtol=1e-4, atol=1e-6)
