@@ -210,7 +210,17 @@ def prepare_folder(
     builder = cls(config=config, data_dir=os.fspath(data_dir))
     skip_file = pathlib.Path(data_dir) / f"{cls.name}_{config.name}_skipped.json"
     if not builder.is_prepared():
-        builder.download_and_prepare()
+        if not scan_folder(folder):
+            raise ValueError(
+                f"no image files in {folder} (extensions: {', '.join(IMAGE_EXTENSIONS)})"
+            )
+        try:
+            builder.download_and_prepare()
+        except AssertionError as e:  # tfds refuses an empty split
+            if "No examples" not in str(e):
+                raise
+            n_bad = len(getattr(builder, "_skipped", []))
+            raise ValueError(f"no readable images in {folder} ({n_bad} skipped)") from e
         skipped = getattr(builder, "_skipped", [])
         skip_file.write_text(json.dumps({"folder": folder, "skipped": skipped}, indent=1) + "\n")
     skipped = json.loads(skip_file.read_text())["skipped"] if skip_file.exists() else []
@@ -236,8 +246,11 @@ def _base_dataset(data_cfg, resolution: int, nc: int, data_dir: str | None):
     if src == "mnist":
         builder = tfds.builder("mnist", data_dir=data_dir)
         builder.download_and_prepare()
-        n = builder.info.splits["train"].num_examples
         ds = builder.as_dataset(split="train", shuffle_files=False).map(lambda ex: ex["image"])
+        try:
+            n = builder.info.splits["train"].num_examples
+        except KeyError:  # no split metadata (e.g. tfds.testing.mock_data): count
+            n = int(ds.reduce(0, lambda c, _: c + 1))
         return ds, n, False, {"source": "mnist", "num_examples": n}
     if src in ("folder", "skimage"):
         data_dir = data_dir or os.path.expanduser("~/tensorflow_datasets")

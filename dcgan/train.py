@@ -208,16 +208,53 @@ class _Preemption:
 # ------------------------------------------------------------------ loop
 
 
+class ConfigError(ValueError):
+    """A config that cannot train (the CLI reports it as a usage error)."""
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """Fails fast, before any compilation or data preparation, on unusable configs."""
+    src = config.data.source
+    if src not in ("mnist", "folder", "skimage"):
+        raise ConfigError(f"unknown data source {src!r} (mnist, folder, skimage)")
+    if src == "folder":
+        if not config.data.folder:
+            raise ConfigError(
+                "data.source is 'folder' but no folder given: pass --config.data.folder=DIR"
+            )
+        if not os.path.isdir(config.data.folder):
+            raise ConfigError(f"image folder not found: --config.data.folder={config.data.folder}")
+    for k in (
+        "batch_size",
+        "num_steps",
+        "log_every",
+        "sample_every",
+        "checkpoint_every",
+        "nan_check_every",
+    ):
+        if int(config[k]) < 1:
+            raise ConfigError(f"config.{k} must be >= 1, got {config[k]}")
+    try:
+        model_config(config)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"bad model config: {e}") from e
+    if config.get("init_from") and not os.path.isdir(config.init_from):
+        raise ConfigError(f"init_from={config.init_from}: no such directory")
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> State:
     """Trains for ``config.num_steps`` steps in ``workdir``; returns the final state.
 
     Writes ``checkpoints/``, ``samples/step_XXXXXX.png`` (fixed noise, G in
     inference mode), ``metrics.jsonl``, ``losses.png`` and ``config.json``.
-    Raises ``FloatingPointError`` naming the step if a loss becomes non-finite.
+    Raises ``FloatingPointError`` naming the step if a loss becomes non-finite
+    (nothing is checkpointed after the last finite step) and :class:`ConfigError`
+    on an unusable config.
     """
     from biggan_jax.images import save_grid
     from dcgan import input_pipeline
 
+    check_config(config)
     workdir = pathlib.Path(workdir).absolute()
     workdir.mkdir(parents=True, exist_ok=True)
     is_main = jax.process_index() == 0
@@ -295,9 +332,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     with _Preemption() as pre:
         for step in range(start, config.num_steps):
             real = jax.device_put(next(batches), data_sh)
+            if config.get("step_delay_s"):  # throttle (preemption tests and demos only)
+                time.sleep(config.step_delay_s)
             state, m = step_fn(state, real, rng)
             done = step + 1
-            if done % config.nan_check_every == 0 or done == config.num_steps:
+            final = done == config.num_steps
+            stop = pre.flag  # read once: a signal may arrive at any time
+            save = final or stop or mngr.should_save(done)
+            if done % config.nan_check_every == 0 or save:  # never checkpoint a NaN state
                 m = jax.device_get(m)
                 if not all(np.isfinite(v) for v in m.values()):
                     raise FloatingPointError(f"non-finite loss at step {done}: {m}")
@@ -319,10 +361,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                 write_samples(done)
                 if is_main:
                     write_loss_plot(metrics_file, workdir / "losses.png")
-            final = done == config.num_steps
-            if final or pre.flag or mngr.should_save(done):
-                checkpoints.save(mngr, done, state, meta(done), force=final or pre.flag)
-            if pre.flag:
+            if save:
+                checkpoints.save(mngr, done, state, meta(done), force=final or stop)
+            if stop:
                 logging.warning("stopped by signal after step %d (checkpoint saved)", done)
                 break
     mngr.wait_until_finished()

@@ -34,4 +34,5 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3
     c.nan_check_every = 1
     c.init_from = ""
+    c.step_delay_s = 0.0  # sleep per step; only for preemption tests/demos
     return c
