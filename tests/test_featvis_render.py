@@ -97,6 +97,9 @@ def test_class_logit_rises_random_vgg16(vgg16, method, steps):
     VGG on a 4x4-average-pooled 56² input) class 145 went 0.00081 -> 0.00065: eq. 2
     rose only through its -0.01·Σ others term. With x32 but objective x1 (class
     logit, AdaMax 0.01, 32² G): -0.00092 -> +0.0056 in 100 steps.
+    With eq. 2 (λ 0.01, ReLU'd logits; the CLI's default for Despraz) instead of the
+    logit, same settings: despraz -0.00092 -> +0.0038 (others -0.00030), pretrained
+    -0.00018 -> +0.0164 (others -0.00044).
     """
     cfg, params = vgg16
     m = models.vgg_from(cfg, params, ["fc8"])
