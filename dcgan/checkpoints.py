@@ -90,8 +90,16 @@ def load(path: str | os.PathLike | None = None) -> tuple[DCGANConfig, dict, dict
     """
     from weights_convert import store
 
-    path = EMBEDDED_DIR if path is None else pathlib.Path(path)
-    tree, meta = store.load_params(path)
+    if path is None:
+        path = EMBEDDED_DIR
+        if not (path / "metadata.json").exists():
+            raise FileNotFoundError(
+                f"the embedded DCGAN is missing from this installation (expected {path}); "
+                "reinstall neural-art-jax with its package data or pass exported weights"
+            )
+    tree, meta = store.load_params(pathlib.Path(path))
+    if meta.get("model") != "dcgan":
+        raise ValueError(f"{path} holds {meta.get('model')!r} weights, not a DCGAN")
     cfg = DCGANConfig(**meta["config"])
     f32 = lambda t: jax.tree.map(lambda a: np.asarray(a, np.float32), t)
     return cfg, f32(tree["generator"]), f32(tree.get("discriminator", {})), meta

@@ -393,6 +393,9 @@ def discriminate(cfg: DCGANConfig, variables: Variables, x: jax.Array, *, train:
     return Discriminator(cfg).apply(variables, x, train=False)[0]
 
 
+LATENT_DISTS = ("normal", "uniform")
+
+
 def sample_latents(key: jax.Array, n: int, nz: int = 100, dist: str = "normal") -> jax.Array:
     """``[n, nz]`` latents: ``"normal"`` N(0, 1) (seed) or ``"uniform"`` U(-1, 1) (Radford)."""
     if dist == "normal":

@@ -1,21 +1,25 @@
 """Sample grid from a DCGAN (default: the embedded model shipped in dcgan/assets/embedded).
 
-python -m dcgan.sample --out=samples.png [--n=64 --seed=0 --weights=DIR]
+python -m dcgan.sample --out=out/dcgan_samples.png [--n=64 --seed=0 --weights=DIR]
 """
 
 from __future__ import annotations
 
+import os
+
 import jax
-from absl import app, flags
+from absl import app, flags, logging
 
 from dcgan import checkpoints
-from dcgan.model import generate, sample_latents
+from dcgan.model import LATENT_DISTS, generate, sample_latents
 
 
 def sample_grid(out, *, weights=None, n: int = 64, seed: int = 0, latent_dist: str = "normal"):
     """Writes an ``n``-image grid from G (inference-mode BN); returns the path."""
     from biggan_jax.images import save_grid
 
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
     cfg, g, _, meta = checkpoints.load(weights)
     z = sample_latents(jax.random.key(seed), n, cfg.nz, latent_dist)
     imgs = jax.jit(lambda v, z: generate(cfg, v, z))(g, z)
@@ -25,15 +29,23 @@ def sample_grid(out, *, weights=None, n: int = 64, seed: int = 0, latent_dist: s
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out", "dcgan_samples.png", "output PNG")
-flags.DEFINE_string("weights", None, "exported weights dir (default: the embedded model)")
-flags.DEFINE_integer("n", 64, "number of samples")
-flags.DEFINE_integer("seed", 0, "latent seed")
+flags.DEFINE_string("out", "dcgan_samples.png", "Output PNG (parent directories are created).")
+flags.DEFINE_string(
+    "weights", None, "Exported weights directory (default: the embedded model in dcgan/assets)."
+)
+flags.DEFINE_integer("n", 64, "Number of samples.", lower_bound=1)
+flags.DEFINE_integer("seed", 0, "Latent seed.")
+flags.DEFINE_enum("latent_dist", "normal", list(LATENT_DISTS), "Latent distribution.")
 
 
 def main(argv):
-    del argv
-    print(sample_grid(FLAGS.out, weights=FLAGS.weights, n=FLAGS.n, seed=FLAGS.seed))
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    if FLAGS.weights is not None and not os.path.isdir(FLAGS.weights):
+        raise app.UsageError(f"--weights={FLAGS.weights}: no such directory")
+    print(sample_grid(FLAGS.out, weights=FLAGS.weights, n=FLAGS.n, seed=FLAGS.seed,
+                      latent_dist=FLAGS.latent_dist))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,19 +1,24 @@
 """Weight-perturbation sweep of a DCGAN generator (Janik's eq. 2, via the project's
 one perturbation module :mod:`biggan_jax.perturb`). Runs offline on the embedded model.
 
-    python -m dcgan.sweep --out=dcgan_sweep.png            # 8 seeds x 6 latents, alpha 0.35
+    python -m dcgan.sweep --out=out/dcgan_sweep.png        # 8 seeds x 6 latents, alpha 0.35
+    python -m dcgan.sweep --out=s.png --first_seed=100 --seeds=4 --alpha=0.2 --weights=DIR
 
 Writes a grid: rows = latents, columns = perturbed networks (seed k's key is
-``fold_in(root, k)``), far right the unperturbed G. G runs in inference mode
-(running BN statistics); by default only the ``params`` collection is
-perturbed (``biggan_jax.perturb.trainable``), not the BN statistics.
+``fold_in(root, k)``, so seed k's column is the same whichever other seeds run
+beside it), far right the unperturbed G. G runs in inference mode (running BN
+statistics); only the ``params`` collection is perturbed
+(:func:`biggan_jax.perturb.trainable`), not the BN statistics.
 """
 
 from __future__ import annotations
 
+import os
+import pathlib
+
 import jax
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 from dcgan import checkpoints
 from dcgan.model import generate, sample_latents
@@ -22,7 +27,9 @@ from dcgan.model import generate, sample_latents
 def sweep(
     cfg, g, *, root: jax.Array, seeds, z: jax.Array, alpha: float = 0.35, where=None
 ) -> np.ndarray:
-    """Images ``[n_latents, len(seeds) + 1, H, W, C]``: perturbed nets, then the unperturbed G."""
+    """Images ``[n_latents, len(seeds) + 1, H, W, C]`` in [-1, 1]: one column per
+    perturbed net (``perturb.multiplicative`` with key ``seed_key(root, seed)``),
+    then the unperturbed G."""
     from biggan_jax import perturb
 
     def one(seed):
@@ -35,10 +42,24 @@ def sweep(
     return out.transpose(1, 0, 2, 3, 4)
 
 
-def run(out, *, weights=None, n_seeds: int = 8, n_latents: int = 6, alpha: float = 0.35, seed: int = 0,
-        first_seed: int = 0):  # fmt: skip
+def run(
+    out: str | os.PathLike,
+    *,
+    weights: str | os.PathLike | None = None,
+    n_seeds: int = 8,
+    n_latents: int = 6,
+    alpha: float = 0.35,
+    seed: int = 0,
+    first_seed: int = 0,
+) -> pathlib.Path:
+    """Sweeps seeds ``first_seed .. first_seed + n_seeds - 1`` on ``weights`` (default:
+    the embedded model); writes the labelled grid to ``out`` (parent dirs created)."""
     from biggan_jax.images import save_grid
 
+    if n_seeds < 1 or n_latents < 1:
+        raise ValueError(f"need at least one seed and one latent, got {n_seeds}, {n_latents}")
+    if not alpha >= 0:
+        raise ValueError(f"alpha must be >= 0, got {alpha}")
     cfg, g, _, meta = checkpoints.load(weights)
     z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
     seeds = list(range(first_seed, first_seed + n_seeds))
@@ -53,19 +74,27 @@ def run(out, *, weights=None, n_seeds: int = 8, n_latents: int = 6, alpha: float
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out", "dcgan_sweep.png", "output PNG")
-flags.DEFINE_string("weights", None, "exported weights dir (default: the embedded model)")
-flags.DEFINE_integer("seeds", 8, "number of perturbed networks (columns)")
-flags.DEFINE_integer("first_seed", 0, "first perturbation seed")
-flags.DEFINE_integer("latents", 6, "number of latents (rows)")
-flags.DEFINE_float("alpha", 0.35, "perturbation scale (Janik eq. 2)")
-flags.DEFINE_integer("seed", 0, "root seed for latents and perturbations")
+flags.DEFINE_string("out", "dcgan_sweep.png", "Output PNG (parent directories are created).")
+flags.DEFINE_string(
+    "weights", None, "Exported weights directory (default: the embedded model in dcgan/assets)."
+)
+flags.DEFINE_integer("seeds", 8, "Number of perturbed networks (columns).", lower_bound=1)
+flags.DEFINE_integer("first_seed", 0, "First perturbation seed.", lower_bound=0)
+flags.DEFINE_integer("latents", 6, "Number of latents (rows).", lower_bound=1)
+flags.DEFINE_float("alpha", 0.35, "Perturbation scale alpha of Janik's eq. (2).", lower_bound=0.0)
+flags.DEFINE_integer("seed", 0, "Root seed for the latents and the perturbations.")
 
 
 def main(argv):
-    del argv
-    print(run(FLAGS.out, weights=FLAGS.weights, n_seeds=FLAGS.seeds, n_latents=FLAGS.latents, alpha=FLAGS.alpha,
-              seed=FLAGS.seed, first_seed=FLAGS.first_seed))  # fmt: skip
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    if FLAGS.weights is not None and not os.path.isdir(FLAGS.weights):
+        raise app.UsageError(f"--weights={FLAGS.weights}: no such directory")
+    if not FLAGS.out.lower().endswith(".png"):
+        raise app.UsageError(f"--out={FLAGS.out}: expected a .png path")
+    print(run(FLAGS.out, weights=FLAGS.weights, n_seeds=FLAGS.seeds, n_latents=FLAGS.latents,
+              alpha=FLAGS.alpha, seed=FLAGS.seed, first_seed=FLAGS.first_seed))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,0 +1,147 @@
+"""DCGAN perturbation sweep and sample CLIs on the embedded model: the README's
+first command from a fresh working directory, grid size, seed-k columns
+independent of the batch, perturbed != original, clear errors on bad flags."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from biggan_jax import perturb
+from dcgan import checkpoints
+from dcgan import sweep as S
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAD = 2
+
+
+def _env():
+    return {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def _cells(png, rows, cols, res):
+    """Image cells ``[rows, cols, res, res, C]`` of a labelled grid (margins top/left)."""
+    a = np.asarray(Image.open(png))
+    top = a.shape[0] - (rows * (res + PAD) + PAD)
+    left = a.shape[1] - (cols * (res + PAD) + PAD)
+    assert top > 0 and left >= 0, "a labelled grid has a title margin"
+    out = np.empty((rows, cols, res, res) + a.shape[2:], a.dtype)
+    for r in range(rows):
+        for c in range(cols):
+            y, x = top + PAD + r * (res + PAD), left + PAD + c * (res + PAD)
+            out[r, c] = a[y : y + res, x : x + res]
+    return out
+
+
+@pytest.fixture(scope="module")
+def readme_run(tmp_path_factory):
+    """``python -m dcgan.sweep --out=out/dcgan_sweep.png`` in an empty directory (no out/ yet)."""
+    cwd = tmp_path_factory.mktemp("fresh")
+    r = subprocess.run([sys.executable, "-m", "dcgan.sweep", "--out=out/dcgan_sweep.png"], cwd=cwd,
+                       env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    return cwd / "out" / "dcgan_sweep.png", r
+
+
+def test_readme_command_writes_grid(readme_run):
+    png, r = readme_run
+    assert png.exists() and str(png.name) in r.stdout
+    cfg = checkpoints.load()[0]
+    cells = _cells(png, 6, 9, cfg.resolution)  # defaults: 6 latents x (8 seeds + original)
+    w, h = Image.open(png).size
+    assert (w, h) == (
+        20 + 9 * (cfg.resolution + PAD) + PAD,  # row labels "z0".."z5": 8 + 2 * 6 px
+        32 + 6 * (cfg.resolution + PAD) + PAD,  # title + column labels: 2 * 16 px
+    )
+    orig = cells[:, -1].astype(int)
+    for k in range(8):  # every perturbed column differs from the original column
+        assert np.abs(cells[:, k].astype(int) - orig).mean() > 1.0, f"seed {k} == original"
+    assert len({cells[:, k].tobytes() for k in range(8)}) == 8  # and from each other
+    assert orig.std() > 10  # the original column is not blank
+
+
+def test_seed_column_is_independent_of_the_batch(readme_run, tmp_path):
+    """Seeds 2..5 in a batch of 4 give the same pixels as in the CLI's batch 0..7."""
+    png, _ = readme_run
+    cfg = checkpoints.load()[0]
+    other = S.run(tmp_path / "o.png", n_seeds=4, first_seed=2)
+    a, b = _cells(png, 6, 9, cfg.resolution), _cells(other, 6, 5, cfg.resolution)
+    np.testing.assert_array_equal(b[:, :4], a[:, 2:6])
+    np.testing.assert_array_equal(b[:, 4], a[:, 8])  # original column
+
+
+def test_sweep_uses_the_project_perturb_module():
+    cfg, g, _, _ = checkpoints.load()
+    z = jax.random.normal(jax.random.key(0), (2, cfg.nz))
+    root = jax.random.key(1)
+    imgs = S.sweep(cfg, g, root=root, seeds=[3], z=z, alpha=0.35)
+    from dcgan.model import generate
+
+    want = generate(cfg, perturb.multiplicative(g, perturb.seed_key(root, 3), alpha=0.35), z)
+    np.testing.assert_allclose(imgs[:, 0], want, atol=1e-5)
+    np.testing.assert_allclose(imgs[:, 1], generate(cfg, g, z), atol=1e-5)
+    zero = S.sweep(cfg, g, root=root, seeds=[0, 1], z=z, alpha=0.0)  # alpha = 0: identity
+    np.testing.assert_allclose(zero[:, 0], zero[:, 2], atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--seeds=0"], "seeds"),
+        (["--alpha=-1"], "alpha"),
+        (["--bogus=1"], "Unknown command line flag 'bogus'"),
+        (["--weights=/nonexistent/dir"], "no such directory"),
+        (["--out=sweep.jpg"], "expected a .png path"),
+        (["extra"], "unexpected arguments"),
+    ],
+)
+def test_bad_flags_fail_clearly(tmp_path, args, msg):
+    r = subprocess.run([sys.executable, "-m", "dcgan.sweep", *args], cwd=tmp_path, env=_env(),
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode != 0
+    assert msg in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_sample_cli_default_embedded(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "dcgan.sample", "--out=a/b/s.png", "--n=16"], cwd=tmp_path,
+                       env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = checkpoints.load()[0]
+    cells = _cells(tmp_path / "a/b/s.png", 4, 4, cfg.resolution)
+    assert len({c.tobytes() for c in cells.reshape(16, -1)}) == 16  # distinct samples
+
+
+def test_missing_embedded_model_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoints, "EMBEDDED_DIR", tmp_path / "nothing")
+    with pytest.raises(FileNotFoundError, match="embedded DCGAN is missing"):
+        checkpoints.load()
+
+
+def test_embedded_model_is_trained():
+    """Its samples are spatially coherent images, not noise or blanks.
+
+    Statistic: correlation of horizontally adjacent pixels over 64 samples.
+    Measured: embedded G 0.89 (pixel std 0.42); training patches 0.93 (std 0.47);
+    an untrained G of the same architecture (train-mode BN) -0.05.
+    """
+    from dcgan.model import generate, init_generator, sample_latents
+
+    cfg, g, d, meta = checkpoints.load()
+    assert meta["trained_steps"] == 1500 and meta["dtype"] == "bfloat16"
+    assert d, "the embedded model ships D too (deconvnet figures need it)"
+
+    def lag1(x):
+        x = np.asarray(x, np.float64)
+        return np.corrcoef(x[:, :, :-1].ravel(), x[:, :, 1:].ravel())[0, 1]
+
+    z = sample_latents(jax.random.key(0), 64, cfg.nz)
+    x = generate(cfg, g, z)
+    assert lag1(x) > 0.8 and float(np.std(x)) > 0.25
+    untrained, _ = generate(cfg, init_generator(cfg, jax.random.key(5)), z, train=True)
+    assert lag1(untrained) < 0.2
