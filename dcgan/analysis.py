@@ -35,6 +35,8 @@ CLI::
 
 from __future__ import annotations
 
+import functools
+import os
 import pathlib
 
 import jax
@@ -51,8 +53,14 @@ def _save_grid(*a, **kw):
     return save_grid(*a, **kw)
 
 
+@functools.lru_cache(maxsize=8)
+def _gen_fn(cfg: DCGANConfig):
+    return jax.jit(lambda v, z: generate(cfg, v, z))
+
+
 def _gen(cfg, g, z, chunk: int = 64):
-    f = jax.jit(lambda v, z: generate(cfg, v, z))
+    """G (inference mode) on ``z: [N, nz]`` in chunks; numpy ``[N, H, W, C]``."""
+    f = _gen_fn(cfg)
     z = jnp.asarray(z)
     return np.concatenate([np.asarray(f(g, z[i : i + chunk])) for i in range(0, len(z), chunk)])
 
@@ -294,9 +302,18 @@ def example_image(cfg: DCGANConfig, g=None, *, seed: int = 0) -> np.ndarray:
         return _gen(cfg, g, sample_latents(jax.random.key(seed), 1, cfg.nz))[0]
 
 
-def run_all(out_dir, *, weights=None, what=("interp", "slerp", "arith", "deconv", "guided"), seed: int = 0,
+ALL = ("interp", "slerp", "arith", "deconv", "guided")
+
+
+def run_all(out_dir, *, weights=None, what=ALL, seed: int = 0,
             concept: str = "colorfulness") -> dict[str, pathlib.Path]:  # fmt: skip
     """Runs the chosen analyses on exported weights (default: the embedded model)."""
+    what = ALL if "all" in what else tuple(what)
+    unknown = sorted(set(what) - set(ALL))
+    if unknown:
+        raise ValueError(f"unknown analyses {unknown} (choose from {', '.join(ALL)} or all)")
+    if concept not in CONCEPTS:
+        raise ValueError(f"unknown concept {concept!r} ({', '.join(CONCEPTS)})")
     cfg, g, d, _ = checkpoints.load(weights)
     out_dir = pathlib.Path(out_dir)
     key = jax.random.key(seed)
@@ -312,7 +329,8 @@ def run_all(out_dir, *, weights=None, what=("interp", "slerp", "arith", "deconv"
     if "arith" in what:
         z1, z2 = pick_exemplars(cfg, g, jax.random.fold_in(key, 1), concept=concept)
         z3 = sample_latents(jax.random.fold_in(key, 2), 4, cfg.nz)
-        title = f"G(z1 - z2 + z3): z1 = 3 most, z2 = 3 least {concept} of 64 samples (averaged)"
+        # z1 / z2: the 3 most / least {concept} of 64 samples, averaged (short: the grid is narrow)
+        title = f"z1-z2+z3, {concept}, avg of 3"
         paths["arith"] = vector_arithmetic(cfg, g, out_dir / f"vector_arithmetic_{concept}.png", z1, z2, z3,
                                            title=title)[0]  # fmt: skip
     if ("deconv" in what or "guided" in what) and not d:
@@ -330,18 +348,26 @@ def run_all(out_dir, *, weights=None, what=("interp", "slerp", "arith", "deconv"
 
 
 def main(argv=None):  # pragma: no cover - thin CLI, exercised by tests via subprocess
-    from absl import app, flags
+    from absl import app, flags, logging
 
     flags.DEFINE_string("out_dir", "dcgan_analysis", "where the PNGs go")
     flags.DEFINE_string("weights", None, "exported weights dir (default: the embedded model)")
-    flags.DEFINE_list("what", ["interp", "slerp", "arith", "deconv", "guided"], "analyses to run")
+    flags.DEFINE_list("what", ["all"], f"analyses to run: all or some of {','.join(ALL)}")
     flags.DEFINE_enum(
         "concept", "colorfulness", list(CONCEPTS), "concept for vector arithmetic exemplars"
     )
     flags.DEFINE_integer("seed", 0, "latent seed")
     FLAGS = flags.FLAGS
 
-    def run(_):
+    def run(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        logging.set_verbosity(logging.WARNING)
+        if FLAGS.weights is not None and not os.path.isdir(FLAGS.weights):
+            raise app.UsageError(f"--weights={FLAGS.weights}: no such directory")
+        bad = sorted(set(FLAGS.what) - set(ALL) - {"all"})
+        if bad:
+            raise app.UsageError(f"--what: unknown analyses {bad} (all, {', '.join(ALL)})")
         for k, p in run_all(FLAGS.out_dir, weights=FLAGS.weights, what=FLAGS.what, seed=FLAGS.seed,
                             concept=FLAGS.concept).items():  # fmt: skip
             print(f"{k}: {p}")

@@ -4,10 +4,11 @@ bundled photographs and textures (offline stand-in for an art corpus).
 Reduced widths (ngf = ndf = 32: G 256-128-64-32, D 32-64-128-256 instead of the
 seed's 1024..128, i.e. 1/4 of the seed's width), batch 64, 1500 steps, lr 2e-4;
 seed architecture otherwise (LeakyReLU(0.2), BN, z ~ N(0, 1) in R^100). Sized
-to train in about 25 minutes on 2 shared CPU cores (~0.7 s/step).
+for a CPU: the committed model took 19 CPU-minutes (32 min wall on 2 shared
+cores, 0.5-1.5 steps/s); see dcgan/assets/embedded/README.md.
 
     python -m dcgan.main --config=dcgan/configs/skimage.py --workdir=/tmp/dcgan_skimage
-    python -m dcgan.export --workdir=/tmp/dcgan_skimage --out=dcgan/assets/embedded
+    python -m dcgan.export --workdir=/tmp/dcgan_skimage --out=dcgan/assets/embedded --dtype=bfloat16
     # CPU smoke run:
     python -m dcgan.main --config=dcgan/configs/skimage.py:quick --workdir=/tmp/dcgan_skq
 """
