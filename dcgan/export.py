@@ -6,11 +6,13 @@ python -m dcgan.export --workdir=/tmp/dcgan_skimage --out=dcgan/assets/embedded 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import shutil
 
 import jax
 import ml_collections
-from absl import app, flags
+from absl import app, flags, logging
 
 from dcgan import checkpoints, train
 
@@ -18,8 +20,14 @@ from dcgan import checkpoints, train
 def export_workdir(
     workdir, out, *, step: int | None = None, dtype: str = "float32", extra: dict | None = None
 ):
-    """Reads ``workdir``'s config and checkpoint ``step`` (default latest), writes ``out``."""
+    """Reads ``workdir``'s config and checkpoint ``step`` (default latest), writes ``out``.
+
+    Also copies the run's ``losses.png``; other files already in ``out`` (e.g. a
+    README describing the model) are kept.
+    """
     workdir = pathlib.Path(workdir)
+    if not (workdir / "config.json").exists():
+        raise FileNotFoundError(f"{workdir} is not a DCGAN training workdir (no config.json)")
     config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
     abstract = jax.eval_shape(lambda: train.init_state(config, jax.random.key(0)))
     mngr = checkpoints.manager(workdir, keep=config.keep_checkpoints, every=config.checkpoint_every)
@@ -30,9 +38,24 @@ def export_workdir(
     mngr.close()
     md = {"trained_steps": int(meta["step"]), "data": meta.get("data"), "train_config": config.to_dict(),
           "dtype": dtype, **(extra or {})}  # fmt: skip
-    return checkpoints.export(
+    out = pathlib.Path(out)
+    keep = {}  # the weights writer replaces the directory: keep the files beside the weights
+    if out.is_dir():
+        entries = list(out.iterdir())
+        keep = {
+            p.name: p.read_bytes() for p in entries if p.is_file() and p.name != "metadata.json"
+        }
+        if not (out / "metadata.json").exists() and all(p.is_file() for p in entries):
+            for p in entries:  # only loose files (a README first): they come back below
+                p.unlink()
+    path = checkpoints.export(
         out, train.model_config(config), state["g"], state["d"], md, dtype=dtype
     )
+    for name, data in keep.items():
+        (path / name).write_bytes(data)
+    if (workdir / "losses.png").exists():
+        shutil.copyfile(workdir / "losses.png", path / "losses.png")
+    return path
 
 
 FLAGS = flags.FLAGS
@@ -43,7 +66,11 @@ flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "storage dtype")
 
 
 def main(argv):
-    del argv
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    if not os.path.isfile(os.path.join(FLAGS.workdir, "config.json")):
+        raise app.UsageError(f"--workdir={FLAGS.workdir}: not a training workdir (no config.json)")
     print(export_workdir(FLAGS.workdir, FLAGS.out, step=FLAGS.step, dtype=FLAGS.dtype))
 
 
