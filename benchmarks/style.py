@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.common import compiled_grad_check
 from styletransfer import losses, transfer, vgg
 
 
@@ -120,8 +121,14 @@ def bench_torch(params, cfg, content, style, steps: int, optimizer: str, compile
             ls = ls + 0.2 * ((gram(f[k]) - a[k]) ** 2).sum() / (4 * n**2 * m**2)
         return lc + 1e3 * ls
 
+    grad_check = "n/a"
     if compiled:
+        eager_loss = loss_fn
         loss_fn = torch.compile(loss_fn)
+        x = torch.rand(1, 3, *content.shape[:2], device=dev)
+        grad_check = compiled_grad_check(eager_loss, loss_fn, x)
+        if grad_check != "same as eager":
+            print(f"torch.compile {optimizer}: {grad_check}", flush=True)
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
 
     def go(n):
@@ -154,7 +161,8 @@ def bench_torch(params, cfg, content, style, steps: int, optimizer: str, compile
     t0 = time.perf_counter()
     iters = go(steps)
     sync()
-    return {"first_call_s": first, "it_per_s": iters / (time.perf_counter() - t0), "device": dev}
+    return {"first_call_s": first, "it_per_s": iters / (time.perf_counter() - t0), "device": dev,
+            "grad_check": grad_check}  # fmt: skip
 
 
 def main(argv=None):
