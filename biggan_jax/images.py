@@ -84,6 +84,18 @@ def image_grid(
     return out
 
 
+def _wrap(text: str, width: int, text_w) -> list[str]:
+    """Greedy word wrap of ``text`` to lines of at most ``width`` pixels (a longer
+    single word gets a line of its own)."""
+    lines: list[str] = []
+    for word in str(text).split():
+        if lines and text_w(lines[-1] + " " + word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
 def save_grid(
     path: str | os.PathLike,
     images,
@@ -112,8 +124,10 @@ def save_grid(
         return save_image(path, grid)
     font = ImageFont.load_default()
     line = 12
-    left = 8 + max((len(s) for s in row_labels), default=0) * 6 if row_labels else 0
-    top = (line + 4 if col_labels else 0) + (line + 4 if title else 0)
+    text_w = lambda t: int(np.ceil(font.getlength(str(t))))
+    left = 8 + max((text_w(s) for s in row_labels), default=0) if row_labels else 0
+    title_lines = _wrap(title, grid.shape[1] + left - pad - 2, text_w) if title else []
+    top = (line + 4 if col_labels else 0) + (line + 4) * len(title_lines)
     c = grid.shape[-1]
     canvas = Image.new(
         "RGB" if c == 3 else "L", (grid.shape[1] + left, grid.shape[0] + top), "white"
@@ -121,8 +135,8 @@ def save_grid(
     canvas.paste(Image.fromarray(grid if c == 3 else grid[..., 0]), (left, top))
     draw = ImageDraw.Draw(canvas)
     y0 = 2
-    if title:
-        draw.text((left + pad, y0), title, fill="black", font=font)
+    for t in title_lines:  # wrapped to the grid's width, so a long title is never cut off
+        draw.text((pad, y0), t, fill="black", font=font)
         y0 += line + 4
     if col_labels:
         for k, s in enumerate(col_labels[:ncols_]):

@@ -227,3 +227,19 @@ def test_imports_and_generates_without_torch_and_tensorflow(tmp_path):
                        timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert "ok (1, 128, 128, 3)" in r.stdout and (tmp_path / "g.png").exists()
+
+
+def test_grid_writer_labels_and_wraps_a_long_title(tmp_path):
+    from PIL import Image
+
+    from biggan_jax.images import image_grid, save_grid
+
+    x = np.linspace(-1, 1, 6 * 16 * 16 * 3, dtype=np.float32).reshape(6, 16, 16, 3)
+    plain = image_grid(x, 3, pad=2)
+    assert plain.shape == (2 * 18 + 2, 3 * 18 + 2, 3) and plain.dtype == np.uint8
+    short = np.asarray(Image.open(save_grid(tmp_path / "a.png", x, 3, title="t")))
+    long = np.asarray(Image.open(save_grid(tmp_path / "b.png", x, 3, title="word " * 20)))
+    # the grid's width is kept; the long title takes more lines instead of being cut off
+    assert short.shape[1] == long.shape[1] == plain.shape[1]
+    assert long.shape[0] > short.shape[0] > plain.shape[0]
+    np.testing.assert_array_equal(long[-plain.shape[0] :], plain)
