@@ -59,10 +59,14 @@ def export_workdir(
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "training workdir (with config.json and checkpoints/)")
-flags.DEFINE_string("out", None, "output directory")
-flags.DEFINE_integer("step", None, "checkpoint step (default: latest)")
-flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "storage dtype")
+
+
+def define_flags() -> None:
+    """The CLI's flags (defined on demand, so importing this module defines none)."""
+    flags.DEFINE_string("workdir", None, "training workdir (with config.json and checkpoints/)")
+    flags.DEFINE_string("out", None, "output directory")
+    flags.DEFINE_integer("step", None, "checkpoint step (default: latest)")
+    flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "storage dtype")
 
 
 def main(argv):
@@ -75,5 +79,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     flags.mark_flags_as_required(["workdir", "out"])
     app.run(main)

@@ -29,13 +29,17 @@ def sample_grid(out, *, weights=None, n: int = 64, seed: int = 0, latent_dist: s
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out", "dcgan_samples.png", "Output PNG (parent directories are created).")
-flags.DEFINE_string(
-    "weights", None, "Exported weights directory (default: the embedded model in dcgan/assets)."
-)
-flags.DEFINE_integer("n", 64, "Number of samples.", lower_bound=1)
-flags.DEFINE_integer("seed", 0, "Latent seed.")
-flags.DEFINE_enum("latent_dist", "normal", list(LATENT_DISTS), "Latent distribution.")
+
+
+def define_flags() -> None:
+    """The CLI's flags (defined on demand, so importing this module defines none)."""
+    flags.DEFINE_string("out", "dcgan_samples.png", "Output PNG (parent directories are created).")
+    flags.DEFINE_string(
+        "weights", None, "Exported weights directory (default: the embedded model in dcgan/assets)."
+    )
+    flags.DEFINE_integer("n", 64, "Number of samples.", lower_bound=1)
+    flags.DEFINE_integer("seed", 0, "Latent seed.")
+    flags.DEFINE_enum("latent_dist", "normal", list(LATENT_DISTS), "Latent distribution.")
 
 
 def main(argv):
@@ -49,4 +53,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -74,15 +74,21 @@ def run(
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("out", "dcgan_sweep.png", "Output PNG (parent directories are created).")
-flags.DEFINE_string(
-    "weights", None, "Exported weights directory (default: the embedded model in dcgan/assets)."
-)
-flags.DEFINE_integer("seeds", 8, "Number of perturbed networks (columns).", lower_bound=1)
-flags.DEFINE_integer("first_seed", 0, "First perturbation seed.", lower_bound=0)
-flags.DEFINE_integer("latents", 6, "Number of latents (rows).", lower_bound=1)
-flags.DEFINE_float("alpha", 0.35, "Perturbation scale alpha of Janik's eq. (2).", lower_bound=0.0)
-flags.DEFINE_integer("seed", 0, "Root seed for the latents and the perturbations.")
+
+
+def define_flags() -> None:
+    """The CLI's flags (defined on demand, so importing this module defines none)."""
+    flags.DEFINE_string("out", "dcgan_sweep.png", "Output PNG (parent directories are created).")
+    flags.DEFINE_string(
+        "weights", None, "Exported weights directory (default: the embedded model in dcgan/assets)."
+    )
+    flags.DEFINE_integer("seeds", 8, "Number of perturbed networks (columns).", lower_bound=1)
+    flags.DEFINE_integer("first_seed", 0, "First perturbation seed.", lower_bound=0)
+    flags.DEFINE_integer("latents", 6, "Number of latents (rows).", lower_bound=1)
+    flags.DEFINE_float(
+        "alpha", 0.35, "Perturbation scale alpha of Janik's eq. (2).", lower_bound=0.0
+    )
+    flags.DEFINE_integer("seed", 0, "Root seed for the latents and the perturbations.")
 
 
 def main(argv):
@@ -98,4 +104,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
