@@ -2,6 +2,7 @@
 one perturbation module :mod:`biggan_jax.perturb`). Runs offline on the embedded model.
 
     python -m dcgan.sweep --out=out/dcgan_sweep.png        # 8 seeds x 6 latents, alpha 0.35
+    python -m dcgan.sweep --out_dir=out/dcgan-sweep        # same, as out/dcgan-sweep/grid.png
     python -m dcgan.sweep --out=s.png --first_seed=100 --seeds=4 --alpha=0.2 --weights=DIR
 
 Writes a grid: rows = latents, columns = perturbed networks (seed k's key is
@@ -80,6 +81,9 @@ def define_flags() -> None:
     """The CLI's flags (defined on demand, so importing this module defines none)."""
     flags.DEFINE_string("out", "dcgan_sweep.png", "Output PNG (parent directories are created).")
     flags.DEFINE_string(
+        "out_dir", None, "Alternative to --out: write <out_dir>/grid.png (directories created)."
+    )
+    flags.DEFINE_string(
         "weights", None, "Exported weights directory (default: the embedded model in dcgan/assets)."
     )
     flags.DEFINE_integer("seeds", 8, "Number of perturbed networks (columns).", lower_bound=1)
@@ -97,9 +101,14 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
     if FLAGS.weights is not None and not os.path.isdir(FLAGS.weights):
         raise app.UsageError(f"--weights={FLAGS.weights}: no such directory")
-    if not FLAGS.out.lower().endswith(".png"):
-        raise app.UsageError(f"--out={FLAGS.out}: expected a .png path")
-    print(run(FLAGS.out, weights=FLAGS.weights, n_seeds=FLAGS.seeds, n_latents=FLAGS.latents,
+    out = FLAGS.out
+    if FLAGS.out_dir is not None:
+        if FLAGS["out"].present:
+            raise app.UsageError("give --out or --out_dir, not both")
+        out = os.path.join(FLAGS.out_dir, "grid.png")
+    if not out.lower().endswith(".png"):
+        raise app.UsageError(f"--out={out}: expected a .png path")
+    print(run(out, weights=FLAGS.weights, n_seeds=FLAGS.seeds, n_latents=FLAGS.latents,
               alpha=FLAGS.alpha, seed=FLAGS.seed, first_seed=FLAGS.first_seed))  # fmt: skip
 
 

@@ -97,6 +97,7 @@ def test_sweep_uses_the_project_perturb_module():
         (["--weights=/nonexistent/dir"], "no such directory"),
         (["--out=sweep.jpg"], "expected a .png path"),
         (["extra"], "unexpected arguments"),
+        (["--out=a.png", "--out_dir=d"], "not both"),
     ],
 )
 def test_bad_flags_fail_clearly(tmp_path, args, msg):
@@ -145,3 +146,11 @@ def test_embedded_model_is_trained():
     assert lag1(x) > 0.8 and float(np.std(x)) > 0.25
     untrained, _ = generate(cfg, init_generator(cfg, jax.random.key(5)), z, train=True)
     assert lag1(untrained) < 0.2
+
+
+def test_out_dir_form(tmp_path):
+    """``--out_dir=DIR`` writes ``DIR/grid.png`` (the form an older README used)."""
+    r = subprocess.run([sys.executable, "-m", "dcgan.sweep", "--out_dir=o/sweep", "--seeds=2", "--latents=1"],
+                       cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "o" / "sweep" / "grid.png").exists()
