@@ -154,3 +154,22 @@ def test_out_dir_form(tmp_path):
                        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "o" / "sweep" / "grid.png").exists()
+
+
+def test_public_api_without_tf_or_torch():
+    code = (
+        "import sys, jax, dcgan; cfg, g, d, m = dcgan.load(); "
+        "x = dcgan.generate(cfg, g, dcgan.sample_latents(jax.random.key(0), 2, cfg.nz)); "
+        "assert x.shape == (2, 64, 64, 3), x.shape; "
+        "bad = [k for k in ('tensorflow', 'torch') if k in sys.modules]; assert not bad, bad"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_cli_modules_import_together():
+    """Flags are defined by the CLIs' __main__ only, so the modules can share a process."""
+    import dcgan.analysis
+    import dcgan.export
+    import dcgan.sample
+    import dcgan.sweep  # noqa: F401
