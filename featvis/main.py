@@ -12,13 +12,17 @@
     python -m featvis --weights=random --targets=0-3,relu3_1:0-1 --method=pixel --size=32 --steps=20
 """
 
+import dataclasses
+
 from absl import app, flags
 
-flags.DEFINE_enum("model", "vgg16", ["vgg16", "vgg19", "toy"], "Feature extractor.")
+flags.DEFINE_enum("model", "vgg16", ["vgg16", "vgg19", "dcgan-d", "toy"],
+                 "Feature extractor (dcgan-d: a DCGAN discriminator, class 0 = its logit).")  # fmt: skip
 flags.DEFINE_string(
     "weights", None,
     "styletransfer.vgg.load name or path: vgg16 / vgg19 / a converted dir / a .pth / "
     "random (random weights of --model) / random:vgg16. Default: the --model release. "
+    "For --model=dcgan-d: an exported DCGAN dir (default: the embedded model). "
     "Ignored for --model=toy.",
 )  # fmt: skip
 flags.DEFINE_string(
@@ -76,6 +80,16 @@ def main(argv):
     )
     if FLAGS.model == "toy":
         model, num_classes = models.toy(), 10
+    elif FLAGS.model == "dcgan-d":  # --weights: exported DCGAN dir (default: the embedded model)
+        try:
+            model = models.dcgan_discriminator(FLAGS.weights)
+        except (ValueError, OSError) as e:
+            raise app.UsageError(f"--weights: {e}") from e
+        num_classes = 1
+        targets = [  # ImageNet names mean nothing here: class 0 is D's logit
+            dataclasses.replace(t, label="D logit (real)") if t.layer is None else t
+            for t in targets
+        ]
     else:
         weights = FLAGS.weights or FLAGS.model
         if weights == "random":  # random weights of the --model architecture

@@ -1,9 +1,10 @@
 """Frozen feature extractors for featvis: ``Model(apply, params)`` factories.
 
 ``apply(params, images [B, H, W, 3] in [0, 1]) -> (logits_or_None, features)``.
-VGG-16 (default) and VGG-19 come from :mod:`styletransfer.vgg`; ``toy`` is
-:mod:`featvis.toy` (tests, ``--smoke``). Any function with that contract
-works (e.g. a DCGAN discriminator wrapped to return its activations).
+VGG-16 (default) and VGG-19 come from :mod:`styletransfer.vgg`;
+:func:`dcgan_discriminator` wraps a DCGAN's D (default: the embedded model);
+``toy`` is :mod:`featvis.toy` (tests, ``--smoke``). Any function with that
+contract works.
 """
 
 from __future__ import annotations
@@ -47,3 +48,34 @@ def vgg_from(cfg, params, layers: Iterable[str], *, pooling: str = "max") -> Mod
 def toy(seed: int = 0, **kw) -> Model:
     """The tiny test classifier of :mod:`featvis.toy` (10 classes by default)."""
     return Model(_toy.apply, _toy.init_params(jax.random.key(seed), **kw))
+
+
+def _dcgan_d_apply(cfg, params, images):
+    from dcgan.model import Discriminator
+
+    x = images * 2.0 - 1.0  # featvis images are in [0, 1]; D was trained on [-1, 1]
+    if cfg.nc == 1:
+        x = x.mean(-1, keepdims=True)
+    if x.shape[1:3] != (cfg.resolution, cfg.resolution):
+        shape = (x.shape[0], cfg.resolution, cfg.resolution, cfg.nc)
+        x = jax.image.resize(x, shape, "linear", antialias=True)
+    logit, feats = Discriminator(cfg).apply(params, x, train=False)
+    logits = logit[:, None]
+    return logits, {**feats, "fc8": logits}
+
+
+def dcgan_discriminator(weights: str | None = None) -> Model:
+    """A DCGAN discriminator (inference-mode BN) as a featvis model: exported
+    weights (``python -m dcgan.export``) or, by default, the embedded model.
+
+    Features: ``conv0`` .. ``conv{n-1}`` (post-LeakyReLU maps, the seed's
+    deconvnet targets) and its one logit as "class 0" (under ``fc8``, the key
+    class objectives read: maximising it makes D call the image real). Images of
+    another size are resized to D's resolution inside; colour is averaged for
+    one-channel models."""
+    from dcgan import checkpoints
+
+    cfg, _, d_vars, _ = checkpoints.load(weights)
+    if not d_vars:
+        raise ValueError(f"{weights or 'the embedded model'}: no discriminator weights")
+    return Model(functools.partial(_dcgan_d_apply, cfg), d_vars)
