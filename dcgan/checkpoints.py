@@ -50,12 +50,23 @@ def save(mngr, step: int, state, meta: dict, *, force: bool = False) -> bool:
 
 
 def restore(mngr, abstract_state, step: int | None = None):
-    """Returns ``(state, meta)`` of ``step`` (default: latest) or ``None`` if none."""
+    """Returns ``(state, meta)`` of ``step`` (default: latest) or ``None`` if none.
+
+    Leaves of ``abstract_state`` without a sharding are restored onto the first
+    local device, so a checkpoint written by a run on N devices can be read on
+    any machine (export, analysis) — orbax refuses a topology change otherwise."""
+    import jax
     import orbax.checkpoint as ocp
 
     step = mngr.latest_step() if step is None else step
     if step is None:
         return None
+    one = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract_state = jax.tree.map(
+        lambda a: a if getattr(a, "sharding", None) is not None
+        else jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=one),
+        abstract_state,
+    )  # fmt: skip
     out = mngr.restore(
         step,
         args=ocp.args.Composite(

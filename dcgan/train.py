@@ -272,6 +272,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     if config.batch_size % len(devices):
         raise ValueError(f"batch_size {config.batch_size} not divisible by {len(devices)} devices")
     mesh = jax.sharding.Mesh(np.array(devices), ("data",))
+    logging.info("data-parallel over %d device(s): %s", len(devices), devices[0].platform)
     repl, data_sh = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
 
     # Resume order: checkpoint in workdir -> resume; else config.init_from

@@ -219,6 +219,28 @@ def test_kill_and_resume_is_exact(tmp_path):
     )  # rows written after the last checkpoint were dropped on resume
 
 
+def test_data_parallel_over_two_devices_matches_one(tmp_path):
+    """The same run on 1 and on 2 (fake CPU) devices: the batch is sharded over the
+    ``data`` axis, BN statistics are over the global batch, so the parameters after
+    n steps agree (to float reduction order)."""
+    n = 4
+    folder = _folder(tmp_path / "data", n=3)
+    runs = {}
+    for devices in (1, 2):
+        env = _env() | {"XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        workdir = tmp_path / f"d{devices}"
+        r = subprocess.run(_cmd(workdir, folder, n, 0), cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert f"data-parallel over {devices} device(s)" in r.stderr
+        runs[devices] = _final_params(workdir, n)
+    one, two = jax.tree.leaves(runs[1]), jax.tree.leaves(runs[2])
+    assert len(one) == len(two) > 20
+    for x, y in zip(one, two, strict=True):
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(x).max()))
+
+
 def test_benchmark_smoke_and_one_step_parity_with_torch():
     """benchmarks/dcgan.py --smoke runs, and one training step of ours and of the
     PyTorch (pytorch/examples) step from the same weights gives the same losses."""
