@@ -12,7 +12,8 @@ itself resumes (images already written are skipped).
         -- --weights=biggan-deep-256 --seeds=0-9999
 
 Arguments after ``--`` go to ``python -m biggan_jax.sweep`` (or, with
-``--job=dcgan``, to ``python -m dcgan.main``).
+``--job=dcgan``, to ``python -m dcgan.main``, which is data-parallel over one
+host's devices: the script refuses multi-host slices for it).
 """
 
 from __future__ import annotations
@@ -72,6 +73,12 @@ def plan(argv_job: list[str]) -> list[tuple[str, list[str]]]:
         if multihost:
             run.insert(3, "--multihost")
     else:
+        if multihost:  # dcgan.main is data-parallel over one host's devices only
+            raise app.UsageError(
+                f"--job=dcgan runs on one host: {_TYPE.value} has {hosts(_TYPE.value)} hosts, "
+                "and dcgan.main does not form a multi-host mesh (every worker would train the "
+                "same model alone); use a single-host type such as v4-8 or v5litepod-8"
+            )
         run = ["python", "-m", "dcgan.main", f"--workdir={_OUT.value}/dcgan", *argv_job]
     steps = [
         ("create the VM unless it exists (describe fails -> create)",

@@ -41,6 +41,17 @@ def test_pod_slice_dry_run_uses_all_workers_and_one_mesh():
     assert "tpu-vm delete pod" in lines[6]
 
 
+def test_dcgan_job_single_host_and_refused_on_pods():
+    out = _dry("--name=g", "--accelerator_type=v4-8", "--job=dcgan", "--",
+               "--config=dcgan/configs/art.py")  # fmt: skip
+    run = [l for l in out.splitlines() if not l.startswith("#")][4]
+    assert "dcgan.main" in run and "--config=dcgan/configs/art.py" in run and "--worker=all" in run
+    r = subprocess.run([sys.executable, "-m", "launch.tpu_vm", "--dry_run", "--name=g",
+                        "--accelerator_type=v4-32", "--job=dcgan"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)  # fmt: skip
+    assert r.returncode != 0 and "--job=dcgan runs on one host" in r.stderr
+
+
 def test_bad_accelerator_type():
     r = subprocess.run([sys.executable, "-m", "launch.tpu_vm", "--dry_run", "--name=x", "--accelerator_type=gpu-8"],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
