@@ -6,9 +6,10 @@ z = biggan_jax.truncated_noise(jax.random.key(0), 4, truncation=0.4)
 y = biggan_jax.class_vector(["stupa", "espresso", 980, {"stupa": .5, "volcano": .5}])
 images = biggan_jax.generate(cfg, params, z, y, 0.4)    # [4, 256, 256, 3] in [-1, 1]
 biggan_jax.images.save_grid("out.png", images)
+imgs = biggan_jax.sweep(cfg, params, range(64), z, y, 0.4, root=jax.random.key(1))  # [64, 4, ...]
 """
 
-from biggan_jax import images
+from biggan_jax import images, perturb
 from biggan_jax.classes import class_index, class_name, class_names, class_vector
 from biggan_jax.configs import (
     BIGGAN_DEEP_128,
@@ -39,5 +40,18 @@ __all__ = [
     "images",
     "init_params",
     "load",
+    "perturb",
+    "sweep",
     "truncated_noise",
 ]
+
+
+def __getattr__(name):
+    # ``biggan_jax.sweep`` is imported on first use, not with the package, so that
+    # ``python -m biggan_jax.sweep`` (the CLI) runs it fresh; the module is
+    # callable: ``biggan_jax.sweep(cfg, params, seeds, z, y, t, root=...)``.
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module("biggan_jax.sweep")
+    raise AttributeError(f"module 'biggan_jax' has no attribute {name!r}")

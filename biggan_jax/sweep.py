@@ -20,6 +20,8 @@ import dataclasses
 import functools
 import math
 import re
+import sys
+import types
 from collections.abc import Iterator, Sequence
 
 import jax
@@ -268,6 +270,18 @@ def sweep(cfg: BigGANConfig, params, seeds, z, y, truncation: float, **kw) -> np
     for ss, imgs in sweep_chunks(cfg, params, seeds, z, y, truncation, **kw):
         by_seed.update(zip(ss, imgs, strict=True))
     return np.stack([by_seed[s] for s in seeds])
+
+
+class _CallableModule(types.ModuleType):
+    """Makes ``biggan_jax.sweep(...)`` call :func:`sweep` while ``biggan_jax.sweep``
+    stays this module (``python -m biggan_jax.sweep`` is the CLI;
+    ``from biggan_jax.sweep import sweep_chunks`` etc. work as usual)."""
+
+    def __call__(self, *args, **kwargs):
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def test_seed_stability_on_8_fake_devices_with_chunking():
         b = sweep(cfg, params, seeds, z, y, 0.5, chunk_size=16, mesh=seed_mesh(), **kw)   # 2 per device, 1 chunk
         one = seed_mesh(jax.devices()[:1])
         c = sweep(cfg, params, [5], z, y, 0.5, mesh=one, **kw)                            # alone, 1 device
+        np.testing.assert_array_equal(biggan_jax.sweep(cfg, params, [5], z, y, 0.5, mesh=one, **kw), c)
         d = sweep(cfg, params, [11, 3], z, y, 0.5, chunk_size=1, mesh=one, **kw)          # other order, 2 chunks
         e = sweep(cfg, params, [3, 5, 11, 13, 14], z, y, 0.5, chunk_size=8, mesh=seed_mesh(), **kw)  # padded
         np.testing.assert_allclose(b, a, atol=1e-5)
