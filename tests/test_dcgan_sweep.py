@@ -3,6 +3,9 @@ first command from a fresh working directory, grid size, seed-k columns
 independent of the batch, perturbed != original, clear errors on bad flags."""
 
 import os
+import pathlib
+import re
+import shlex
 import subprocess
 import sys
 
@@ -37,14 +40,28 @@ def _cells(png, rows, cols, res):
     return out
 
 
+def _readme_command() -> list[str]:
+    """The README's fresh-machine sweep command (the part after ``pip install -e . &&``)."""
+    text = pathlib.Path(ROOT, "README.md").read_text()
+    m = re.search(r"&& (python -m dcgan\.sweep[^\n`]*)", text)
+    assert m, "README.md has no 'python -m dcgan.sweep' fresh-machine command"
+    return shlex.split(m.group(1))
+
+
 @pytest.fixture(scope="module")
 def readme_run(tmp_path_factory):
-    """``python -m dcgan.sweep --out=out/dcgan_sweep.png`` in an empty directory (no out/ yet)."""
+    """The README's first command, run in an empty directory (no out/ yet); returns
+    the grid it wrote and the process."""
     cwd = tmp_path_factory.mktemp("fresh")
-    r = subprocess.run([sys.executable, "-m", "dcgan.sweep", "--out=out/dcgan_sweep.png"], cwd=cwd,
-                       env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    cmd = _readme_command()
+    assert cmd[:3] == ["python", "-m", "dcgan.sweep"]
+    r = subprocess.run([sys.executable, *cmd[1:]], cwd=cwd, env=_env(), capture_output=True,
+                       text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
-    return cwd / "out" / "dcgan_sweep.png", r
+    png = pathlib.Path(r.stdout.strip().splitlines()[-1])
+    png = png if png.is_absolute() else cwd / png
+    assert png.suffix == ".png" and cwd in png.parents
+    return png, r
 
 
 def test_readme_command_writes_grid(readme_run):
