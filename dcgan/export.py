@@ -38,21 +38,9 @@ def export_workdir(
     mngr.close()
     md = {"trained_steps": int(meta["step"]), "data": meta.get("data"), "train_config": config.to_dict(),
           "dtype": dtype, **(extra or {})}  # fmt: skip
-    out = pathlib.Path(out)
-    keep = {}  # the weights writer replaces the directory: keep the files beside the weights
-    if out.is_dir():
-        entries = list(out.iterdir())
-        keep = {
-            p.name: p.read_bytes() for p in entries if p.is_file() and p.name != "metadata.json"
-        }
-        if not (out / "metadata.json").exists() and all(p.is_file() for p in entries):
-            for p in entries:  # only loose files (a README first): they come back below
-                p.unlink()
     path = checkpoints.export(
         out, train.model_config(config), state["g"], state["d"], md, dtype=dtype
     )
-    for name, data in keep.items():
-        (path / name).write_bytes(data)
     if (workdir / "losses.png").exists():
         shutil.copyfile(workdir / "losses.png", path / "losses.png")
     return path

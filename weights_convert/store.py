@@ -7,8 +7,9 @@ Layout of a converted-weights directory::
                             "source": ..., "source_sha256": ...,
                             "converter": "<module> <version>", ...}
 
-Writes go to ``<dir>.tmp-*`` and are renamed into place, so a crash never
-leaves a half-written directory that later loads as valid.
+Writes go to ``<dir>.tmp-*`` and are renamed into place (``metadata.json``
+last), so a crash never leaves a half-written directory that later loads as
+valid; other files in ``<dir>`` are left alone.
 """
 
 from __future__ import annotations
@@ -29,19 +30,23 @@ FORMAT = "neural-art-jax/params-v1"
 
 
 def save_params(path: str | os.PathLike, params: Any, metadata: Mapping[str, Any]) -> pathlib.Path:
-    """Saves ``params`` (any pytree of arrays) and ``metadata`` to directory ``path``.
+    """Saves ``params`` (any pytree of arrays) and ``metadata`` to directory ``path``
+    as ``params/`` and ``metadata.json``.
 
-    Refuses to overwrite an existing non-empty directory that is not a params
-    directory written by this module.
+    Other files in ``path`` (a README, a loss plot) are kept. Refuses a ``path``
+    holding a ``params`` entry not written by this module (no ``metadata.json``).
+    The new tree is written beside ``path`` first; ``metadata.json`` is removed
+    before the swap and written last, so an interrupted save never loads as valid.
     """
     import orbax.checkpoint as ocp
 
     path = pathlib.Path(path).absolute()
-    if path.exists() and any(path.iterdir()) and not (path / "metadata.json").exists():
+    if (path / "params").exists() and not (path / "metadata.json").exists():
         raise FileExistsError(
-            f"{path} exists and is not a converted-weights directory; not overwriting"
+            f"{path}/params exists and is not part of a converted-weights directory; "
+            "not overwriting"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".tmp-"))
     try:
         ckpt = ocp.StandardCheckpointer()
@@ -49,12 +54,13 @@ def save_params(path: str | os.PathLike, params: Any, metadata: Mapping[str, Any
         ckpt.wait_until_finished()
         meta = {"format": FORMAT, "converter_version": CONVERTER_VERSION, **metadata}
         (tmp / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
+        (path / "metadata.json").unlink(missing_ok=True)  # invalid from here ...
+        if (path / "params").exists():
+            shutil.rmtree(path / "params")
+        os.replace(tmp / "params", path / "params")
+        os.replace(tmp / "metadata.json", path / "metadata.json")  # ... valid again
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
 
 
