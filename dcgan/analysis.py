@@ -35,8 +35,6 @@ CLI::
 
 from __future__ import annotations
 
-import functools
-import os
 import pathlib
 
 import jax
@@ -44,7 +42,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from dcgan import checkpoints
-from dcgan.model import DCGANConfig, Discriminator, generate, leaky_relu, sample_latents
+from dcgan.model import (
+    DCGANConfig,
+    Discriminator,
+    generate_fn,
+    leaky_relu,
+    sample_latents,
+)
 
 
 def _save_grid(*a, **kw):
@@ -53,14 +57,9 @@ def _save_grid(*a, **kw):
     return save_grid(*a, **kw)
 
 
-@functools.lru_cache(maxsize=8)
-def _gen_fn(cfg: DCGANConfig):
-    return jax.jit(lambda v, z: generate(cfg, v, z))
-
-
 def _gen(cfg, g, z, chunk: int = 64):
     """G (inference mode) on ``z: [N, nz]`` in chunks; numpy ``[N, H, W, C]``."""
-    f = _gen_fn(cfg)
+    f = generate_fn(cfg)
     z = jnp.asarray(z)
     return np.concatenate([np.asarray(f(g, z[i : i + chunk])) for i in range(0, len(z), chunk)])
 
@@ -348,7 +347,7 @@ def run_all(out_dir, *, weights=None, what=ALL, seed: int = 0,
 
 
 def main(argv=None):  # pragma: no cover - thin CLI, exercised by tests via subprocess
-    from absl import app, flags, logging
+    from absl import app, flags
 
     flags.DEFINE_string("out_dir", "dcgan_analysis", "where the PNGs go")
     flags.DEFINE_string("weights", None, "exported weights dir (default: the embedded model)")
@@ -360,11 +359,7 @@ def main(argv=None):  # pragma: no cover - thin CLI, exercised by tests via subp
     FLAGS = flags.FLAGS
 
     def run(argv):
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-        logging.set_verbosity(logging.WARNING)
-        if FLAGS.weights is not None and not os.path.isdir(FLAGS.weights):
-            raise app.UsageError(f"--weights={FLAGS.weights}: no such directory")
+        checkpoints.start_cli(argv, FLAGS.weights)
         bad = sorted(set(FLAGS.what) - set(ALL) - {"all"})
         if bad:
             raise app.UsageError(f"--what: unknown analyses {bad} (all, {', '.join(ALL)})")

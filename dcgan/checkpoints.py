@@ -76,6 +76,19 @@ def restore(mngr, abstract_state, step: int | None = None):
     return out["state"], out["meta"]
 
 
+def start_cli(argv, weights: str | None) -> None:
+    """Common start of the CLIs that read exported weights (sample, sweep,
+    analysis): no stray arguments, quiet logs, and ``--weights`` (default: the
+    embedded model) must be a directory — usage errors, before any work."""
+    from absl import app, logging
+
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.set_verbosity(logging.WARNING)
+    if weights is not None and not os.path.isdir(weights):
+        raise app.UsageError(f"--weights={weights}: no such directory")
+
+
 def export(
     path: str | os.PathLike,
     cfg: DCGANConfig,

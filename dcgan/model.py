@@ -36,6 +36,7 @@ pure functions of a ``{"params", "batch_stats"}`` pytree (jit/vmap-able).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -391,6 +392,14 @@ def discriminate(cfg: DCGANConfig, variables: Variables, x: jax.Array, *, train:
         )
         return logits, upd["batch_stats"]
     return Discriminator(cfg).apply(variables, x, train=False)[0]
+
+
+@functools.lru_cache(maxsize=16)
+def generate_fn(cfg: DCGANConfig) -> Callable:
+    """Inference-mode G for ``cfg`` as one jit-compiled ``f(variables, z)``, cached
+    per config so every caller (sampling, sweeps, analyses, training's sample
+    grids) reuses the same compiled program."""
+    return jax.jit(functools.partial(generate, cfg))
 
 
 LATENT_DISTS = ("normal", "uniform")

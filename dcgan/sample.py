@@ -5,13 +5,11 @@ python -m dcgan.sample --out=out/dcgan_samples.png [--n=64 --seed=0 --weights=DI
 
 from __future__ import annotations
 
-import os
-
 import jax
-from absl import app, flags, logging
+from absl import app, flags
 
 from dcgan import checkpoints
-from dcgan.model import LATENT_DISTS, generate, sample_latents
+from dcgan.model import LATENT_DISTS, generate_fn, sample_latents
 
 
 def sample_grid(out, *, weights=None, n: int = 64, seed: int = 0, latent_dist: str = "normal"):
@@ -22,7 +20,7 @@ def sample_grid(out, *, weights=None, n: int = 64, seed: int = 0, latent_dist: s
         raise ValueError(f"n must be >= 1, got {n}")
     cfg, g, _, meta = checkpoints.load(weights)
     z = sample_latents(jax.random.key(seed), n, cfg.nz, latent_dist)
-    imgs = jax.jit(lambda v, z: generate(cfg, v, z))(g, z)
+    imgs = generate_fn(cfg)(g, z)
     return save_grid(
         out, imgs, title=f"DCGAN samples ({meta.get('trained_steps', '?')} steps), seed {seed}"
     )
@@ -43,11 +41,7 @@ def define_flags() -> None:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)
-    if FLAGS.weights is not None and not os.path.isdir(FLAGS.weights):
-        raise app.UsageError(f"--weights={FLAGS.weights}: no such directory")
+    checkpoints.start_cli(argv, FLAGS.weights)
     print(sample_grid(FLAGS.out, weights=FLAGS.weights, n=FLAGS.n, seed=FLAGS.seed,
                       latent_dist=FLAGS.latent_dist))  # fmt: skip
 

@@ -19,10 +19,10 @@ import pathlib
 
 import jax
 import numpy as np
-from absl import app, flags, logging
+from absl import app, flags
 
 from dcgan import checkpoints
-from dcgan.model import generate, sample_latents
+from dcgan.model import generate, generate_fn, sample_latents
 
 
 def sweep(
@@ -38,7 +38,7 @@ def sweep(
         return generate(cfg, gp, z)
 
     perturbed = jax.jit(jax.vmap(one))(jax.numpy.asarray(seeds))  # [S, L, H, W, C]
-    base = jax.jit(lambda v, z: generate(cfg, v, z))(g, z)[None]
+    base = generate_fn(cfg)(g, z)[None]
     out = np.concatenate([np.asarray(perturbed), np.asarray(base)])
     return out.transpose(1, 0, 2, 3, 4)
 
@@ -96,11 +96,7 @@ def define_flags() -> None:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)
-    if FLAGS.weights is not None and not os.path.isdir(FLAGS.weights):
-        raise app.UsageError(f"--weights={FLAGS.weights}: no such directory")
+    checkpoints.start_cli(argv, FLAGS.weights)
     out = FLAGS.out
     if FLAGS.out_dir is not None:
         if FLAGS["out"].present:
