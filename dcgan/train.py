@@ -41,6 +41,7 @@ from dcgan.model import (
     DCGANConfig,
     discriminate,
     generate,
+    generate_fn,
     init_discriminator,
     init_generator,
     sample_latents,
@@ -309,13 +310,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     )
     logging.info("data: %s", info)
 
+    train_step = make_train_step(config)
+
+    def tracked_step(state, real, rng, first_bad):
+        # The first non-finite step is recorded on device, so the loop need not
+        # sync with the host every step to report it exactly (nan_check_every).
+        new, m = train_step(state, real, rng)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in m.values()]))
+        return new, m, jnp.where((first_bad < 0) & ~finite, new["step"], first_bad)
+
     step_fn = jax.jit(
-        make_train_step(config),
-        in_shardings=(repl, data_sh, repl),
-        out_shardings=(repl, repl),
+        tracked_step,
+        in_shardings=(repl, data_sh, repl, repl),
+        out_shardings=(repl, repl, repl),
         donate_argnums=0,
     )
-    sample_fn = jax.jit(lambda g, z: generate(mcfg, g, z))
+    first_bad = jax.device_put(jnp.int32(-1), repl)
+    sample_fn = generate_fn(mcfg)
 
     def meta(step):
         return {"step": step, "examples_seen": step * config.batch_size, "data": info}
@@ -329,21 +340,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
                 ncols=16 if len(imgs) >= 64 else None,
             )
 
+    delay = float(config.get("step_delay_s", 0.0))  # throttle: preemption tests/demos only
     t0, last_t, last_step = time.time(), time.time(), start
     with _Preemption() as pre:
         for step in range(start, config.num_steps):
             real = jax.device_put(next(batches), data_sh)
-            if config.get("step_delay_s"):  # throttle (preemption tests and demos only)
-                time.sleep(config.step_delay_s)
-            state, m = step_fn(state, real, rng)
+            if delay:
+                time.sleep(delay)
+            state, m, first_bad = step_fn(state, real, rng, first_bad)
             done = step + 1
             final = done == config.num_steps
             stop = pre.flag  # read once: a signal may arrive at any time
             save = final or stop or mngr.should_save(done)
             if done % config.nan_check_every == 0 or save:  # never checkpoint a NaN state
-                m = jax.device_get(m)
-                if not all(np.isfinite(v) for v in m.values()):
-                    raise FloatingPointError(f"non-finite loss at step {done}: {m}")
+                bad = int(first_bad)
+                if bad >= 0:
+                    m = {k: float(v) for k, v in jax.device_get(m).items()}
+                    raise FloatingPointError(
+                        f"non-finite loss at step {bad} (metrics at step {done}: {m})"
+                    )
             if done % config.log_every == 0 or done == config.num_steps:
                 m = {k: float(v) for k, v in jax.device_get(m).items()}
                 now = time.time()
