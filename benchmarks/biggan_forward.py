@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import matmul_peak_tflops, psnr, report, timeit
+from benchmarks.common import matmul_peak_tflops, psnr, report, timeit, use_torch
 
 # Multiply-accumulates per image (issue 2 / PERF_NOTES, BigGAN-deep-256 as released).
 GMAC_RELEASED = {"biggan-deep-256": 37.5}
@@ -58,7 +58,7 @@ def main():
         med, _ = timeit(f, iters=args.iters, sync=lambda x: x.block_until_ready())
         rows.append({"impl": name, "ms/batch": med * 1e3, "img/s": args.batch / med,
                      "TFLOP/s (released FLOPs)": (2 * gmac * 1e9 * args.batch / med / 1e12) if gmac else "-"})  # fmt: skip
-    if not args.no_torch:
+    if use_torch(args.no_torch):
         import torch
         from pytorch_pretrained_biggan import BigGAN
         from pytorch_pretrained_biggan import BigGANConfig as RefConfig

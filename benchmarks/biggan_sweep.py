@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax
 import numpy as np
 
-from benchmarks.common import report
+from benchmarks.common import report, use_torch
 
 GMAC = {"biggan-deep-256": (37.5, 28.0)}
 
@@ -109,6 +109,7 @@ def main():
     gmac = (
         GMAC.get(cfg.name) if cfg == biggan_jax.get_config(cfg.name) else None
     )  # smoke: not released
+    with_torch = use_torch(args.no_torch)
     for L in map(int, args.latents.split(",")):
         for dt in ("float32", "bfloat16"):
             ips, first = ours(cfg, params, seeds, L, dt, args.chunk)
@@ -116,7 +117,7 @@ def main():
             rows.append({"impl": f"ours {dt}", "seeds x latents": f"{args.seeds}x{L}", "img/s": ips,
                          "compile+1st chunk s": first, "peak GB": (pb / 1e9) if pb else "-",
                          "TFLOP/s released / used": (f"{2*gmac[0]*ips/1e3:.0f} / {2*gmac[1]*ips/1e3:.0f}" if gmac else "-")})  # fmt: skip
-        if not args.no_torch:
+        if with_torch:
             ips = reference(cfg, params, seeds[: max(4, args.seeds // 4)], L)
             rows.append({"impl": "pytorch loop (eager)", "seeds x latents": f"{args.seeds}x{L}", "img/s": ips,
                          "compile+1st chunk s": "-", "peak GB": "-",

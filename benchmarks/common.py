@@ -40,6 +40,19 @@ def matmul_peak_tflops(dtype: str = "bfloat16", n: int = 8192, iters: int = 20) 
     return 2 * n**3 / med / 1e12
 
 
+def use_torch(no_torch: bool) -> bool:
+    """Whether to run the PyTorch peers: not ``--no_torch`` and torch importable
+    (says so when it is not)."""
+    if no_torch:
+        return False
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("torch not installed: PyTorch baselines skipped")
+        return False
+    return True
+
+
 def compiled_grad_check(eager_fn, compiled_fn, x, *, rtol: float = 1e-2) -> str:
     """Whether ``torch.compile``'s gradient of ``sum(f(x))`` w.r.t. ``x`` equals eager's.
 

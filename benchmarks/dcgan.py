@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from benchmarks.common import report, timeit
+from benchmarks.common import report, timeit, use_torch
 
 
 def _config(ngf: int, batch: int, convt_impl: str):
@@ -153,7 +153,7 @@ def main(argv=None):
     extra = {"architecture": f"seed DCGAN, G {mcfg.g_widths()} / D {mcfg.d_widths()}, 64x64",
              "batch": a.batch, "device (ours)": jax.devices()[0].device_kind}  # fmt: skip
 
-    if not a.no_torch:
+    if use_torch(a.no_torch):
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"

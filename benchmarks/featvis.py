@@ -50,7 +50,7 @@ import optax
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import featvis as fv
-from benchmarks.common import compiled_grad_check
+from benchmarks.common import compiled_grad_check, use_torch
 from styletransfer import vgg
 
 LR = 0.01
@@ -228,19 +228,14 @@ def main(argv=None):
     trajs = {}
     dtypes = a.dtypes.split(",")
     init = None
+    with_torch = use_torch(a.no_torch)
     for dtype in dtypes:
         r = bench_ours(cfg, params, a.size, a.targets, a.steps, dtype)
         trajs[f"ours/{dtype}"] = r.pop("trajectory")
         results[f"ours/{dtype}"] = r
         print(f"ours {dtype}: {r['img_it_per_s']:,.1f} image-it/s "
               f"(first call {r['first_call_s']:.1f} s)", flush=True)  # fmt: skip
-        if a.no_torch:
-            continue
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            print("torch not installed: PyTorch baselines skipped")
-            a.no_torch = True
+        if not with_torch:
             continue
         if init is None:
             init = initial_images(a.size, a.targets)

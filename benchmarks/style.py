@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import compiled_grad_check
+from benchmarks.common import compiled_grad_check, use_torch
 from styletransfer import losses, transfer, vgg
 
 
@@ -187,6 +187,7 @@ def main(argv=None):
         "size": a.size, "steps": a.steps, "jax_backend": jax.default_backend(),
         "devices": [str(d) for d in jax.devices()], "jax": jax.__version__,
     }  # fmt: skip
+    with_torch = use_torch(a.no_torch)
     for opt in a.optimizers.split(","):
         r = bench_ours(net, content, style, a.steps, opt, a.ratios if opt == "adam" else 0)
         results[f"ours/{opt}"] = r
@@ -197,13 +198,7 @@ def main(argv=None):
         if "sweep_s" in r:
             print(f"  {a.ratios}-ratio sweep {r['sweep_s']:.2f} s vs serial {r['serial_s']:.2f} s "
                   f"-> x{r['sweep_speedup']:.2f}", flush=True)  # fmt: skip
-        if a.no_torch:
-            continue
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            print("torch not installed: PyTorch baselines skipped")
-            a.no_torch = True
+        if not with_torch:
             continue
         for compiled in [m == "compile" for m in a.torch_modes.split(",")]:
             name = f"torch_{'compile' if compiled else 'eager'}/{opt}"
