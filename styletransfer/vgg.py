@@ -243,11 +243,11 @@ class VGG(nn.Module):
 
     def _conv(self, name, x):
         return nn.Conv(
-            self.cfg_width(name), (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype,
+            self._width(name), (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype,
             precision=jax.lax.Precision.HIGHEST, name=name,
         )(x)  # fmt: skip
 
-    def cfg_width(self, name: str) -> int:
+    def _width(self, name: str) -> int:
         return self.cfg.widths[int(name[4]) - 1]
 
     def _dense(self, name, width, x):
