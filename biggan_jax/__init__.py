@@ -5,12 +5,11 @@ cfg, params = biggan_jax.load("biggan-deep-256")        # download+convert once,
 z = biggan_jax.truncated_noise(jax.random.key(0), 4, truncation=0.4)
 y = biggan_jax.class_vector(["stupa", "espresso", 980, {"stupa": .5, "volcano": .5}])
 images = biggan_jax.generate(cfg, params, z, y, 0.4)    # [4, 256, 256, 3] in [-1, 1]
-biggan_jax.images.save_grid("out.png", images)
+neural_art.images.save_grid("out.png", images)
 imgs = biggan_jax.sweep(cfg, params, range(64), z, y, 0.4, root=jax.random.key(1))  # [64, 4, ...]
 """
 
-from biggan_jax import images, perturb
-from biggan_jax.classes import class_index, class_name, class_names, class_vector
+from biggan_jax import perturb
 from biggan_jax.configs import (
     BIGGAN_DEEP_128,
     BIGGAN_DEEP_256,
@@ -22,6 +21,7 @@ from biggan_jax.configs import (
 from biggan_jax.hub import RELEASES, load
 from biggan_jax.model import BigGANDeep, generate, init_params
 from biggan_jax.noise import truncated_noise
+from neural_art.imagenet import class_index, class_name, class_names, class_vector
 
 __all__ = [
     "BIGGAN_DEEP_128",
@@ -37,7 +37,6 @@ __all__ = [
     "class_vector",
     "generate",
     "get_config",
-    "images",
     "init_params",
     "load",
     "perturb",

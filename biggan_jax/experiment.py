@@ -29,11 +29,11 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from biggan_jax import classes as cls
-from biggan_jax import images as imio
 from biggan_jax.configs import BigGANConfig, get_config
 from biggan_jax.noise import truncated_noise
 from biggan_jax.sweep import Perturbation, parse_seeds, sweep_chunks
+from neural_art import imagenet as cls
+from neural_art import images as imio
 
 MANIFEST_VERSION = 1
 
@@ -116,7 +116,7 @@ def _weights_info(weights: str) -> dict:
     if (p / "metadata.json").exists():
         info["weights_sha256"] = json.loads((p / "metadata.json").read_text()).get("source_sha256")
     elif p.is_file():
-        from weights_convert.fetch import sha256_file
+        from neural_art.fetch import sha256_file
 
         info["weights_sha256"] = sha256_file(p)
     return info

@@ -17,7 +17,7 @@ import pathlib
 import jax
 
 from biggan_jax.configs import BigGANConfig, get_config
-from weights_convert.fetch import Artifact, cache_dir, fetch
+from neural_art.fetch import Artifact, cache_dir, fetch
 
 _HF = "https://s3.amazonaws.com/models.huggingface.co/biggan/"
 # sha256/size of the 256 files: from a public install manifest that pins them
@@ -57,8 +57,8 @@ RELEASES: dict[str, Release] = {
 
 
 def _from_converted(path: pathlib.Path):
+    from neural_art.store import load_params
     from weights_convert.biggan import read_hf_config  # noqa: F401  (no torch needed)
-    from weights_convert.store import load_params
 
     params, meta = load_params(path)
     cfg = BigGANConfig.from_hf_dict(meta["config"], name=meta.get("config_name", "custom"))
@@ -122,8 +122,8 @@ def _load_release(name: str, rel: Release, cache):
         return _from_converted(converted)
     bin_path = fetch(rel.weights, cache=root)
     cfg_path = fetch(rel.config, cache=root)
+    from neural_art.fetch import sha256_file
     from weights_convert import biggan as conv
-    from weights_convert.fetch import sha256_file
 
     cfg = conv.read_hf_config(cfg_path, name=name)
     params = conv.convert_torch(bin_path, cfg)

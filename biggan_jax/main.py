@@ -63,7 +63,7 @@ def main(argv):
         raise app.UsageError("--out_dir is required")
     import jax
 
-    from weights_convert.fetch import cache_dir
+    from neural_art.fetch import cache_dir
 
     if not jax.config.jax_compilation_cache_dir:  # re-runs (resume) skip compilation
         jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))

@@ -34,6 +34,7 @@ from biggan_jax import perturb
 from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast
+from neural_art.perturb import match, trainable
 
 MODES = ("multiplicative", "replace")
 AXIS = "seeds"
@@ -71,8 +72,8 @@ class Perturbation:
         if self.mode == "multiplicative":
             where = None
             if self.include:
-                base = perturb.trainable(params)
-                extra = perturb.match(*self.include)
+                base = trainable(params)
+                extra = match(*self.include)
                 where = lambda p, x: base(p, x) or extra(p, x)
             return perturb.multiplicative(
                 params, key, alpha=self.alpha, where=where, effective=self.effective

@@ -52,7 +52,7 @@ from dcgan.model import (
 
 
 def _save_grid(*a, **kw):
-    from biggan_jax.images import save_grid
+    from neural_art.images import save_grid
 
     return save_grid(*a, **kw)
 

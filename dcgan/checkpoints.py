@@ -9,7 +9,7 @@ A training checkpoint (``<workdir>/checkpoints/<step>/``) holds two items:
   of the step, see :mod:`dcgan.input_pipeline`) and the model config.
 
 Exported weights (:func:`export`, e.g. ``dcgan/assets/embedded``) use the
-project's shared converted-weights format (:mod:`weights_convert.store`):
+project's shared converted-weights format (:mod:`neural_art.store`):
 ``{"generator": {...}, "discriminator": {...}}`` plus ``metadata.json`` with
 the model config.
 """
@@ -99,7 +99,7 @@ def export(
     dtype=None,
 ):
     """Saves G and D variables (optionally cast, e.g. to ``bfloat16``) with metadata."""
-    from weights_convert import store
+    from neural_art import store
 
     cast = (lambda a: np.asarray(a).astype(dtype)) if dtype is not None else np.asarray
     tree = {"generator": jax.tree.map(cast, g_vars), "discriminator": jax.tree.map(cast, d_vars)}
@@ -112,7 +112,7 @@ def load(path: str | os.PathLike | None = None) -> tuple[DCGANConfig, dict, dict
 
     Returns ``(cfg, g_vars, d_vars, metadata)``.
     """
-    from weights_convert import store
+    from neural_art import store
 
     if path is None:
         path = EMBEDDED_DIR

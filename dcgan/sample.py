@@ -14,7 +14,7 @@ from dcgan.model import LATENT_DISTS, generate_fn, sample_latents
 
 def sample_grid(out, *, weights=None, n: int = 64, seed: int = 0, latent_dist: str = "normal"):
     """Writes an ``n``-image grid from G (inference-mode BN); returns the path."""
-    from biggan_jax.images import save_grid
+    from neural_art.images import save_grid
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")

@@ -1,5 +1,5 @@
 """Weight-perturbation sweep of a DCGAN generator (Janik's eq. 2, via the project's
-one perturbation module :mod:`biggan_jax.perturb`). Runs offline on the embedded model.
+one perturbation module :mod:`neural_art.perturb`). Runs offline on the embedded model.
 
     python -m dcgan.sweep --out=out/dcgan_sweep.png        # 8 seeds x 6 latents, alpha 0.35
     python -m dcgan.sweep --out_dir=out/dcgan-sweep        # same, as out/dcgan-sweep/grid.png
@@ -9,7 +9,7 @@ Writes a grid: rows = latents, columns = perturbed networks (seed k's key is
 ``fold_in(root, k)``, so seed k's column is the same whichever other seeds run
 beside it), far right the unperturbed G. G runs in inference mode (running BN
 statistics); only the ``params`` collection is perturbed
-(:func:`biggan_jax.perturb.trainable`), not the BN statistics.
+(:func:`neural_art.perturb.trainable`), not the BN statistics.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def sweep(
     """Images ``[n_latents, len(seeds) + 1, H, W, C]`` in [-1, 1]: one column per
     perturbed net (``perturb.multiplicative`` with key ``seed_key(root, seed)``),
     then the unperturbed G."""
-    from biggan_jax import perturb
+    from neural_art import perturb
 
     def one(seed):
         gp = perturb.multiplicative(g, perturb.seed_key(root, seed), alpha=alpha, where=where)
@@ -55,7 +55,7 @@ def run(
 ) -> pathlib.Path:
     """Sweeps seeds ``first_seed .. first_seed + n_seeds - 1`` on ``weights`` (default:
     the embedded model); writes the labelled grid to ``out`` (parent dirs created)."""
-    from biggan_jax.images import save_grid
+    from neural_art.images import save_grid
 
     if n_seeds < 1 or n_latents < 1:
         raise ValueError(f"need at least one seed and one latent, got {n_seeds}, {n_latents}")

@@ -252,8 +252,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     (nothing is checkpointed after the last finite step) and :class:`ConfigError`
     on an unusable config.
     """
-    from biggan_jax.images import save_grid
     from dcgan import input_pipeline
+    from neural_art.images import save_grid
 
     check_config(config)
     workdir = pathlib.Path(workdir).absolute()

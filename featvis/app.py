@@ -38,9 +38,9 @@ def _class_id(tok: str) -> int:
     if re.fullmatch(r"\d+", tok):
         return int(tok)
     try:
-        from biggan_jax import classes
+        from neural_art import imagenet as classes
     except ImportError as e:  # pragma: no cover
-        raise ValueError(f"class names need biggan_jax.classes; use ids ({tok!r})") from e
+        raise ValueError(f"class names need neural_art.imagenet; use ids ({tok!r})") from e
     try:
         return classes.class_index(tok)
     except (KeyError, ValueError) as e:
@@ -49,7 +49,7 @@ def _class_id(tok: str) -> int:
 
 def _class_label(i: int) -> str:
     try:
-        from biggan_jax import classes
+        from neural_art import imagenet as classes
 
         return f"{i} {classes.class_name(i)}"
     except Exception:
@@ -72,7 +72,7 @@ def parse_targets(spec: str | Sequence[str]) -> list[Target]:
     """``"668, mosque, 10-12, ostrich+bullfrog, relu4_2:0-3, conv5_1:7"`` -> targets.
 
     Class tokens: an id, a range ``a-b`` (inclusive), a name (any ImageNet
-    synonym, via ``biggan_jax.classes``) or ``a+b`` (compound). Filter
+    synonym, via ``neural_art.imagenet``) or ``a+b`` (compound). Filter
     tokens: ``layer:channel`` with a channel id or range.
     """
     toks = spec.split(",") if isinstance(spec, str) else list(spec)
@@ -211,7 +211,7 @@ def visualise(
     """Renders every target, writes ``output/NNNN_label.png`` and ``output/grid.png``
     (rows: targets, columns: snapshots). Target ``i`` (in the given order) uses
     ``fold_in(key(seed), i)``. Returns images ``[T, S, H, W, 3]`` and labels."""
-    from biggan_jax import images as imio
+    from neural_art import images as imio
 
     if method.startswith("despraz") and size != 224:
         raise ValueError("Despraz's generator is 224x224 by design (--size=224)")

@@ -10,11 +10,12 @@
 Modules: :mod:`~styletransfer.vgg` (network, loading), :mod:`~styletransfer.losses`
 (Gatys eqs. 1-7, Gram style vectors), :mod:`~styletransfer.optim` (the jitted
 optax loop), :mod:`~styletransfer.transfer` (modes), :mod:`~styletransfer.pipeline`
-(what the CLI does), :mod:`~styletransfer.imageio` (reading inputs).
+(what the CLI does); images are read and written by :mod:`neural_art.images`.
 """
 
-from styletransfer import imageio, losses, optim, transfer, vgg
-from styletransfer.imageio import ImageError, load_image
+from neural_art import images
+from neural_art.images import ImageError, load_image
+from styletransfer import losses, optim, transfer, vgg
 from styletransfer.losses import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
@@ -40,9 +41,7 @@ from styletransfer.vgg import VGG16, VGG19, VGGConfig, load
 
 
 def save_image(path, image):
-    """Writes an ``[H, W, 3]`` image in [0, 1] as PNG (via :mod:`biggan_jax.images`)."""
-    from biggan_jax import images
-
+    """Writes an ``[H, W, 3]`` image in [0, 1] as PNG (via :mod:`neural_art.images`)."""
     return images.save_image(path, image, value_range=(0.0, 1.0))
 
 
@@ -60,7 +59,6 @@ __all__ = [
     "content_loss",
     "gatys",
     "gram",
-    "imageio",
     "load",
     "load_image",
     "losses",

@@ -63,7 +63,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     logging.getLogger().setLevel(logging.INFO)
-    from styletransfer import imageio, optim
+    from neural_art import images as imageio
+    from styletransfer import optim
 
     opts = pipeline.Options(
         content=FLAGS.content,

@@ -20,7 +20,8 @@ import pathlib
 
 import numpy as np
 
-from styletransfer import imageio, losses, optim, transfer, vgg
+from neural_art import images as imageio
+from styletransfer import losses, optim, transfer, vgg
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def run(o: Options) -> dict[str, str]:
       ValueError: inconsistent options.
       optim.NonFiniteLossError: the loss became NaN/inf (names the step).
     """
-    from biggan_jax import images as img_io  # the project's one image writer
+    from neural_art import images as img_io  # the project's one image writer
 
     _check(o)
     out = pathlib.Path(o.output_dir)

@@ -218,7 +218,7 @@ def test_imports_and_generates_without_torch_and_tensorflow(tmp_path):
         params = biggan_jax.init_params(cfg, jax.random.key(0))
         z = biggan_jax.truncated_noise(jax.random.key(1), 1, 0.5)
         out = biggan_jax.generate(cfg, params, z, biggan_jax.class_vector(['volcano']), 0.5)
-        biggan_jax.images.save_grid(sys.argv[1], out)
+        neural_art.images.save_grid(sys.argv[1], out)
         assert not any(m.split('.')[0] in ('torch', 'tensorflow') for m in sys.modules)
         print('ok', out.shape)
         """
@@ -232,7 +232,7 @@ def test_imports_and_generates_without_torch_and_tensorflow(tmp_path):
 def test_grid_writer_labels_and_wraps_a_long_title(tmp_path):
     from PIL import Image
 
-    from biggan_jax.images import image_grid, save_grid
+    from neural_art.images import image_grid, save_grid
 
     x = np.linspace(-1, 1, 6 * 16 * 16 * 3, dtype=np.float32).reshape(6, 16, 16, 3)
     plain = image_grid(x, 3, pad=2)

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from biggan_jax import perturb
 from dcgan import checkpoints
 from dcgan import sweep as S
+from neural_art import perturb
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAD = 2

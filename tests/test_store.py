@@ -1,9 +1,9 @@
-"""weights_convert.store: params + metadata.json directories."""
+"""neural_art.store: params + metadata.json directories."""
 
 import numpy as np
 import pytest
 
-from weights_convert import store
+from neural_art import store
 
 
 def test_save_load_overwrite_keeps_other_files_and_refuses_foreign_params(tmp_path):

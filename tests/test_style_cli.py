@@ -1,5 +1,5 @@
 """``python -m styletransfer`` end to end on tiny sizes, and bad input handling
-(styletransfer.imageio, styletransfer.pipeline)."""
+(neural_art.images, styletransfer.pipeline)."""
 
 import json
 import logging
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from styletransfer import imageio, optim, pipeline
+from neural_art import images as imageio
+from styletransfer import optim, pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from biggan_jax.sweep import Perturbation, parse_seeds
+from neural_art import images
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -122,7 +123,7 @@ def test_cli_end_to_end_resume_and_regenerate(tmp_path):
     png = np.asarray(Image.open(out / "images" / "seed_000002" / "r001_espresso_l0.png")).astype(
         np.float32
     )
-    assert np.abs(biggan_jax.images.to_uint8(np.asarray(img[0])) - png).max() <= 1
+    assert np.abs(images.to_uint8(np.asarray(img[0])) - png).max() <= 1
 
     # Resume: existing seeds are skipped (files untouched), new ones added.
     before = (out / "images/seed_000001/r000_volcano_l0.png").stat().st_mtime_ns

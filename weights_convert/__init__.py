@@ -8,13 +8,12 @@ Shared mechanism used by every converter:
 
 * :mod:`weights_convert.torch_io` -- safe ``torch.load(weights_only=True)`` and
   strict name/shape checks that name every offending tensor.
-* :mod:`weights_convert.fetch` -- download a released file once into a cache,
+* :mod:`neural_art.fetch` -- download a released file once into a cache,
   verify size and sha256, and say exactly what to fetch by hand when offline.
-* :mod:`weights_convert.store` -- orbax checkpoints of converted params with a
+* :mod:`neural_art.store` -- orbax checkpoints of converted params with a
   metadata JSON (source, sha256, converter version).
 """
 
-from weights_convert.fetch import Artifact, WeightsUnavailableError, cache_dir, fetch, sha256_file
 from weights_convert.torch_io import (
     CheckpointMismatchError,
     UnsafeCheckpointError,
@@ -23,13 +22,8 @@ from weights_convert.torch_io import (
 )
 
 __all__ = [
-    "Artifact",
     "CheckpointMismatchError",
     "UnsafeCheckpointError",
-    "WeightsUnavailableError",
-    "cache_dir",
     "check_tensors",
-    "fetch",
     "load_torch_state_dict",
-    "sha256_file",
 ]

@@ -32,8 +32,8 @@ from collections.abc import Callable
 import numpy as np
 
 from biggan_jax.configs import BigGANConfig, get_config
-from weights_convert import store
-from weights_convert.fetch import sha256_file
+from neural_art import store
+from neural_art.fetch import sha256_file
 from weights_convert.torch_io import check_tensors, load_torch_state_dict
 
 # ---------------------------------------------------------------- name table

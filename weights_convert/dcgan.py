@@ -30,8 +30,8 @@ import os
 import numpy as np
 
 from dcgan.model import CONFIGS, DCGANConfig
-from weights_convert import store
-from weights_convert.fetch import sha256_file
+from neural_art import store
+from neural_art.fetch import sha256_file
 from weights_convert.torch_io import check_tensors, load_torch_state_dict
 
 

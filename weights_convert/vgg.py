@@ -23,7 +23,9 @@ import pathlib
 
 import numpy as np
 
-from styletransfer.vgg import (
+from neural_art import store
+from neural_art.fetch import Artifact, cache_dir, fetch, sha256_file
+from styletransfer.vggnet import (
     CONFIGS,
     VGGConfig,
     check_params,
@@ -31,8 +33,6 @@ from styletransfer.vgg import (
     param_shapes,
     torch_names,
 )
-from weights_convert import store
-from weights_convert.fetch import Artifact, cache_dir, fetch, sha256_file
 from weights_convert.torch_io import check_tensors, load_torch_state_dict
 
 _TV = "https://download.pytorch.org/models/"

@@ -22,7 +22,7 @@ NUM_CLASSES = 1000
 @functools.cache
 def _table() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
     text = (
-        importlib.resources.files("biggan_jax")
+        importlib.resources.files("neural_art")
         .joinpath("data/imagenet_classes.tsv")
         .read_text("utf-8")
     )

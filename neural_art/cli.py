@@ -1,0 +1,108 @@
+"""What every command line shares: the common flags, the one error path, the
+XLA compilation cache.
+
+Flags every CLI spells the same way (README, "Command-line language"):
+``--out_dir`` (training: ``--workdir``), ``--weights`` (:mod:`neural_art.hub`
+grammar), ``--steps``, ``--learning_rate``, ``--seeds`` (ranges, inclusive),
+``--seed`` (the single RNG root), ``--precision``, ``--chunk_size``.
+
+The error path: :func:`run` runs an absl ``main``; a :class:`UsageError`
+(a bad flag value) prints ``error: <message>`` and exits 2; any other
+:data:`USER_ERRORS` (a missing or unreadable file, a failed download, a
+non-finite loss...) prints the same one line and exits 1. No traceback,
+unless ``--verbosity=1`` (or higher) is given.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from absl import app, flags, logging
+
+from neural_art.fetch import WeightsUnavailableError, cache_dir
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+class UsageError(ValueError):
+    """A user mistake in the command line: exit 2, one line."""
+
+
+USER_ERRORS = (ValueError, OSError, WeightsUnavailableError, KeyError)
+
+
+def define_out_dir(default: str | None, help: str = "Output directory.") -> flags.FlagHolder:
+    return flags.DEFINE_string("out_dir", default, help)
+
+
+def define_weights(default: str | None, help: str) -> flags.FlagHolder:
+    return flags.DEFINE_string(
+        "weights", default, help + " Grammar: a release name | a converted dir | a "
+        "checkpoint file | random[:config[:width]].",
+    )
+
+
+def define_steps(default: int, help: str = "Optimisation steps.") -> flags.FlagHolder:
+    return flags.DEFINE_integer("steps", default, help, lower_bound=1)
+
+
+def define_learning_rate(default: float | None, help: str = "Learning rate.") -> flags.FlagHolder:
+    return flags.DEFINE_float("learning_rate", default, help)
+
+
+def define_seeds(default: str, help: str = "Seeds: inclusive ranges, e.g. '0-10,15,20-25'.") -> flags.FlagHolder:
+    return flags.DEFINE_string("seeds", default, help)
+
+
+def define_seed(default: int = 0, help: str = "Root of every random draw.") -> flags.FlagHolder:
+    return flags.DEFINE_integer("seed", default, help)
+
+
+def define_precision(default: str = "float32", help: str = "Compute precision.") -> flags.FlagHolder:
+    return flags.DEFINE_enum("precision", default, list(PRECISIONS), help)
+
+
+def define_chunk_size(default: int, help: str) -> flags.FlagHolder:
+    return flags.DEFINE_integer("chunk_size", default, help, lower_bound=0)
+
+
+def use_compilation_cache() -> None:
+    """Persistent XLA cache under the project cache, so a re-run (resume) of the
+    same program skips compilation. Leaves a cache the user configured alone."""
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "xla"))
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Prints ``error: message`` to stderr and exits with ``code``."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _guarded(main: Callable[[list[str]], object]) -> Callable[[list[str]], object]:
+    def wrapped(argv):
+        if len(argv) > 1:
+            fail(f"unexpected arguments: {' '.join(argv[1:])}")
+        try:
+            return main(argv)
+        except (app.UsageError, UsageError) as e:
+            if logging.get_verbosity() >= 1:
+                raise
+            fail(str(e), 2)
+        except USER_ERRORS as e:
+            if logging.get_verbosity() >= 1:
+                raise
+            msg = str(e) or type(e).__name__
+            fail(msg.splitlines()[0] if len(msg) > 2000 else msg.replace("\n", " "), 1)
+
+    return wrapped
+
+
+def run(main: Callable[[list[str]], object]) -> None:
+    """``absl.app.run(main)`` with the one error path (module docstring)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    app.run(_guarded(main))
