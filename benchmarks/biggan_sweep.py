@@ -35,7 +35,7 @@ def peak_bytes():
 
 def ours(cfg, params, seeds, latents, dtype, chunk):
     import biggan_jax
-    from biggan_jax.sweep import Perturbation, sweep_chunks
+    from biggan_jax.sharded import Perturbation, sweep_chunks
 
     z = biggan_jax.truncated_noise(jax.random.key(1), latents, 0.4)
     y = biggan_jax.class_vector([980] * latents)

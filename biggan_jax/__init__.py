@@ -21,6 +21,7 @@ from biggan_jax.configs import (
 from biggan_jax.hub import RELEASES, load
 from biggan_jax.model import BigGANDeep, generate, init_params
 from biggan_jax.noise import truncated_noise
+from biggan_jax.sharded import Perturbation, sweep, sweep_chunks
 from neural_art.imagenet import class_index, class_name, class_names, class_vector
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "BIGGAN_DEEP_512",
     "CONFIGS",
     "RELEASES",
+    "Perturbation",
     "BigGANConfig",
     "BigGANDeep",
     "class_index",
@@ -41,16 +43,7 @@ __all__ = [
     "load",
     "perturb",
     "sweep",
+    "sweep_chunks",
     "truncated_noise",
 ]
 
-
-def __getattr__(name):
-    # ``biggan_jax.sweep`` is imported on first use, not with the package, so that
-    # ``python -m biggan_jax.sweep`` (the CLI) runs it fresh; the module is
-    # callable: ``biggan_jax.sweep(cfg, params, seeds, z, y, t, root=...)``.
-    if name == "sweep":
-        import importlib
-
-        return importlib.import_module("biggan_jax.sweep")
-    raise AttributeError(f"module 'biggan_jax' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """A sweep written to disk: the paper's figure layout, every image, a manifest.
 
-Library side of ``python -m biggan_jax.sweep`` (:mod:`biggan_jax.main` only
+Library side of ``python -m biggan_jax`` (:mod:`biggan_jax.main` only
 parses flags). Layout of ``out_dir``::
 
     manifest.json            settings, weights sha256, rows, finished seeds
@@ -31,7 +31,7 @@ import numpy as np
 
 from biggan_jax.configs import BigGANConfig, get_config
 from biggan_jax.noise import truncated_noise
-from biggan_jax.sweep import Perturbation, parse_seeds, sweep_chunks
+from biggan_jax.sharded import Perturbation, parse_seeds, sweep_chunks
 from neural_art import imagenet as cls
 from neural_art import images as imio
 

@@ -1,15 +1,15 @@
-"""``python -m biggan_jax.sweep``: perturbed-generator sweeps from the command line.
+"""``python -m biggan_jax``: perturbed-generator sweeps from the command line.
 
 Examples::
 
     # Janik Fig. 3: eq. (2), seeds 0-10, three classes, on the released 256 model
-    python -m biggan_jax.sweep --weights=biggan-deep-256 --classes=stupa,espresso,volcano \
+    python -m biggan_jax --weights=biggan-deep-256 --classes=stupa,espresso,volcano \
         --seeds=0-10 --alpha=0.35 --truncation=0.4 --out_dir=out/fig3
     # Janik Fig. 4: eq. (3), block B2 replaced
-    python -m biggan_jax.sweep --weights=biggan-deep-256 --mode=replace --block=B2 \
+    python -m biggan_jax --weights=biggan-deep-256 --mode=replace --block=B2 \
         --classes=stupa,espresso,volcano --seeds=0-10 --out_dir=out/fig4
     # smoke test with random weights (architecture 128 at channel width 8)
-    python -m biggan_jax.sweep --weights=random:biggan-deep-128:8 --classes=volcano --seeds=0-3 --out_dir=/tmp/s
+    python -m biggan_jax --weights=random:biggan-deep-128:8 --classes=volcano --seeds=0-3 --out_dir=/tmp/s
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main(argv):
     if _MULTIHOST.value:
         jax.distributed.initialize()
     from biggan_jax import experiment
-    from biggan_jax.sweep import Perturbation
+    from biggan_jax.sharded import Perturbation
 
     job = experiment.SweepJob(
         weights=_W.value,
@@ -96,9 +96,9 @@ def main(argv):
         )
 
 
-def entry():
+def run():
     app.run(main)
 
 
 if __name__ == "__main__":
-    entry()
+    run()

@@ -114,7 +114,7 @@ def generate(
       ``[B, output_dim, output_dim, 3]`` float32 in [-1, 1].
 
     Jit/vmap friendly: vmap over a stacked ``params`` gives one generator per
-    seed (see :mod:`biggan_jax.sweep`).
+    seed (see :mod:`biggan_jax.sharded`).
     """
     if not isinstance(truncation, jax.core.Tracer):
         t = float(truncation)

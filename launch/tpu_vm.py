@@ -11,7 +11,7 @@ itself resumes (images already written are skipped).
     python -m launch.tpu_vm --name=art-pod --accelerator_type=v4-32 --out_bucket=gs://my-bucket/sweeps \
         -- --weights=biggan-deep-256 --seeds=0-9999
 
-Arguments after ``--`` go to ``python -m biggan_jax.sweep`` (or, with
+Arguments after ``--`` go to ``python -m biggan_jax`` (or, with
 ``--job=dcgan``, to ``python -m dcgan.main``, which is data-parallel over one
 host's devices: the script refuses multi-host slices for it).
 """
@@ -69,7 +69,7 @@ def plan(argv_job: list[str]) -> list[tuple[str, list[str]]]:
     ssh = lambda cmd: [*g, "ssh", name, *loc, "--worker=all", f"--command={cmd}"]
     multihost = hosts(_TYPE.value) > 1 if _MULTI.value is None else _MULTI.value
     if _JOB.value == "sweep":
-        run = ["python", "-m", "biggan_jax.sweep", f"--out_dir={_OUT.value}/sweep", *argv_job]
+        run = ["python", "-m", "biggan_jax", f"--out_dir={_OUT.value}/sweep", *argv_job]
         if multihost:
             run.insert(3, "--multihost")
     else:

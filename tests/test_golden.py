@@ -41,10 +41,10 @@ def _pictures(tmp: pathlib.Path) -> pathlib.Path:
 
 # name -> (module, argv); {out} is the case's output dir, {pics} the inputs.
 CASES = {
-    "biggan_sweep": ("biggan_jax.sweep", [
+    "biggan_sweep": ("biggan_jax", [
         "--weights=random:biggan-deep-128:4", "--classes=volcano,espresso", "--seeds=0-2",
         "--latents=1", "--chunk_size=2", "--truncation=0.5", "--out_dir={out}"]),
-    "biggan_sweep_replace": ("biggan_jax.sweep", [
+    "biggan_sweep_replace": ("biggan_jax", [
         "--weights=random:biggan-deep-128:4", "--classes=stupa", "--seeds=0-1", "--mode=replace",
         "--block=B2", "--out_dir={out}"]),
     "style": ("styletransfer", [

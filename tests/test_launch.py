@@ -25,7 +25,7 @@ def test_single_host_dry_run():
     assert "--accelerator-type=v4-8" in lines[0]
     assert all("--worker=all" in l for l in lines[2:])
     assert (
-        "biggan_jax.sweep" in lines[4]
+        "-m biggan_jax " in lines[4]
         and "--seeds=0-99" in lines[4]
         and "--multihost" not in lines[4]
     )

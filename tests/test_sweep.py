@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from biggan_jax.sweep import Perturbation, parse_seeds
+from biggan_jax.sharded import Perturbation, parse_seeds
 from neural_art import images
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def test_seed_stability_on_8_fake_devices_with_chunking():
         import os
         os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
         import jax, numpy as np, biggan_jax
-        from biggan_jax.sweep import sweep, seed_mesh, Perturbation
+        from biggan_jax.sharded import sweep, seed_mesh, Perturbation
         assert jax.device_count() == 8
         cfg = biggan_jax.BIGGAN_DEEP_128.replace(channel_width=4)
         params = biggan_jax.init_params(cfg, jax.random.key(0))
@@ -77,7 +77,7 @@ def test_parse_seeds():
 
 SMOKE = [
     "-m",
-    "biggan_jax.sweep",
+    "biggan_jax",
     "--weights=random:biggan-deep-128:4",
     "--classes=volcano,espresso",
     "--latents=1",

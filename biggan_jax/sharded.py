@@ -19,9 +19,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import re
-import sys
-import types
 from collections.abc import Iterator, Sequence
 
 import jax
@@ -35,6 +32,7 @@ from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast
 from neural_art.perturb import match, trainable
+from neural_art.ranges import parse_ranges
 
 MODES = ("multiplicative", "replace")
 AXIS = "seeds"
@@ -82,29 +80,9 @@ class Perturbation:
 
 
 def parse_seeds(spec: str | int | Sequence[int]) -> list[int]:
-    """``"0-10,15,20-22"`` -> ``[0, 1, ..., 10, 15, 20, 21, 22]`` (ranges inclusive,
-    as in the paper's "seeds 0-10"). Duplicates are removed, order kept."""
-    if isinstance(spec, int):
-        return [spec]
-    if not isinstance(spec, str):
-        seeds = [int(s) for s in spec]
-    else:
-        seeds = []
-        for part in spec.replace(" ", "").split(","):
-            m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
-            if not m:
-                raise ValueError(
-                    f"malformed seed range {part!r} in {spec!r}: use e.g. '0-10,15,20-25'"
-                )
-            a, b = int(m.group(1)), int(m.group(2) or m.group(1))
-            if b < a:
-                raise ValueError(f"malformed seed range {part!r}: end {b} < start {a}")
-            seeds.extend(range(a, b + 1))
-    if any(s < 0 or s >= 2**31 for s in seeds):
-        raise ValueError("seeds must be in [0, 2**31)")
-    if not seeds:
-        raise ValueError(f"no seeds in {spec!r}")
-    return list(dict.fromkeys(seeds))
+    """``"0-10,15,20-22"`` -> ``[0, 1, ..., 10, 15, 20, 21, 22]`` (inclusive, as in
+    the paper's "seeds 0-10"; :func:`neural_art.ranges.parse_ranges`)."""
+    return parse_ranges(spec, what="seed")
 
 
 def seed_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
@@ -271,21 +249,3 @@ def sweep(cfg: BigGANConfig, params, seeds, z, y, truncation: float, **kw) -> np
     for ss, imgs in sweep_chunks(cfg, params, seeds, z, y, truncation, **kw):
         by_seed.update(zip(ss, imgs, strict=True))
     return np.stack([by_seed[s] for s in seeds])
-
-
-class _CallableModule(types.ModuleType):
-    """Makes ``biggan_jax.sweep(...)`` call :func:`sweep` while ``biggan_jax.sweep``
-    stays this module (``python -m biggan_jax.sweep`` is the CLI;
-    ``from biggan_jax.sweep import sweep_chunks`` etc. work as usual)."""
-
-    def __call__(self, *args, **kwargs):
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-
-
-if __name__ == "__main__":
-    from biggan_jax.main import entry
-
-    entry()
