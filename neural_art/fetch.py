@@ -1,10 +1,13 @@
 """Download released weight files once into a cache, verifying size and sha256.
 
 The cache directory is ``$NEURAL_ART_JAX_CACHE`` or ``~/.cache/neural-art-jax``.
-A file is downloaded to a temporary name, checked, then atomically renamed, so
-an interrupted or corrupt download never poisons the cache. Where the registry
-does not know a file's sha256, the digest of the first download is recorded
-beside it (``<file>.sha256``) and every later use is checked against it.
+A file is downloaded to a temporary name, checked (bytes received against
+``Content-Length``, size and sha256 where known, and the caller's ``check``,
+e.g. "does it load"), then atomically renamed, so an interrupted, truncated or
+corrupt download never poisons the cache. Where the registry does not know a
+file's sha256, the digest of the first download that passed every check is
+recorded beside it (``<file>.sha256``) and every later use is checked against
+it; :func:`forget` removes a cached file and its record.
 
 Without network the error names the URL to fetch by hand and the exact path to
 put it at.
@@ -12,14 +15,17 @@ put it at.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import http.client
 import os
 import pathlib
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -82,14 +88,56 @@ def _verify(art: Artifact, path: pathlib.Path) -> str:
     return digest
 
 
+def _download(art: Artifact, root: pathlib.Path, progress: bool) -> pathlib.Path:
+    """The response body in a unique temp file; raises on a short body."""
+    tmp = None
+    try:
+        with urllib.request.urlopen(art.url, timeout=60) as resp:
+            total = resp.headers.get("Content-Length")
+            total = int(total) if total else None
+            fd, tmp = tempfile.mkstemp(dir=root, prefix=art.filename + ".", suffix=".part")
+            bar = None
+            if progress:
+                from tqdm import tqdm
+
+                bar = tqdm(total=total, unit="B", unit_scale=True, desc=art.filename, leave=False)
+            got = 0
+            with os.fdopen(fd, "wb") as f:
+                while chunk := resp.read(1 << 20):
+                    f.write(chunk)
+                    got += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+            if bar is not None:
+                bar.close()
+        if total is not None and got != total:
+            raise OSError(f"truncated download: received {got} of {total} bytes")
+        return pathlib.Path(tmp)
+    except BaseException:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+        raise
+
+
 def fetch(
-    art: Artifact, *, cache: str | os.PathLike | None = None, progress: bool = True
+    art: Artifact,
+    *,
+    cache: str | os.PathLike | None = None,
+    progress: bool = True,
+    check: Callable[[pathlib.Path], object] | None = None,
 ) -> pathlib.Path:
     """Returns the local path of ``art``, downloading and verifying it if needed.
 
+    Args:
+      check: called on a fresh download before it enters the cache (e.g. "it
+        loads as a checkpoint"); if it raises, the file is discarded and no
+        digest is recorded.
+
     Raises:
-      WeightsUnavailableError: offline, HTTP error, or size/sha256 mismatch. The
-        message says which URL to download and where to put the file.
+      WeightsUnavailableError: offline, HTTP error, truncated body, size/sha256
+        mismatch, or ``check`` failed. The message says which URL to download
+        and where to put the file; for a bad cached file, which file to delete.
     """
     root = cache_dir(cache)
     dest = root / art.filename
@@ -104,36 +152,32 @@ def fetch(
             return dest
         except WeightsUnavailableError as e:
             raise WeightsUnavailableError(
-                f"cached file is corrupt: {e}. Delete it and retry. {hint}"
+                f"cached file {dest} is corrupt: {e}. Delete it (and {dest.name}.sha256 if "
+                f"present) and retry. {hint}"
             ) from e
-    tmp = None
     try:
-        with urllib.request.urlopen(art.url, timeout=60) as resp:
-            total = resp.headers.get("Content-Length")
-            total = int(total) if total else None
-            fd, tmp = tempfile.mkstemp(dir=root, prefix=art.filename + ".", suffix=".part")
-            bar = None
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=art.filename, leave=False)
-            with os.fdopen(fd, "wb") as f:
-                while chunk := resp.read(1 << 20):
-                    f.write(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            if bar is not None:
-                bar.close()
-        digest = _verify(art, pathlib.Path(tmp))
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        if tmp and os.path.exists(tmp):
-            os.remove(tmp)
+        tmp = _download(art, root, progress)
+    except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as e:
         raise WeightsUnavailableError(f"could not download {art.url}: {e}. {hint}") from e
+    try:
+        digest = _verify(art, tmp)
+        if check is not None:
+            try:
+                check(tmp)
+            except Exception as e:  # the caller's loader: any failure means "not usable"
+                raise WeightsUnavailableError(f"{art.url} does not load: {e}") from e
     except WeightsUnavailableError as e:
-        if tmp and os.path.exists(tmp):
-            os.remove(tmp)
+        tmp.unlink(missing_ok=True)
         raise WeightsUnavailableError(f"download rejected: {e}. {hint}") from e
     shutil.move(tmp, dest)
     if art.sha256 is None:
         dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {art.url}\n")
     return dest
+
+
+def forget(art: Artifact, *, cache: str | os.PathLike | None = None) -> None:
+    """Removes ``art``'s cached file and its recorded digest (e.g. after it failed to
+    load), so the next :func:`fetch` downloads it afresh."""
+    dest = cache_dir(cache) / art.filename
+    dest.unlink(missing_ok=True)
+    dest.with_name(dest.name + ".sha256").unlink(missing_ok=True)

@@ -1,0 +1,86 @@
+"""neural_art.fetch against a local HTTP server on 127.0.0.1: truncated bodies,
+failed loads and corrupt cache entries never poison the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+
+import pytest
+
+from neural_art import fetch
+
+BODY = bytes(range(256)) * 4096  # 1 MiB
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    mode = "good"
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY if self.mode == "good" else BODY[: len(BODY) // 3])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("pinned", [True, False])
+def test_truncated_download_then_good_server(server, tmp_path, pinned):
+    url = f"http://127.0.0.1:{server.server_address[1]}/w.bin"
+    art = fetch.Artifact("w.bin", url, sha256=hashlib.sha256(BODY).hexdigest() if pinned else None)
+    _Handler.mode = "truncated"
+    with pytest.raises(fetch.WeightsUnavailableError, match="truncated download"):
+        fetch.fetch(art, cache=tmp_path, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing kept, no digest
+    _Handler.mode = "good"
+    path = fetch.fetch(art, cache=tmp_path, progress=False)
+    assert path.read_bytes() == BODY
+    assert (tmp_path / "w.bin.sha256").exists() == (not pinned)
+    assert fetch.fetch(art, cache=tmp_path, progress=False) == path  # cached, verified
+
+
+def test_a_download_that_fails_to_load_is_not_recorded(server, tmp_path):
+    url = f"http://127.0.0.1:{server.server_address[1]}/w.bin"
+    art = fetch.Artifact("w.bin", url)
+    _Handler.mode = "good"
+
+    def bad(p):
+        raise ValueError("not a checkpoint")
+
+    with pytest.raises(fetch.WeightsUnavailableError, match="does not load: not a checkpoint"):
+        fetch.fetch(art, cache=tmp_path, progress=False, check=bad)
+    assert list(tmp_path.iterdir()) == []
+    assert fetch.fetch(art, cache=tmp_path, progress=False, check=lambda p: None).exists()
+
+
+def test_corrupt_cached_file_names_the_file_and_forget_clears_it(server, tmp_path):
+    url = f"http://127.0.0.1:{server.server_address[1]}/w.bin"
+    art = fetch.Artifact("w.bin", url)
+    _Handler.mode = "good"
+    path = fetch.fetch(art, cache=tmp_path, progress=False)
+    path.write_bytes(b"garbage")
+    with pytest.raises(fetch.WeightsUnavailableError, match=f"cached file {path} is corrupt.*Delete it"):
+        fetch.fetch(art, cache=tmp_path, progress=False)
+    fetch.forget(art, cache=tmp_path)
+    assert fetch.fetch(art, cache=tmp_path, progress=False).read_bytes() == BODY
+
+
+def test_offline_says_what_to_download_and_where(tmp_path):
+    art = fetch.Artifact("w.bin", "http://127.0.0.1:9/w.bin")
+    with pytest.raises(fetch.WeightsUnavailableError, match=f"put it at {tmp_path / 'w.bin'}"):
+        fetch.fetch(art, cache=tmp_path, progress=False)
