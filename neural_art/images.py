@@ -150,7 +150,9 @@ def save_grid(
             )
     return save_image(path, np.asarray(canvas))
 
+
 log = logging.getLogger(__name__)
+MAX_PIXELS = 64_000_000  # an 8000² photo; larger inputs are refused before decoding
 
 
 class ImageError(ValueError):
@@ -158,7 +160,11 @@ class ImageError(ValueError):
 
 
 def load_image(
-    path: str | os.PathLike, *, size: int | None = None, max_size: int | None = None
+    path: str | os.PathLike,
+    *,
+    size: int | None = None,
+    max_size: int | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> np.ndarray:
     """Reads an image file as ``[H, W, 3]`` float32 RGB in [0, 1].
 
@@ -169,9 +175,11 @@ def load_image(
       size: if given, resize so the longer side is ``size`` (aspect kept).
       max_size: if the (resized) image's longer side exceeds it, downscale to
         ``max_size`` with a warning.
+      max_pixels: images with more pixels are refused from their header, before
+        any decoding (a 20000² PNG would need 1.2 GB).
 
     Raises:
-      ImageError: missing file, not an image, truncated/corrupt data.
+      ImageError: missing file, not an image, truncated/corrupt data, too large.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -180,8 +188,16 @@ def load_image(
         raise ImageError(f"{path} is a directory, not an image file")
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ImageError(
+                    f"{path}: {w}x{h} is {w * h:,} pixels, more than the {max_pixels:,} "
+                    "accepted; downscale it first"
+                )
             im.load()
             img = im.copy()
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: too large to decode safely ({e}); downscale it first") from e
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ImageError(f"{path}: not a readable image file ({e})") from e
     if img.mode != "RGB":

@@ -1,0 +1,34 @@
+"""neural_art.images / atomic: oversized inputs refused before decoding; writers
+are atomic with unique temp names (two writers of one path never collide)."""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from neural_art import atomic, images
+
+
+def test_oversized_images_refused_from_the_header(tmp_path):
+    Image.new("L", (3000, 3000)).save(tmp_path / "big.png")
+    with pytest.raises(images.ImageError, match="9,000,000 pixels, more than the 1,000,000"):
+        images.load_image(tmp_path / "big.png", max_pixels=1_000_000)
+    assert images.load_image(tmp_path / "big.png", size=16).shape == (16, 16, 3)
+
+
+def test_two_writers_of_one_path_and_a_failed_write(tmp_path):
+    target = tmp_path / "a" / "img.png"
+    imgs = [np.full((64, 64, 3), v, np.uint8) for v in (10, 200)]
+    ts = [threading.Thread(target=images.save_image, args=(target, im)) for im in imgs * 8]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    got = np.asarray(Image.open(target))
+    assert any(np.array_equal(got, im) for im in imgs)  # one whole image, never a mix
+    assert os.listdir(target.parent) == ["img.png"]  # no temp file left
+    with pytest.raises(ZeroDivisionError):
+        with atomic.atomic_path(target) as tmp:
+            tmp.write_bytes(b"partial")
+            raise ZeroDivisionError
+    assert os.listdir(target.parent) == ["img.png"] and np.array_equal(np.asarray(Image.open(target)), got)
