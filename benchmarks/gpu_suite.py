@@ -1,0 +1,188 @@
+"""Every benchmark in one run: ours, PyTorch eager and ``torch.compile`` side by side.
+
+    python benchmarks/gpu_suite.py                  # on the GPU: sizes of BENCHMARKS.md, < 8 min
+    OMP_NUM_THREADS=2 python benchmarks/gpu_suite.py --suite=cpu   # the CPU table (issue 10's sizes)
+    python benchmarks/gpu_suite.py --smoke --out=/tmp/suite.md     # CI: every script, tiny sizes
+
+Each script runs in its own process (so one failure or hang costs only its own row,
+under a per-script time limit) and prints its markdown table; this collects them,
+headed with the date, device, versions and wall time, and writes them into
+BENCHMARKS.md between ``<!-- suite:NAME -->`` markers (or into ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import re
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+# suite -> [(title, script, args, time limit in s)]
+SUITES = {
+    "gpu": [  # BENCHMARKS.md sizes; the issue's GPU goals in the titles
+        (
+            "BigGAN-deep-256 forward, batch 64 (goal 3,500 img/s fp32, 6,000 bf16)",
+            "biggan_forward.py",
+            ["--config=biggan-deep-256", "--batch=64", "--iters=20"],
+            90,
+        ),
+        (
+            "BigGAN-deep-256 eq.-2 sweep, 64 seeds x {1, 8} latents (goal 2,500 / 4,000 img/s, <= 16 GB)",
+            "biggan_sweep.py",
+            ["--config=biggan-deep-256", "--seeds=64", "--latents=1,8"],
+            150,
+        ),
+        (
+            "Gatys, VGG-19 512², Adam and L-BFGS (goal 300 it/s)",
+            "style.py",
+            ["--size=512", "--steps=100", "--ratios=8", "--optimizers=adam,lbfgs"],
+            90,
+        ),
+        (
+            "DCGAN train step, seed architecture, batch 128 (goal 170 steps/s)",
+            "dcgan.py",
+            ["--batch=128", "--iters=50"],
+            60,
+        ),
+        (
+            "featvis pixel class maximisation, VGG-16 224², 64 targets (goal 4,500 image-it/s)",
+            "featvis.py",
+            ["--size=224", "--targets=64", "--steps=100"],
+            80,
+        ),
+    ],
+    "cpu": [  # issue 10's CPU sizes, OMP_NUM_THREADS=2, PyTorch eager only
+        (
+            "BigGAN-deep-128 forward, batch 4",
+            "biggan_forward.py",
+            ["--config=biggan-deep-128", "--batch=4", "--iters=5"],
+            600,
+        ),
+        (
+            "BigGAN-deep-128 eq.-2 sweep, 4 seeds x 4 latents",
+            "biggan_sweep.py",
+            ["--config=biggan-deep-128", "--seeds=4", "--latents=4"],
+            900,
+        ),
+        (
+            "Gatys Adam, VGG-19 128², 10 steps",
+            "style.py",
+            ["--size=128", "--steps=10", "--ratios=0", "--optimizers=adam", "--torch_modes=eager"],
+            600,
+        ),
+        (
+            "featvis pixel, VGG-16 64², 8 targets, 10 steps",
+            "featvis.py",
+            ["--size=64", "--targets=8", "--steps=10", "--dtypes=float32", "--torch_modes=eager"],
+            600,
+        ),
+        (
+            "DCGAN train step, seed architecture, batch 32",
+            "dcgan.py",
+            ["--batch=32", "--iters=5", "--torch_modes=eager"],
+            900,
+        ),
+    ],
+}
+
+
+def _smoke(suite):
+    return [(t, s, ["--smoke"], 600) for t, s, _, _ in suite]
+
+
+def _device() -> str:
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            return "GPU: " + out.stdout.strip().replace("\n", "; ")
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+
+
+def _versions() -> str:
+    code = (
+        "import jax, sys; v=['jax '+jax.__version__]\n"
+        "try:\n import torch; v.append('torch '+torch.__version__)\nexcept ImportError: pass\n"
+        "print(', '.join(v) + ', Python ' + sys.version.split()[0])"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return r.stdout.strip() or "versions unknown"
+
+
+def run_one(title: str, script: str, args: list[str], limit: float) -> str:
+    """One script's markdown (its tables, without the JSON lines), or a failure row."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    t0 = time.perf_counter()
+    cmd = [sys.executable, str(ROOT / "benchmarks" / script), *args]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=env, cwd=ROOT)
+        out, rc = r.stdout, r.returncode
+        err = r.stderr
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        rc, err = "timeout", f"stopped after {limit:.0f} s"
+    dt = time.perf_counter() - t0
+    body = "\n".join(line for line in out.splitlines() if not line.lstrip().startswith("{"))
+    body = re.sub(r"\n{3,}", "\n\n", body).strip()
+    head = f"#### {title}\n\n`python benchmarks/{script} {' '.join(args)}` — {dt:.0f} s"
+    if rc != 0:
+        last = (err or "").strip().splitlines()[-1:] or ["no output"]
+        head += f"\n\n**FAILED** (exit {rc}): {last[0][:300]}"
+    return head + ("\n\n" + body if body else "") + "\n"
+
+
+def write(text: str, name: str, out: pathlib.Path) -> None:
+    start, end = f"<!-- suite:{name} -->", f"<!-- /suite:{name} -->"
+    block = f"{start}\n{text.rstrip()}\n{end}\n"
+    old = out.read_text() if out.exists() else ""
+    if start in old and end in old:
+        new = old[: old.index(start)] + block + old[old.index(end) + len(end) + 1 :]
+    else:
+        new = old.rstrip() + ("\n\n" if old else "") + block
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(new)
+    os.replace(tmp, out)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--suite", choices=sorted(SUITES), default="gpu")
+    ap.add_argument("--smoke", action="store_true", help="every script with --smoke (CI)")
+    ap.add_argument("--only", default="", help="comma list of scripts to run (e.g. style.py)")
+    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    a = ap.parse_args(argv)
+    suite = SUITES[a.suite]
+    if a.only:
+        suite = [s for s in suite if s[1] in a.only.split(",")]
+    if a.smoke:
+        suite = _smoke(suite)
+    name = a.suite + ("-smoke" if a.smoke else "")
+    t0 = time.perf_counter()
+    parts = [run_one(*s) for s in suite]
+    head = (
+        f"### Suite `{name}`: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        f"{_device()} · {_versions()} · {time.perf_counter() - t0:.0f} s in all\n"
+    )
+    text = head + "\n" + "\n".join(parts)
+    write(text, name, pathlib.Path(a.out))
+    print(text)
+    return 0 if all("**FAILED**" not in p for p in parts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""benchmarks/gpu_suite.py --smoke: every benchmark script runs (tiny sizes, CPU) and
+the suite writes one table block with date and device, replacing its own block."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_suite_smoke_writes_every_table(tmp_path):
+    out = tmp_path / "B.md"
+    out.write_text("# Benchmarks\n\nkept text\n")
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "gpu_suite.py"), "--smoke", f"--out={out}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=1500)
+    text = out.read_text()
+    assert r.returncode == 0, text[-4000:] + r.stderr[-2000:]
+    assert "**FAILED**" not in text
+    assert text.startswith("# Benchmarks\n\nkept text\n") and text.count("<!-- suite:gpu-smoke -->") == 1
+    assert "UTC" in text and ("CPU:" in text or "GPU:" in text) and "jax " in text
+    for script in ("biggan_forward.py", "biggan_sweep.py", "style.py", "dcgan.py", "featvis.py"):
+        assert f"benchmarks/{script} --smoke" in text
+    assert text.count("| impl") + text.count("|---") >= 5  # each script printed a table
