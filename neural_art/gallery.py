@@ -1,0 +1,185 @@
+"""A sweep's contact sheet: ``index.html``, static and self-contained.
+
+No server, no CDN: the page opens from ``file://``. One thumbnail per perturbed
+network (a small mosaic of its rows), the unperturbed network first; paginated
+(``PAGE`` networks a page, thumbnails lazily loaded) so 10,000 networks stay
+usable; sort and filter by every score; clicking a network shows all its images
+at full size, its seed, the sweep's settings, its scores and the exact command
+that regenerates it. State lives in the URL hash (``#sort=colourfulness&desc=1
+&page=2``, ``#net=17``), so a view can be bookmarked.
+
+:func:`write` is called again as chunks finish (a running sweep can be watched:
+while ``running`` the page reloads itself every 20 s); thumbnails are written
+once, as small JPEGs, and reused.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import pathlib
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+from neural_art import atomic
+
+PAGE = 120
+THUMB = 96  # pixels per row image in a thumbnail mosaic
+
+
+def thumbnail(out_dir: str | os.PathLike, name: str, images: Sequence[np.ndarray]) -> str:
+    """Writes ``thumbs/<name>.jpg`` (once): up to 4 rows side by side, each
+    ``THUMB`` px high. ``images``: uint8 ``[H, W, 3]``. Returns the relative path."""
+    rel = f"thumbs/{name}.jpg"
+    path = pathlib.Path(out_dir) / rel
+    if path.exists():
+        return rel
+    tiles = []
+    for im in list(images)[:4]:
+        pil = Image.fromarray(np.asarray(im, np.uint8))
+        tiles.append(
+            pil.resize(
+                (max(1, round(pil.width * THUMB / pil.height)), THUMB), Image.Resampling.BILINEAR
+            )
+        )
+    sheet = Image.new("RGB", (sum(t.width for t in tiles), THUMB), "white")
+    x = 0
+    for t in tiles:
+        sheet.paste(t.convert("RGB"), (x, 0))
+        x += t.width
+    with atomic.atomic_path(path) as tmp:
+        sheet.save(tmp, format="JPEG", quality=80)
+    return rel
+
+
+def write(
+    out_dir: str | os.PathLike,
+    *,
+    title: str,
+    settings: Mapping,
+    networks: Sequence[Mapping],
+    row_labels: Sequence[str],
+    running: bool = False,
+) -> pathlib.Path:
+    """Writes ``<out_dir>/index.html``.
+
+    Args:
+      networks: the unperturbed network first (``seed`` None), then one mapping
+        per network: ``seed``, ``thumb`` (relative path), ``images`` (relative
+        paths, one per row), ``scores`` (name -> float), ``command`` (string).
+      row_labels: one label per row (e.g. ``"volcano z0"``).
+      running: the sweep is still writing: the page reloads itself.
+    """
+    data = {"title": title, "settings": settings, "rows": list(row_labels),
+            "networks": list(networks), "page": PAGE}  # fmt: skip
+    blob = json.dumps(data, default=float).replace("</", "<\\/")
+    refresh = '<meta http-equiv="refresh" content="20">' if running else ""
+    page = _TEMPLATE.replace("%TITLE%", html.escape(title)).replace("%REFRESH%", refresh)
+    page = page.replace("%DATA%", blob)
+    return atomic.write_text(pathlib.Path(out_dir) / "index.html", page)
+
+
+_TEMPLATE = r"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">%REFRESH%
+<title>%TITLE%</title>
+<style>
+body{font:14px system-ui,sans-serif;margin:12px;background:#fafafa;color:#222}
+header{display:flex;gap:12px;align-items:center;flex-wrap:wrap;margin-bottom:10px}
+.grid{display:flex;flex-wrap:wrap;gap:8px}
+.net{background:#fff;border:1px solid #ddd;border-radius:4px;padding:4px;cursor:pointer;font-size:12px}
+.net.orig{border-color:#c60}
+.net img{display:block;height:96px}
+.sc{color:#666}
+#detail img{max-width:100%;min-width:256px;image-rendering:pixelated;margin:4px 0;display:block}
+#detail pre{background:#eee;padding:8px;white-space:pre-wrap;word-break:break-all}
+table{border-collapse:collapse}td{border:1px solid #ddd;padding:2px 6px}
+.hidden{display:none}
+</style></head><body>
+<header><b id="title"></b>
+<label>sort <select id="sort"></select></label>
+<label><input type="checkbox" id="desc"> descending</label>
+<label>filter <select id="fkey"></select> ≥ <input id="fmin" size="6"> ≤ <input id="fmax" size="6"></label>
+<span id="count"></span>
+<button id="prev">‹ prev</button><span id="pageno"></span><button id="next">next ›</button>
+</header>
+<div id="list" class="grid"></div>
+<div id="detail" class="hidden"></div>
+<script id="data" type="application/json">%DATA%</script>
+<script>
+"use strict";
+const D = JSON.parse(document.getElementById("data").textContent);
+const nets = D.networks, orig = nets.filter(n => n.seed === null), rest = nets.filter(n => n.seed !== null);
+const keys = ["seed"].concat(Object.keys((rest[0] || nets[0] || {scores: {}}).scores || {}));
+const $ = id => document.getElementById(id);
+function state() {
+  const s = {sort: "seed", desc: "0", page: "1", fkey: "", fmin: "", fmax: "", net: ""};
+  for (const kv of location.hash.slice(1).split("&")) {
+    const [k, v] = kv.split("="); if (k in s) s[k] = decodeURIComponent(v || "");
+  }
+  return s;
+}
+function go(changes) {
+  const s = Object.assign(state(), changes);
+  location.hash = Object.entries(s).filter(([k, v]) => v !== "").map(([k, v]) => k + "=" + encodeURIComponent(v)).join("&");
+}
+const val = (n, k) => k === "seed" ? n.seed : (n.scores || {})[k];
+const fmt = x => typeof x === "number" ? (Number.isInteger(x) ? String(x) : x.toPrecision(3)) : String(x);
+function card(n) {
+  const d = document.createElement("div");
+  d.className = "net" + (n.seed === null ? " orig" : "");
+  d.dataset.seed = n.seed === null ? "original" : n.seed;
+  const sc = Object.entries(n.scores || {}).map(([k, v]) => k + " " + fmt(v)).join(" · ");
+  d.innerHTML = '<img loading="lazy" alt="" src="' + n.thumb + '"><div>' +
+    (n.seed === null ? "original (θ*)" : "seed " + n.seed) + '</div><div class="sc">' + sc + "</div>";
+  d.onclick = () => go({net: d.dataset.seed});
+  return d;
+}
+function showList(s) {
+  $("detail").className = "hidden"; $("list").className = "grid";
+  let xs = rest.slice();
+  const lo = parseFloat(s.fmin), hi = parseFloat(s.fmax);
+  if (s.fkey) xs = xs.filter(n => { const v = val(n, s.fkey); return !(v < lo) && !(v > hi); });
+  const sign = s.desc === "1" ? -1 : 1;
+  xs.sort((a, b) => sign * ((val(a, s.sort) ?? -Infinity) - (val(b, s.sort) ?? -Infinity)) || a.seed - b.seed);
+  const pages = Math.max(1, Math.ceil(xs.length / D.page)), p = Math.min(Math.max(1, +s.page || 1), pages);
+  const shown = (p === 1 ? orig : []).concat(xs.slice((p - 1) * D.page, p * D.page));
+  const list = $("list"); list.replaceChildren(...shown.map(card));
+  $("count").textContent = xs.length + " of " + rest.length + " networks";
+  $("pageno").textContent = " page " + p + " / " + pages + " ";
+  $("prev").disabled = p <= 1; $("next").disabled = p >= pages;
+  $("prev").onclick = () => go({page: String(p - 1)}); $("next").onclick = () => go({page: String(p + 1)});
+}
+function showDetail(s) {
+  const n = nets.find(n => String(n.seed === null ? "original" : n.seed) === s.net);
+  if (!n) { go({net: ""}); return; }
+  $("list").className = "hidden"; const d = $("detail"); d.className = "";
+  const rows = n.images.map((src, i) => "<div>" + (D.rows[i] || "") + '</div><img alt="" src="' + src + '">').join("");
+  const sc = Object.entries(n.scores || {}).map(([k, v]) => "<tr><td>" + k + "</td><td>" + fmt(v) + "</td></tr>").join("");
+  const st = Object.entries(D.settings).map(([k, v]) => "<tr><td>" + k + "</td><td>" +
+    (typeof v === "object" ? JSON.stringify(v) : String(v)) + "</td></tr>").join("");
+  d.innerHTML = '<button id="back">‹ all networks</button><h2>' + (n.seed === null ? "original (θ*)" : "seed " + n.seed) +
+    "</h2><h3>regenerate</h3><pre id=\"command\"></pre><h3>scores</h3><table>" + sc + "</table><h3>settings</h3><table>" + st +
+    "</table><h3>images</h3>" + rows;
+  $("command").textContent = n.command || "";
+  $("back").onclick = () => go({net: ""});
+}
+function render() {
+  const s = state();
+  $("sort").value = s.sort; $("desc").checked = s.desc === "1";
+  $("fkey").value = s.fkey; $("fmin").value = s.fmin; $("fmax").value = s.fmax;
+  if (s.net) showDetail(s); else showList(s);
+  document.body.dataset.renderMs = performance.now().toFixed(1);  // since navigation start
+}
+$("title").textContent = D.title;
+for (const k of keys) { $("sort").add(new Option(k, k)); }
+$("fkey").add(new Option("(none)", "")); for (const k of keys.slice(1)) { $("fkey").add(new Option(k, k)); }
+$("sort").onchange = e => go({sort: e.target.value, page: "1"});
+$("desc").onchange = e => go({desc: e.target.checked ? "1" : "0", page: "1"});
+for (const id of ["fkey", "fmin", "fmax"]) $(id).onchange = e => go({[id]: e.target.value, page: "1"});
+window.onhashchange = render;
+render();
+</script></body></html>
+"""
