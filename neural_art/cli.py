@@ -102,7 +102,15 @@ def _guarded(main: Callable[[list[str]], object]) -> Callable[[list[str]], objec
     return wrapped
 
 
-def run(main: Callable[[list[str]], object]) -> None:
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, a bad value reported as one line (exit 2)."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(" ".join(str(e).split()) + " (see --helpfull)", 2)
+
+
+def run(main: Callable[[list[str]], object], argv: list[str] | None = None) -> None:
     """``absl.app.run(main)`` with the one error path (module docstring)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    app.run(_guarded(main))
+    app.run(_guarded(main), argv=argv, flags_parser=_parse_flags)
