@@ -29,23 +29,55 @@ CONVERTER_VERSION = "1"
 FORMAT = "neural-art-jax/params-v1"
 
 
-def save_params(path: str | os.PathLike, params: Any, metadata: Mapping[str, Any]) -> pathlib.Path:
+def check_target(
+    path: str | os.PathLike, metadata: Mapping[str, Any], *, overwrite: bool = False
+) -> None:
+    """Raises ``FileExistsError`` if writing ``metadata``'s model into ``path`` would
+    replace something else: a ``params`` entry not written by this module, another
+    model's (or another config's) converted weights, or a training workdir
+    (``checkpoints/``). ``overwrite=True`` (the CLIs' ``--overwrite``) allows the
+    last two. Reads only; call it before any compute."""
+    path = pathlib.Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} is a file, not a directory")
+    if (path / "params").exists() and not (path / "metadata.json").exists():
+        raise FileExistsError(
+            f"{path}/params exists and is not part of a converted-weights directory; "
+            "not overwriting"
+        )
+    if overwrite:
+        return
+    if (path / "checkpoints").is_dir():
+        raise FileExistsError(f"{path} is a training workdir (has checkpoints/); use another "
+                              "directory or --overwrite")  # fmt: skip
+    if (path / "metadata.json").exists():
+        try:
+            old = json.loads((path / "metadata.json").read_text())
+        except (OSError, ValueError):
+            old = {}
+        for key in ("model", "config"):
+            if key in old and key in metadata and old[key] != metadata[key]:
+                what = old.get("config_name") or old.get("model")
+                raise FileExistsError(f"{path} holds other weights ({what}); use another "
+                                      "directory or --overwrite to replace them")  # fmt: skip
+
+
+def save_params(
+    path: str | os.PathLike, params: Any, metadata: Mapping[str, Any], *, overwrite: bool = False
+) -> pathlib.Path:
     """Saves ``params`` (any pytree of arrays) and ``metadata`` to directory ``path``
     as ``params/`` and ``metadata.json``.
 
-    Other files in ``path`` (a README, a loss plot) are kept. Refuses a ``path``
-    holding a ``params`` entry not written by this module (no ``metadata.json``).
+    Other files in ``path`` (a README, a loss plot) are kept. Refuses what
+    :func:`check_target` refuses (another model's weights, a training workdir,
+    a foreign ``params`` entry) unless ``overwrite``.
     The new tree is written beside ``path`` first; ``metadata.json`` is removed
     before the swap and written last, so an interrupted save never loads as valid.
     """
     import orbax.checkpoint as ocp
 
     path = pathlib.Path(path).absolute()
-    if (path / "params").exists() and not (path / "metadata.json").exists():
-        raise FileExistsError(
-            f"{path}/params exists and is not part of a converted-weights directory; "
-            "not overwriting"
-        )
+    check_target(path, metadata, overwrite=overwrite)
     path.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".tmp-"))
     try:
