@@ -200,23 +200,7 @@ def load_image(
         raise ImageError(f"{path}: too large to decode safely ({e}); downscale it first") from e
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
         raise ImageError(f"{path}: not a readable image file ({e})") from e
-    if img.mode != "RGB":
-        mode = img.mode
-        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
-            rgba = img.convert("RGBA")
-            bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(bg, rgba).convert("RGB")
-            log.warning(
-                "%s: %s image; alpha composited onto white and converted to RGB", path, mode
-            )
-        elif mode in ("I;16", "I;16B", "I;16L", "I"):
-            arr = np.asarray(img, np.float64)
-            arr = arr / max(arr.max(), 1.0)
-            img = Image.fromarray(np.uint8(np.rint(arr * 255))).convert("RGB")
-            log.warning("%s: %s (integer greyscale) image converted to 8-bit RGB", path, mode)
-        else:
-            img = img.convert("RGB")
-            log.warning("%s: %s image converted to RGB", path, mode)
+    img = _to_rgb(img, path)
     w, h = img.size
     if w < 1 or h < 1:
         raise ImageError(f"{path}: empty image ({w}x{h})")
@@ -253,3 +237,26 @@ def as_rgb_array(image) -> np.ndarray:
     if a.shape[-1] == 1:
         a = np.repeat(a, 3, axis=-1)
     return np.clip(a, 0.0, 1.0)
+
+
+def _to_rgb(img: Image.Image, path: str) -> Image.Image:
+    """RGB with a logged note: alpha composited onto white, 16-bit greyscale scaled."""
+    if img.mode == "RGB":
+        return img
+    mode = img.mode
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, rgba).convert("RGB")
+        log.warning(
+            "%s: %s image; alpha composited onto white and converted to RGB", path, mode
+        )
+    elif mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, np.float64)
+        arr = arr / max(arr.max(), 1.0)
+        img = Image.fromarray(np.uint8(np.rint(arr * 255))).convert("RGB")
+        log.warning("%s: %s (integer greyscale) image converted to 8-bit RGB", path, mode)
+    else:
+        img = img.convert("RGB")
+        log.warning("%s: %s image converted to RGB", path, mode)
+    return img
