@@ -84,6 +84,7 @@ def check(s: Settings) -> None:
     """Every check that needs no compute: values, input files, weights, output dir."""
     try:
         settings.check(s)
+        settings.check_finite_weights(s)
         hub.parse(s.weights, releases=tuple(vggnet.CONFIGS), configs=tuple(vggnet.CONFIGS),
                   default_config="vgg19")  # fmt: skip
     except ValueError as e:

@@ -93,11 +93,22 @@ def _choice(name: str, value, choices) -> None:
         raise ValueError(f"--{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
+WEIGHTS = ("content_weight", "style_weight", "tv_weight")
+
+
+def check_finite_weights(s: Settings) -> None:
+    """The CLI's stricter check: α, β and the TV weight finite (the library lets an
+    infinite weight through, to fail as a non-finite loss with the last image kept)."""
+    for name in WEIGHTS:
+        if not math.isfinite(getattr(s, name)):
+            raise ValueError(f"--{name} must be finite, got {getattr(s, name)}")
+
+
 def _numbers(s: Settings) -> None:
-    for name in ("content_weight", "style_weight", "tv_weight"):
+    for name in WEIGHTS:
         v = getattr(s, name)
-        if not math.isfinite(v) or v < 0:
-            raise ValueError(f"--{name} must be finite and >= 0, got {v}")
+        if math.isnan(v) or v < 0:
+            raise ValueError(f"--{name} must be >= 0, got {v}")
     if s.learning_rate is not None and not (math.isfinite(s.learning_rate) and s.learning_rate > 0):
         raise ValueError(f"--learning_rate must be finite and > 0, got {s.learning_rate}")
     for name in ("steps", "max_size"):
