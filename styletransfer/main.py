@@ -47,7 +47,9 @@ cli.define_learning_rate(None, "Adam learning rate (default 0.02); L-BFGS: fixed
                          "(default: the line search picks it).")  # fmt: skip
 cli.define_steps(_D.steps, "Optimiser steps (per scale).")
 flags.DEFINE_integer("size", None, "Resize inputs so the longer side is this.")
-flags.DEFINE_integer("max_size", _D.max_size, "Larger inputs are downscaled to this, with a warning.")
+flags.DEFINE_integer(
+    "max_size", _D.max_size, "Larger inputs are downscaled to this, with a warning."
+)
 flags.DEFINE_enum("pooling", _D.pooling, list(settings.POOLINGS), "VGG pooling (Gatys: avg).")
 flags.DEFINE_string("init", _D.init, "noise | content | style | path to an image.")
 flags.DEFINE_enum("pixel", _D.pixel, list(settings.PIXELS),

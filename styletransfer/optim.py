@@ -37,6 +37,7 @@ form runs the same step function and gives the same numbers.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -127,9 +128,28 @@ def clip(lo: float = 0.0, hi: float = 1.0) -> Callable[[Any], Any]:
     return lambda params: jax.tree.map(lambda p: jnp.clip(p, lo, hi), params)
 
 
+_FORCED: list[str] = []  # loop_form() overrides, innermost last
+
+
 def default_loop(backend: str | None = None) -> str:
-    """``steps`` on CPU, ``scan`` on GPU/TPU (see the module docstring)."""
+    """``steps`` on CPU, ``scan`` on GPU/TPU (see the module docstring), unless
+    inside :func:`loop_form`."""
+    if _FORCED:
+        return _FORCED[-1]
     return "steps" if (backend or jax.default_backend()) == "cpu" else "scan"
+
+
+@contextlib.contextmanager
+def loop_form(loop: str):
+    """``with optim.loop_form("scan"): ...``: every ``loop="auto"`` run inside uses
+    ``loop`` (benchmarks compare the forms through the library's public calls)."""
+    if loop not in LOOPS:
+        raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
+    _FORCED.append(default_loop() if loop == "auto" else loop)
+    try:
+        yield
+    finally:
+        _FORCED.pop()
 
 
 def _has_cached_value(state) -> bool:

@@ -137,7 +137,11 @@ def _inputs(s: Settings) -> None:
     if s.mode == "sweep" and not s.ratios:
         raise ValueError("mode 'sweep' needs at least one --ratios value")
     n = len(s.style_layers)
-    if s.style_layer_weights is not None and len(s.style_layer_weights) != n and s.mode != "texture":
+    if (
+        s.style_layer_weights is not None
+        and len(s.style_layer_weights) != n
+        and s.mode != "texture"
+    ):
         raise ValueError(f"{len(s.style_layer_weights)} --style_layer_weights for {n} style layers")
 
 

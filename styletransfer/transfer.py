@@ -184,7 +184,9 @@ def sweep(
     except optim.NonFiniteLossError as e:
         e.last_good = np.asarray(objective.to_image(e.last_good, s.pixel))
         raise
-    snaps = None if out.snapshots is None else np.asarray(objective.to_image(out.snapshots, s.pixel))
+    snaps = (
+        None if out.snapshots is None else np.asarray(objective.to_image(out.snapshots, s.pixel))
+    )
     return Result(
         np.asarray(objective.to_image(out.params, s.pixel)),
         snaps,

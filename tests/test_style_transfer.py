@@ -104,14 +104,14 @@ def test_content_reconstruction_conv1_1_psnr(net, imgs):
 
 
 def test_sweep_matches_serial_runs_and_no_recompile(net, imgs):
-    s = Settings(
-        optimizer="adam", learning_rate=0.002, steps=10, style_weight=1e3, init="content"
-    )
+    s = Settings(optimizer="adam", learning_rate=0.002, steps=10, style_weight=1e3, init="content")
     ratios = (1e-2, 1.0)
     out = transfer.sweep(net, imgs["astronaut"], [imgs["brick"]], ratios, s)
     assert out.image.shape == (2, 48, 48, 3) and out.losses.shape == (2, 11)
     for i, r in enumerate(ratios):
-        one = transfer.stylize(net, imgs["astronaut"], [imgs["brick"]], s.replace(content_weight=r * s.style_weight))
+        one = transfer.stylize(
+            net, imgs["astronaut"], [imgs["brick"]], s.replace(content_weight=r * s.style_weight)
+        )
         # vmapped convs sum in another order; Adam amplifies float noise a little
         np.testing.assert_allclose(out.losses[i], one.losses, rtol=2e-3)
         np.testing.assert_allclose(out.image[i], one.image, atol=2e-3)
