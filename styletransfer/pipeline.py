@@ -164,7 +164,7 @@ def run(s: Settings) -> dict[str, str]:
     atomic.write_json(out / "settings.json", record)
     bar = Progress(s.steps * max(1, len(s.scales)), s.progress and s.mode != "sweep")
     try:
-        r = optimise(net, s, x, bar)
+        r = optimise(net, s, x, bar if bar.bar is not None else None)
     except optim.NonFiniteLossError as e:  # keep the work done before the failure
         save_last_finite(out, e)
         raise
