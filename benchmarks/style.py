@@ -94,8 +94,8 @@ def bench_ours(net, content, style, steps: int, optimizer: str, ratios: int, rep
     return out
 
 
-def bench_torch(params, cfg, content, style, steps: int, optimizer: str, compiled: bool,
-                repeat: int = 1):  # fmt: skip
+def torch_loss(params, cfg, content, style):
+    """The same Gatys loss in PyTorch eager (torchvision layout): ``(loss_fn(x), device)``."""
     import torch
 
     from weights_convert.vgg import to_torch_state_dict
@@ -149,6 +149,14 @@ def bench_torch(params, cfg, content, style, steps: int, optimizer: str, compile
             ls = ls + 0.2 * ((gram(f[k]) - a[k]) ** 2).sum() / (4 * n**2 * m**2)
         return lc + 1e3 * ls
 
+    return loss_fn, dev
+
+
+def bench_torch(params, cfg, content, style, steps: int, optimizer: str, compiled: bool,
+                repeat: int = 1):  # fmt: skip
+    import torch
+
+    loss_fn, dev = torch_loss(params, cfg, content, style)
     grad_check = "n/a"
     if compiled:
         eager_loss = loss_fn

@@ -309,6 +309,27 @@ def _stack(trees: list, axis: int):
     return jax.tree.map(lambda *x: jnp.stack(x, axis), *trees) if trees else None
 
 
+def _drive(carry, loss_args, static, segs, unroll, axes, callback, every):
+    """Dispatches the blocks; reports progress one block behind. ``(carry, values, snaps)``."""
+    values, snaps, pending, done = [], [], None, 0
+    total = sum(n for n, _ in segs)
+    for n, snap in segs:
+        carry, v = _block(carry, loss_args, **static, length=n, unroll=min(unroll, n), axes=axes)
+        values.append(v)  # [n] ([batch, n])
+        if snap:
+            snaps.append(carry.params)
+        if pending is not None:  # the previous block's report: it is done by now
+            callback(*pending)
+            pending = None
+        crossed = (done + n) // every > done // every
+        if callback is not None and (crossed or done + n == total):
+            pending = (done + n, v[..., -1])
+        done += n
+    if pending is not None:
+        callback(*pending)
+    return carry, values, snaps
+
+
 def run(
     loss_fn: Callable[..., jax.Array],
     init_params,
@@ -352,21 +373,9 @@ def run(
     static = dict(loss_fn=loss_fn, optimizer=optimizer, project=project, has_aux=has_aux)
     axes = None if batch_axes is None else tuple(batch_axes)
     carry = _init(init_params, optimizer=optimizer, batched=axes is not None)
-    values, snaps, pending, done = [], [], None, 0
-    for n, snap in segments(num_steps, snapshot_every, block):
-        carry, v = _block(carry, loss_args, **static, length=n, unroll=min(unroll, n), axes=axes)
-        values.append(v)  # [n] ([batch, n])
-        if snap:
-            snaps.append(carry.params)
-        if pending is not None:  # the previous block's report: it is done by now
-            callback(*pending)
-            pending = None
-        crossed = (done + n) // progress_every > done // progress_every
-        if callback is not None and (crossed or done + n == num_steps):
-            pending = (done + n, v[..., -1])
-        done += n
-    if pending is not None:
-        callback(*pending)
+    segs = segments(num_steps, snapshot_every, block)
+    carry, values, snaps = _drive(carry, loss_args, static, segs, unroll, axes, callback,
+                                  progress_every)  # fmt: skip
     final, aux, bad = _finish(carry, loss_args, loss_fn=loss_fn, has_aux=has_aux,
                               num_steps=num_steps, axes=axes)  # fmt: skip
     check_finite(bad, where, last_good=carry.params)
