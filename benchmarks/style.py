@@ -3,8 +3,7 @@ eager and torch.compile, in one run, on the same VGG-19 weights and images.
 
     python benchmarks/style.py                       # GPU: VGG-19, 512², 100 steps, Adam + L-BFGS,
                                                      # and the 8-ratio α/β sweep vs 8 serial runs
-    python benchmarks/style.py --smoke               # CPU-sized: 32², 3 steps (proves it runs)
-    python benchmarks/style.py --smoke --torch_modes=eager   # skip torch.compile (slow to compile on CPU)
+    python benchmarks/style.py --smoke               # CPU-sized: 32², 3 steps, torch eager only
     python benchmarks/style.py --json=out.json       # also write the figures
     OMP_NUM_THREADS=2 python benchmarks/style.py --size=128 --steps=10 --ratios=0 \
         --optimizers=adam --torch_modes=eager --repeat=3 # the CPU row of issue 10
@@ -211,7 +210,8 @@ def main(argv=None):
     ap.add_argument("--ratios", type=int, default=8, help="α/β sweep width (0: skip)")
     ap.add_argument("--optimizers", default="adam,lbfgs")
     ap.add_argument("--no_torch", action="store_true")
-    ap.add_argument("--torch_modes", default="eager,compile", help="eager, compile or both")
+    ap.add_argument("--torch_modes", default=None,
+                    help="eager, compile or both (default both; --smoke: eager)")  # fmt: skip
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run: 32², 3 steps, 2 ratios")
     ap.add_argument("--repeat", type=int, default=1, help="timings per figure (median)")
     ap.add_argument("--loop", default="auto", choices=optim.LOOPS, help="our loop form")
@@ -219,6 +219,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.smoke:
         a.size, a.steps, a.ratios = 32, 3, 2
+    a.torch_modes = a.torch_modes or ("eager" if a.smoke else "eager,compile")
     cfg = vgg.VGG19
     params = vgg.init_params(cfg, jax.random.key(0), head=False)
     params = jax.tree.map(jnp.asarray, params)
