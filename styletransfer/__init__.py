@@ -4,18 +4,21 @@
     net = st.Net(*st.vgg.load("vgg19"))                 # download + convert once, cached
     content = st.load_image("photo.jpg", max_size=512)  # [H, W, 3] in [0, 1]
     style = st.load_image("starry.jpg", max_size=512)
-    out = st.stylize(net, content, [style], st.Settings(num_steps=300))
+    out = st.stylize(net, content, [style], st.Settings(steps=300))
     st.save_image("out.png", out.image)
 
 Modules: :mod:`~styletransfer.vgg` (network, loading), :mod:`~styletransfer.losses`
-(Gatys eqs. 1-7, Gram style vectors), :mod:`~styletransfer.optim` (the jitted
-optax loop), :mod:`~styletransfer.transfer` (modes), :mod:`~styletransfer.pipeline`
-(what the CLI does); images are read and written by :mod:`neural_art.images`.
+(Gatys eqs. 1-7, Gram style vectors), :mod:`~styletransfer.settings` (the one
+settings dataclass, fields named as the CLI flags), :mod:`~styletransfer.optim`
+(the jitted optax loop), :mod:`~styletransfer.objective` (the loss of an image),
+:mod:`~styletransfer.color` (YIQ, original colours), :mod:`~styletransfer.transfer`
+(modes), :mod:`~styletransfer.pipeline` (what the CLI does); images are read and
+written by :mod:`neural_art.images`.
 """
 
 from neural_art import images
 from neural_art.images import ImageError, load_image
-from styletransfer import losses, optim, transfer, vgg
+from styletransfer import color, losses, objective, optim, settings, transfer, vgg
 from styletransfer.losses import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
@@ -27,11 +30,11 @@ from styletransfer.losses import (
     style_targets,
     total_variation,
 )
+from styletransfer.objective import Net
 from styletransfer.optim import NonFiniteLossError, make_optimizer, run
+from styletransfer.settings import Settings
 from styletransfer.transfer import (
-    Net,
     Result,
-    Settings,
     reconstruct_content,
     stylize,
     sweep,
@@ -56,6 +59,7 @@ __all__ = [
     "Result",
     "Settings",
     "VGGConfig",
+    "color",
     "content_loss",
     "gatys",
     "gram",
@@ -63,10 +67,12 @@ __all__ = [
     "load_image",
     "losses",
     "make_optimizer",
+    "objective",
     "optim",
     "reconstruct_content",
     "run",
     "save_image",
+    "settings",
     "style_loss",
     "style_representation",
     "style_targets",

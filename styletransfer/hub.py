@@ -37,8 +37,9 @@ def load(
       head: for ``random``, whether to create the classifier head (fc6 alone is
         102M parameters; style transfer does not need it).
     """
-    spec = hub.parse(name_or_path, releases=tuple(CONFIGS), configs=tuple(CONFIGS),
-                     default_config="vgg19")
+    spec = hub.parse(
+        name_or_path, releases=tuple(CONFIGS), configs=tuple(CONFIGS), default_config="vgg19"
+    )
     if spec.kind == "random":
         if spec.width is not None:
             raise hub.WeightsSpecError(f"{os.fspath(name_or_path)!r}: VGG has no width option")

@@ -1,110 +1,111 @@
 r"""``python -m styletransfer``: Gatys et al. neural style transfer from the command line.
 
-    python -m styletransfer --content=photo.jpg --style=starry.jpg --output_dir=out
+    python -m styletransfer --content=photo.jpg --style=starry.jpg --out_dir=out
     python -m styletransfer --content=photo.jpg --style=a.jpg,b.jpg --style_blend=0.7,0.3 \
-        --optimizer=adam --iterations=500 --size=512 --original_colors
+        --optimizer=adam --steps=500 --learning_rate=0.02 --size=512 --original_colors
     python -m styletransfer --mode=texture --style=brick.png --style_layers=conv1_1,conv2_1
     python -m styletransfer --mode=content --content=photo.jpg --content_layers=conv3_1
     python -m styletransfer --mode=sweep --content=photo.jpg --style=starry.jpg \
         --ratios=1e-4,1e-3,1e-2,1e-1
     # smoke test without downloads:
-    python -m styletransfer --weights=random --content=a.png --style=b.png --size=64 --iterations=5
+    python -m styletransfer --weights=random --content=a.png --style=b.png --size=64 --steps=5
 
-Only parses flags; the work is :func:`styletransfer.pipeline.run`.
+Only parses flags and checks them (no compute); the work is
+:func:`styletransfer.pipeline.run`.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 
-from absl import app, flags
+from absl import flags
 
-from styletransfer import losses, pipeline
+from neural_art import cli, hub
+from styletransfer import losses, pipeline, settings, vggnet
+from styletransfer.settings import Settings
 
-_F = flags
-_F.DEFINE_string("content", None, "content image (photograph)")
-_F.DEFINE_list("style", [], "style image(s), comma-separated")
-_F.DEFINE_list("style_blend", None, "blend weight per style image (default equal)")
-_F.DEFINE_enum("mode", "transfer", list(pipeline.MODES),
-               "transfer | content (reconstruction from --content_layers[0]) | "
-               "texture (style only) | sweep (α/β ratios, one compiled program)")  # fmt: skip
-_F.DEFINE_string("output_dir", "styletransfer_out", "where result.png, snapshots/, losses.png go")
-_F.DEFINE_string("weights", "vgg19",
-                 "vgg19 | vgg16 (download+convert once) | converted dir | .pth | random[:vgg16]")  # fmt: skip
-_F.DEFINE_list("content_layers", list(losses.CONTENT_LAYERS), "content layers")
-_F.DEFINE_list("style_layers", list(losses.STYLE_LAYERS), "style layers")
-_F.DEFINE_list("style_layer_weights", None, "w_l per style layer (default 1/len)")
-_F.DEFINE_float("content_weight", 1.0, "α of Gatys eq. (7)")
-_F.DEFINE_float("style_weight", 1e3, "β of Gatys eq. (7)")
-_F.DEFINE_float("tv_weight", 0.0, "total-variation weight")
-_F.DEFINE_list("ratios", ["1e-4", "1e-3", "1e-2", "1e-1"], "α/β ratios for --mode=sweep")
-_F.DEFINE_enum("optimizer", "lbfgs", ["lbfgs", "adam"], "optax optimiser")
-_F.DEFINE_float("learning_rate", None, "Adam learning rate (default 0.02); L-BFGS: line search")
-_F.DEFINE_integer("iterations", 300, "optimiser steps (per scale)")
-_F.DEFINE_integer("size", None, "resize inputs so the longer side is this")
-_F.DEFINE_integer("max_size", 512, "larger inputs are downscaled to this, with a warning")
-_F.DEFINE_enum("pooling", "avg", ["avg", "max"], "VGG pooling (Gatys: avg)")
-_F.DEFINE_string("init", "noise", "noise | content | style | path to an image")
-_F.DEFINE_enum("pixel", "clip", ["clip", "sigmoid"], "keep pixels in [0, 1] by clipping or sigmoid")
-_F.DEFINE_bool("original_colors", False, "luminance-only transfer, keep the content's colours")
-_F.DEFINE_list("scales", [], "coarse-to-fine longer-side sizes, e.g. 128,256,512")
-_F.DEFINE_integer("snapshot_every", 0, "write the image every N steps (0: never)")
-_F.DEFINE_integer("seed", 0, "noise init / random weights seed")
-_F.DEFINE_bool("progress", True, "progress bar")
+_D = Settings()
+flags.DEFINE_string("content", None, "Content image (photograph).")
+flags.DEFINE_list("style", [], "Style image(s), comma-separated.")
+flags.DEFINE_list("style_blend", None, "Blend weight per style image (default equal).")
+flags.DEFINE_enum("mode", _D.mode, list(settings.MODES),
+                  "transfer | content (reconstruction from --content_layers[0]) | "
+                  "texture (style only) | sweep (α/β ratios, vmapped)")  # fmt: skip
+cli.define_out_dir(_D.out_dir, "Where result.png, snapshots/, losses.png/json, settings.json go.")
+cli.define_weights(_D.weights, "VGG weights: vgg19 | vgg16 (torchvision release, downloaded and "
+                   "converted once) | a converted dir | a .pth | random[:vgg16|vgg19] "
+                   "(plain random: vgg19).")  # fmt: skip
+flags.DEFINE_list("content_layers", list(losses.CONTENT_LAYERS), "Content layers.")
+flags.DEFINE_list("style_layers", list(losses.STYLE_LAYERS), "Style layers.")
+flags.DEFINE_list("style_layer_weights", None, "w_l per style layer (default 1/len).")
+flags.DEFINE_float("content_weight", _D.content_weight, "α of Gatys eq. (7).")
+flags.DEFINE_float("style_weight", _D.style_weight, "β of Gatys eq. (7).")
+flags.DEFINE_float("tv_weight", _D.tv_weight, "Total-variation weight.")
+flags.DEFINE_list("ratios", [f"{r:g}" for r in _D.ratios], "α/β ratios for --mode=sweep.")
+flags.DEFINE_enum("optimizer", _D.optimizer, list(settings.OPTIMIZERS), "optax optimiser.")
+cli.define_learning_rate(None, "Adam learning rate (default 0.02); L-BFGS: fixed step "
+                         "(default: the line search picks it).")  # fmt: skip
+cli.define_steps(_D.steps, "Optimiser steps (per scale).")
+flags.DEFINE_integer("size", None, "Resize inputs so the longer side is this.")
+flags.DEFINE_integer(
+    "max_size", _D.max_size, "Larger inputs are downscaled to this, with a warning."
+)
+flags.DEFINE_enum("pooling", _D.pooling, list(settings.POOLINGS), "VGG pooling (Gatys: avg).")
+flags.DEFINE_string("init", _D.init, "noise | content | style | path to an image.")
+flags.DEFINE_enum("pixel", _D.pixel, list(settings.PIXELS),
+                  "Keep pixels in [0, 1] by clipping or sigmoid.")  # fmt: skip
+flags.DEFINE_bool("original_colors", False, "Luminance-only transfer, keep the content's colours.")
+flags.DEFINE_list("scales", [], "Coarse-to-fine longer-side sizes, e.g. 128,256,512.")
+flags.DEFINE_integer("snapshot_every", 0, "Write the image every N steps (0: never).")
+cli.define_seed(_D.seed, "Noise init / random weights seed.")
+flags.DEFINE_bool("progress", True, "Progress bar.")
 FLAGS = flags.FLAGS
 
 
-def _floats(v):
-    return None if v is None else tuple(float(x) for x in v)
+def _numbers(name: str, kind=float) -> tuple | None:
+    values = getattr(FLAGS, name)
+    if values is None:
+        return None
+    try:
+        return tuple(kind(v) for v in values)
+    except ValueError:
+        raise cli.UsageError(f"--{name}: not a list of numbers: {','.join(values)}") from None
+
+
+def settings_from_flags() -> Settings:
+    """The run's :class:`Settings`, field by field from the flags of the same name."""
+    lists = {"style_blend": float, "style_layer_weights": float, "ratios": float, "scales": int}
+    tuples = {"style": str, "content_layers": str, "style_layers": str}
+    fields = {f: getattr(FLAGS, f) for f in Settings.__dataclass_fields__}
+    fields.update({f: _numbers(f, kind) for f, kind in lists.items()})
+    fields.update({f: tuple(kind(v) for v in FLAGS[f].value) for f, kind in tuples.items()})
+    return Settings(**fields)
+
+
+def check(s: Settings) -> None:
+    """Every check that needs no compute: values, input files, weights, output dir."""
+    try:
+        settings.check(s)
+        settings.check_finite_weights(s)
+        hub.parse(s.weights, releases=tuple(vggnet.CONFIGS), configs=tuple(vggnet.CONFIGS),
+                  default_config="vgg19")  # fmt: skip
+    except ValueError as e:
+        raise cli.UsageError(str(e)) from None
+    settings.check_out_dir(s.out_dir)
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv
     logging.getLogger().setLevel(logging.INFO)
-    from neural_art import images as imageio
-    from styletransfer import optim
-
-    opts = pipeline.Options(
-        content=FLAGS.content,
-        styles=tuple(FLAGS.style),
-        style_blend=_floats(FLAGS.style_blend),
-        mode=FLAGS.mode,
-        output_dir=FLAGS.output_dir,
-        weights=FLAGS.weights,
-        content_layers=tuple(FLAGS.content_layers),
-        style_layers=tuple(FLAGS.style_layers),
-        style_layer_weights=_floats(FLAGS.style_layer_weights),
-        content_weight=FLAGS.content_weight,
-        style_weight=FLAGS.style_weight,
-        tv_weight=FLAGS.tv_weight,
-        ratios=_floats(FLAGS.ratios),
-        optimizer=FLAGS.optimizer,
-        learning_rate=FLAGS.learning_rate,
-        iterations=FLAGS.iterations,
-        size=FLAGS.size,
-        max_size=FLAGS.max_size,
-        pooling=FLAGS.pooling,
-        init=FLAGS.init,
-        pixel=FLAGS.pixel,
-        original_colors=FLAGS.original_colors,
-        scales=tuple(int(x) for x in FLAGS.scales),
-        snapshot_every=FLAGS.snapshot_every,
-        seed=FLAGS.seed,
-        progress=FLAGS.progress,
-    )
-    try:
-        written = pipeline.run(opts)
-    except (imageio.ImageError, optim.NonFiniteLossError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    s = settings_from_flags()
+    check(s)
+    written = pipeline.run(s)
     for k, v in written.items():
         print(f"{k}: {v}")
 
 
-def run():
-    app.run(main)
+def run() -> None:
+    cli.run(main)
 
 
 if __name__ == "__main__":

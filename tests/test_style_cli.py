@@ -1,5 +1,5 @@
 """``python -m styletransfer`` end to end on tiny sizes, and bad input handling
-(neural_art.images, styletransfer.pipeline)."""
+(neural_art.images, styletransfer.pipeline, the flag checks)."""
 
 import json
 import logging
@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from neural_art import images as imageio
-from styletransfer import optim, pipeline
+from styletransfer import Settings, optim, pipeline, settings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -60,14 +60,14 @@ def test_grey_rgba_converted_with_note_and_oversize_resized(pics, caplog):
 
 def test_option_errors(pics):
     with pytest.raises(ValueError, match="needs a content image"):
-        pipeline.run(pipeline.Options(styles=(str(pics / "grey.png"),), weights="random"))
+        pipeline.run(Settings(style=(str(pics / "grey.png"),), weights="random"))
     with pytest.raises(ValueError, match="needs at least one style image"):
-        pipeline.run(pipeline.Options(content=str(pics / "content.png"), weights="random"))
+        pipeline.run(Settings(content=str(pics / "content.png"), weights="random"))
     with pytest.raises(imageio.ImageError, match="corrupt"):
         pipeline.run(
-            pipeline.Options(
-                content=str(pics / "content.png"), styles=(str(pics / "corrupt.png"),),
-                weights="random", output_dir=str(pics / "o"),
+            Settings(
+                content=str(pics / "content.png"), style=(str(pics / "corrupt.png"),),
+                weights="random", out_dir=str(pics / "o"),
             )
         )  # fmt: skip
 
@@ -77,8 +77,8 @@ def test_cli_end_to_end(pics, tmp_path):
     cmd = [
         sys.executable, "-m", "styletransfer", "--weights=random", f"--content={pics / 'content.png'}",
         f"--style={pics / 'grey.png'},{pics / 'rgba.png'}", "--style_blend=2,1", "--size=32",
-        "--iterations=4", "--snapshot_every=2", "--optimizer=adam", "--init=noise",
-        "--style_layers=conv1_1,conv2_1,conv3_1", "--content_layers=conv3_2", f"--output_dir={out}",
+        "--steps=4", "--snapshot_every=2", "--optimizer=adam", "--init=noise",
+        "--style_layers=conv1_1,conv2_1,conv3_1", "--content_layers=conv3_2", f"--out_dir={out}",
         "--noprogress",
     ]  # fmt: skip
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
@@ -96,24 +96,52 @@ def test_cli_end_to_end(pics, tmp_path):
     p = subprocess.run(cmd[:4] + [f"--content={pics / 'nope.png'}"] + cmd[5:], capture_output=True,
                        text=True, env=env, cwd=ROOT, timeout=120)  # fmt: skip
     assert p.returncode == 1 and "image not found" in p.stderr
+    assert p.stderr.strip().count("\n") == 0, p.stderr  # one line, no traceback
+    # bad values: exit 2, one line naming the flag, before any compute
+    for bad, says in [("--learning_rate=-1", "--learning_rate"), ("--weights=nope", "nope")]:
+        p = subprocess.run(cmd + [bad], capture_output=True, text=True, env=env, cwd=ROOT,
+                           timeout=120)  # fmt: skip
+        assert p.returncode == 2 and says in p.stderr, (bad, p.stderr[-2000:])
+        assert p.stderr.startswith("error: ") and p.stderr.strip().count("\n") == 0, p.stderr
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    p = subprocess.run(cmd + [f"--out_dir={blocker}"], capture_output=True, text=True, env=env,
+                       cwd=ROOT, timeout=120)  # fmt: skip
+    assert p.returncode == 1 and "not a directory" in p.stderr, p.stderr[-2000:]
+
+
+def test_settings_checks_name_the_flag(pics):
+    ok = Settings(content=str(pics / "content.png"), style=(str(pics / "grey.png"),))
+    settings.check(ok)
+    for bad, says in [(dict(steps=0), "--steps"), (dict(style_blend=(1.0, 2.0)), "--style_blend"),
+                      (dict(ratios=(float("nan"),)), "--ratios"), (dict(size=0), "--size"),
+                      (dict(style_weight=-1.0), "--style_weight"),
+                      (dict(mode="nope"), "--mode")]:  # fmt: skip
+        with pytest.raises(ValueError, match=says):
+            settings.check(ok.replace(**bad))
+    with pytest.raises(ValueError, match="--tv_weight must be finite"):
+        settings.check_finite_weights(ok.replace(tv_weight=float("inf")))
+    with pytest.raises(NotADirectoryError, match="--out_dir"):
+        settings.check_out_dir(pics / "content.png")
+    settings.check_out_dir(pics / "new" / "deeper")  # creatable: fine
 
 
 def test_sweep_and_nan_through_pipeline(pics, tmp_path):
     common = dict(
-        content=str(pics / "content.png"), styles=(str(pics / "grey.png"),), weights="random",
+        content=str(pics / "content.png"), style=(str(pics / "grey.png"),), weights="random",
         size=32, optimizer="adam", style_layers=("conv1_1", "conv2_1"),
         content_layers=("conv2_2",), progress=False,
     )  # fmt: skip
     written = pipeline.run(
-        pipeline.Options(**common, mode="sweep", ratios=(1e-3, 1.0), iterations=3,
-                         output_dir=str(tmp_path / "sw"))
+        Settings(**common, mode="sweep", ratios=(1e-3, 1.0), steps=3,
+                         out_dir=str(tmp_path / "sw"))
     )  # fmt: skip
     grid = np.asarray(Image.open(written["grid"]))
     assert grid.shape[1] > 2 * 24 and (tmp_path / "sw" / "result_ratio_0.001.png").exists()
     with pytest.raises(optim.NonFiniteLossError, match="step 0") as e:
         pipeline.run(
-            pipeline.Options(**common, style_weight=float("inf"), iterations=3,
-                             output_dir=str(tmp_path / "nan"))
+            Settings(**common, style_weight=float("inf"), steps=3,
+                             out_dir=str(tmp_path / "nan"))
         )  # fmt: skip
     # the last finite image (here: the init) is kept, and the message says where
     saved = tmp_path / "nan" / "last_finite_step_00000.png"

@@ -1,5 +1,7 @@
 """styletransfer.optim: the jitted optax loop (Adam, L-BFGS + line search,
-projection, snapshots, NaN reporting, no recompilation, vmap)."""
+projection, snapshots, NaN reporting, no recompilation, vmap, loop forms)."""
+
+import contextlib
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +14,22 @@ A = jnp.asarray(np.random.default_rng(0).normal(size=(6, 6)), jnp.float32)
 H = A @ A.T + 0.5 * jnp.eye(6)
 
 
+@contextlib.contextmanager
+def count_compiles():
+    """Counts XLA compilations inside the block (``n[0]``)."""
+    n = [0]
+
+    def listen(name, *_, **__):
+        if name == "/jax/core/compile/backend_compile_duration":
+            n[0] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield n
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+
+
 def quad(x, target):
     d = x - target
     return 0.5 * d @ H @ d
@@ -19,7 +37,7 @@ def quad(x, target):
 
 def test_lbfgs_converges_and_reports_losses():
     target = jnp.linspace(-1, 2, 6)
-    final, snaps, losses = optim.run(
+    final, snaps, losses, _ = optim.run(
         quad, jnp.zeros(6), optim.make_optimizer("lbfgs"), 30, 10, loss_args=(target,)
     )
     np.testing.assert_allclose(final, target, atol=1e-4)
@@ -36,7 +54,7 @@ def test_projection_keeps_box_and_finds_constrained_optimum():
     lo_hi = optim.clip(0.0, 1.0)
     for name in ("adam", "lbfgs"):
         opt = optim.make_optimizer(name, 0.05 if name == "adam" else None)
-        final, snaps, losses = optim.run(
+        final, snaps, losses, _ = optim.run(
             lambda x, t: jnp.sum((x - t) ** 2), jnp.full(6, 0.5), opt, 200, 50, project=lo_hi,
             loss_args=(target,),
         )  # fmt: skip
@@ -47,7 +65,7 @@ def test_projection_keeps_box_and_finds_constrained_optimum():
 def test_adam_matches_hand_rolled_steps_and_remainder_snapshots():
     target = jnp.ones(6)
     opt = optim.make_optimizer("adam", 0.1)
-    final, snaps, losses = optim.run(quad, jnp.zeros(6), opt, 7, 3, loss_args=(target,))
+    final, snaps, losses, _ = optim.run(quad, jnp.zeros(6), opt, 7, 3, loss_args=(target,))
     assert snaps.shape == (2, 6) and losses.shape == (8,)
     x, st = jnp.zeros(6), opt.init(jnp.zeros(6))
     ref = []
@@ -73,9 +91,10 @@ def test_no_recompilation_and_vmap():
     opt = optim.make_optimizer("lbfgs")
     assert optim.make_optimizer("lbfgs") is opt
     optim.run(quad, jnp.zeros(6), opt, 5, loss_args=(jnp.ones(6),))
-    n = optim._optimize_jit._cache_size()
-    optim.run(quad, jnp.ones(6), opt, 5, loss_args=(2 * jnp.ones(6),))
-    assert optim._optimize_jit._cache_size() == n
+    x0, t = jnp.ones(6), 2 * jnp.ones(6)
+    with count_compiles() as n:
+        optim.run(quad, x0, opt, 5, loss_args=(t,))
+    assert n[0] == 0
     targets = jnp.stack([jnp.ones(6), -jnp.ones(6), jnp.arange(6.0)])
     out = jax.jit(jax.vmap(lambda t: optim.optimize(quad, jnp.zeros(6), opt, 40, loss_args=(t,))))(
         targets
@@ -84,3 +103,37 @@ def test_no_recompilation_and_vmap():
     optim.check_finite(out.first_bad_step)
     with pytest.raises(optim.NonFiniteLossError, match="step 3 .*run 1 of the batch"):
         optim.check_finite(jnp.asarray([-1, 3, 5]))
+
+
+@pytest.mark.parametrize("name", ["adam", "lbfgs"])
+def test_loop_forms_agree_and_progress_every_n(name):
+    """Jitted steps (CPU's form) and scan blocks (GPU's) run the same step: same numbers;
+    optimize (one traceable function) too. Progress arrives every N steps and at the end."""
+    target = jnp.linspace(-1, 2, 6)
+    opt = optim.make_optimizer(name, 0.1 if name == "adam" else None)
+    seen = []
+    kw = dict(project=optim.clip(-0.5, 1.5), loss_args=(target,))
+    a = optim.run(quad, jnp.zeros(6), opt, 12, 5, loop="steps", **kw,
+                  callback=lambda s, v: seen.append((s, float(v))), progress_every=4)  # fmt: skip
+    b = optim.run(quad, jnp.zeros(6), opt, 12, 5, loop="scan", **kw)
+    c = jax.jit(lambda x: optim.optimize(quad, x, opt, 12, 5, **kw))(jnp.zeros(6))
+    for other in (b, c):
+        np.testing.assert_allclose(a.params, other.params, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(a.losses, other.losses, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(a.snapshots, other.snapshots, rtol=1e-6, atol=1e-7)
+    assert a.snapshots.shape == (2, 6) and a.losses.shape == (13,)
+    assert [s for s, _ in seen] == [4, 8, 12]
+    assert seen[-1][1] == pytest.approx(float(a.losses[11]), rel=1e-6)
+    assert optim.segments(12, 5, 1).count((1, True)) == 2
+    assert optim.segments(12, 5, 100) == [(5, True), (5, True), (2, False)]
+
+
+def test_batched_run_matches_single_runs():
+    targets = jnp.stack([jnp.ones(6), -jnp.ones(6)])
+    opt = optim.make_optimizer("adam", 0.1)
+    out = optim.run(quad, jnp.zeros((2, 6)), opt, 6, 3, loss_args=(targets,), batch_axes=(0,))
+    assert out.losses.shape == (2, 7) and out.snapshots.shape == (2, 2, 6)
+    for i in range(2):
+        one = optim.run(quad, jnp.zeros(6), opt, 6, 3, loss_args=(targets[i],))
+        np.testing.assert_allclose(out.losses[i], one.losses, rtol=1e-5)
+        np.testing.assert_allclose(out.params[i], one.params, rtol=1e-5)

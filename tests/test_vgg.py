@@ -4,6 +4,9 @@ torchvision-layout PyTorch VGG on the same random weights, conversion, loading."
 import functools
 import http.server
 import json
+import os
+import subprocess
+import sys
 import threading
 
 import jax
@@ -13,6 +16,7 @@ import pytest
 
 from styletransfer import vgg
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 torch = pytest.importorskip("torch", reason="parity/conversion tests need torch")
 nn = torch.nn
 
@@ -206,9 +210,14 @@ def test_cli_and_load_paths(tmp_path, vgg19_small):
     pth = tmp_path / "vgg19-feat.pth"
     torch.save({k: torch.tensor(v) for k, v in sd.items()}, pth)
     out = tmp_path / "converted"
-    with pytest.raises(SystemExit) as e:  # absl's app.run exits
-        conv.main(["prog", f"--src={pth}", f"--out={out}"])
-    assert e.value.code in (0, None)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
+    cmd = [sys.executable, "-m", "weights_convert.vgg", f"--src={pth}", f"--out_dir={out}"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    bad = subprocess.run(cmd[:3] + [f"--src={tmp_path / 'nope.pth'}", f"--out_dir={out}"],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --src"), bad.stderr[-2000:]
+    assert bad.stderr.strip().count("\n") == 0
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["config_name"] == "vgg19" and meta["head"] is False and meta["source_sha256"]
     for src in (out, pth):

@@ -10,7 +10,7 @@ table is :func:`styletransfer.vgg.torch_names`. fc6 reads the pooled
 
 CLI::
 
-    python -m weights_convert.vgg --src=vgg19-dcbb9e9d.pth --out=DIR [--config=vgg19]
+    python -m weights_convert.vgg --src=vgg19-dcbb9e9d.pth --out_dir=DIR [--config=vgg19]
 
 Torch is imported lazily (only to read ``.pth`` files, via
 :func:`weights_convert.torch_io.load_torch_state_dict`, ``weights_only=True``).
@@ -23,7 +23,7 @@ import pathlib
 
 import numpy as np
 
-from neural_art import store
+from neural_art import cli, store
 from neural_art.fetch import Artifact, cache_dir, fetch, sha256_file
 from styletransfer.vggnet import (
     CONFIGS,
@@ -204,29 +204,40 @@ def load_release(
     return cfg, params
 
 
-def main(argv=None):
-    from absl import app, flags
+def define_flags() -> None:
+    """The CLI's flags. Defined when the CLI starts, not at import: this module is
+    also a library that :func:`styletransfer.hub.load` imports inside other CLIs
+    (``python -m styletransfer`` has its own ``--out_dir``)."""
+    from absl import flags
 
-    flags.DEFINE_string("src", None, "torchvision VGG .pth state dict", required=True)
-    flags.DEFINE_string(
-        "out", None, "output directory (orbax params + metadata.json)", required=True
-    )
-    flags.DEFINE_enum("config", None, list(CONFIGS), "VGG variant (default: detected)")
-    FLAGS = flags.FLAGS
+    flags.DEFINE_string("src", None, "torchvision VGG .pth state dict.")
+    cli.define_out_dir(None, "Output directory (orbax params + metadata.json).")
+    flags.DEFINE_enum("config", None, list(CONFIGS), "VGG variant (default: detected).")
 
-    def run(_):
-        cfg, params = convert_torch(FLAGS.src, FLAGS.config)
-        path = save(
-            FLAGS.out,
-            cfg,
-            params,
-            source=os.path.abspath(FLAGS.src),
-            source_sha256=sha256_file(FLAGS.src),
-        )
-        print(f"wrote {path} ({cfg.name}, head={'fc6' in params})")
 
-    app.run(run, argv=argv)
+def main(argv) -> None:
+    del argv
+    from absl import flags
+
+    f = flags.FLAGS
+    if not f.src:
+        raise cli.UsageError("--src is required (a torchvision VGG .pth)")
+    if not f.out_dir:
+        raise cli.UsageError("--out_dir is required")
+    if not os.path.isfile(f.src):
+        raise cli.UsageError(f"--src {f.src}: no such file")
+    if os.path.exists(f.out_dir) and not os.path.isdir(f.out_dir):
+        raise cli.UsageError(f"--out_dir {f.out_dir} exists and is not a directory")
+    cfg, params = convert_torch(f.src, f.config)
+    path = save(f.out_dir, cfg, params, source=os.path.abspath(f.src),
+                source_sha256=sha256_file(f.src))  # fmt: skip
+    print(f"wrote {path} ({cfg.name}, head={'fc6' in params})")
+
+
+def run() -> None:
+    define_flags()
+    cli.run(main)
 
 
 if __name__ == "__main__":
-    main()
+    run()

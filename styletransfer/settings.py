@@ -1,0 +1,167 @@
+"""The settings of one style-transfer run: one frozen dataclass, its fields named
+as ``python -m styletransfer``'s flags, built directly from them.
+
+    from styletransfer import Settings, pipeline
+    pipeline.run(Settings(content="photo.jpg", style=("starry.jpg",), out_dir="out"))
+
+The library functions (:mod:`styletransfer.transfer`) read the optimisation
+fields and ignore the input/output ones (``content``, ``style``, ``out_dir``,
+``weights``, ``size``...), which only :mod:`styletransfer.pipeline` reads.
+:func:`check` validates everything that needs no compute (a CLI calls it
+before any work).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+from styletransfer import losses
+
+MODES = ("transfer", "content", "texture", "sweep")
+OPTIMIZERS = ("lbfgs", "adam")
+POOLINGS = ("avg", "max")
+PIXELS = ("clip", "sigmoid")
+INITS = ("noise", "content", "style")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything about a run (hashable).
+
+    Inputs and outputs (read by :mod:`styletransfer.pipeline` only):
+      content: the content image (photograph) path.
+      style: style image path(s); style_blend: one weight per style image (None: equal).
+      mode: one of :data:`MODES`.
+      out_dir: where result.png, snapshots/, losses.png/json, settings.json go.
+      weights: the ``--weights`` grammar (:func:`styletransfer.hub.load`).
+      ratios: α/β ratios of ``mode="sweep"``.
+      size: resize inputs so the longer side is this; max_size: downscale larger ones.
+      progress: show a progress bar.
+
+    Optimisation (read by :mod:`styletransfer.transfer`):
+      content_layers / style_layers: VGG feature keys (defaults: Gatys's).
+      style_layer_weights: ``w_l`` (default ``1/len(style_layers)``).
+      content_weight / style_weight: α and β of Gatys eq. (7).
+      tv_weight: total-variation weight (0: off).
+      optimizer: ``lbfgs`` or ``adam``; learning_rate None: its default.
+      steps: optimiser steps per scale (L-BFGS: iterations, each with a line search).
+      snapshot_every: keep the image every N steps (0: none).
+      pooling: ``avg`` (Gatys) or ``max`` (torchvision).
+      init: ``noise`` | ``content`` | ``style`` | a path to an image (pipeline).
+      pixel: ``clip`` | ``sigmoid``.
+      original_colors: transfer luminance only and keep the content's colours.
+      scales: coarse-to-fine longer-side sizes, e.g. ``(128, 256, 512)``; each
+        scale starts from the previous result upsampled (empty: one scale).
+      seed: the noise init's key (and random weights').
+    """
+
+    content: str | None = None
+    style: tuple[str, ...] = ()
+    style_blend: tuple[float, ...] | None = None
+    mode: str = "transfer"
+    out_dir: str = "styletransfer_out"
+    weights: str = "vgg19"
+    content_layers: tuple[str, ...] = losses.CONTENT_LAYERS
+    style_layers: tuple[str, ...] = losses.STYLE_LAYERS
+    style_layer_weights: tuple[float, ...] | None = None
+    content_weight: float = 1.0
+    style_weight: float = 1e3
+    tv_weight: float = 0.0
+    ratios: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
+    optimizer: str = "lbfgs"
+    learning_rate: float | None = None
+    steps: int = 300
+    size: int | None = None
+    max_size: int = 512
+    pooling: str = "avg"
+    init: str = "noise"
+    pixel: str = "clip"
+    original_colors: bool = False
+    scales: tuple[int, ...] = ()
+    snapshot_every: int = 0
+    seed: int = 0
+    progress: bool = True
+
+    def replace(self, **kw) -> Settings:
+        return dataclasses.replace(self, **kw)
+
+
+def _choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"--{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+WEIGHTS = ("content_weight", "style_weight", "tv_weight")
+
+
+def check_finite_weights(s: Settings) -> None:
+    """The CLI's stricter check: α, β and the TV weight finite (the library lets an
+    infinite weight through, to fail as a non-finite loss with the last image kept)."""
+    for name in WEIGHTS:
+        if not math.isfinite(getattr(s, name)):
+            raise ValueError(f"--{name} must be finite, got {getattr(s, name)}")
+
+
+def _numbers(s: Settings) -> None:
+    for name in WEIGHTS:
+        v = getattr(s, name)
+        if math.isnan(v) or v < 0:
+            raise ValueError(f"--{name} must be >= 0, got {v}")
+    if s.learning_rate is not None and not (math.isfinite(s.learning_rate) and s.learning_rate > 0):
+        raise ValueError(f"--learning_rate must be finite and > 0, got {s.learning_rate}")
+    for name in ("steps", "max_size"):
+        if getattr(s, name) < 1:
+            raise ValueError(f"--{name} must be >= 1, got {getattr(s, name)}")
+    if s.size is not None and s.size < 1:
+        raise ValueError(f"--size must be >= 1, got {s.size}")
+    if s.snapshot_every < 0:
+        raise ValueError(f"--snapshot_every must be >= 0, got {s.snapshot_every}")
+    if any(k < 1 for k in s.scales):
+        raise ValueError(f"--scales must all be >= 1, got {list(s.scales)}")
+    groups = {"ratios": s.ratios, "style_blend": s.style_blend or (),
+              "style_layer_weights": s.style_layer_weights or ()}  # fmt: skip
+    for name, values in groups.items():
+        if any(not (math.isfinite(v) and v >= 0) for v in values):
+            raise ValueError(f"--{name} must be finite and >= 0, got {list(values)}")
+
+
+def _inputs(s: Settings) -> None:
+    if s.mode in ("transfer", "content", "sweep") and not s.content:
+        raise ValueError(f"mode {s.mode!r} needs a content image (--content)")
+    if s.mode in ("transfer", "texture", "sweep") and not s.style:
+        raise ValueError(f"mode {s.mode!r} needs at least one style image (--style)")
+    if s.style_blend is not None and len(s.style_blend) != len(s.style):
+        raise ValueError(f"{len(s.style_blend)} --style_blend weights for {len(s.style)} styles")
+    if s.mode == "sweep" and not s.ratios:
+        raise ValueError("mode 'sweep' needs at least one --ratios value")
+    n = len(s.style_layers)
+    if (
+        s.style_layer_weights is not None
+        and len(s.style_layer_weights) != n
+        and s.mode != "texture"
+    ):
+        raise ValueError(f"{len(s.style_layer_weights)} --style_layer_weights for {n} style layers")
+
+
+def check(s: Settings) -> None:
+    """Raises ``ValueError`` naming the flag of the first invalid setting (no compute)."""
+    _choice("mode", s.mode, MODES)
+    _choice("optimizer", s.optimizer, OPTIMIZERS)
+    _choice("pooling", s.pooling, POOLINGS)
+    _choice("pixel", s.pixel, PIXELS)
+    _numbers(s)
+    _inputs(s)
+
+
+def check_out_dir(path: str | os.PathLike) -> None:
+    """Raises ``OSError`` if ``path`` cannot be (created and) written as a directory."""
+    p = os.path.abspath(os.fspath(path))
+    if os.path.exists(p) and not os.path.isdir(p):
+        raise NotADirectoryError(f"--out_dir {p} exists and is not a directory")
+    parent = p
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"--out_dir {p}: {parent} is not a writable directory")
