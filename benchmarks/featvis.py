@@ -76,7 +76,7 @@ def bench_ours(cfg, params, size: int, n: int, steps: int, dtype: str):
     model = ours_model(cfg, params, dtype)
     prm = fv.param.pixel(size, size)
     tg = jnp.asarray(targets_for(n))
-    kw = dict(key=jax.random.key(0), steps=steps, optimizer=optax.adam(LR), chunk=n)
+    kw = dict(key=jax.random.key(0), steps=steps, optimizer=optax.adam(LR), chunk_size=n)
 
     def go():
         return fv.render_many(lambda t: fv.objectives.class_logit(t), tg, prm, model, **kw)
