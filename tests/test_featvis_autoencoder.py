@@ -59,3 +59,17 @@ def test_train_autoencoder_cli_then_pretrained_mode(folder, tmp_path):
             tmp_path / "bad.npz", D.init_generator(jax.random.key(0), D.SCRATCH, width=1 / 16)
         )
         A.load_decoder(tmp_path / "bad.npz")
+
+
+def test_train_step_compiles_once():
+    """A second step (another step number, the same optimiser) reuses the compiled program."""
+    p = A.init(jax.random.key(0), width=1 / 16)
+    opt = A.optimizer()
+    s = opt.init(p)
+    x = jax.numpy.zeros((1, 224, 224, 3))
+    key = jax.random.key(1)
+    p, s, _ = A.train_step(p, s, x, key, np.int32(0), opt=opt, noise_sd=20.0)
+    n = A.train_step._cache_size()
+    p, s, loss = A.train_step(p, s, x, key, np.int32(1), opt=A.optimizer(), noise_sd=20.0)
+    assert A.train_step._cache_size() == n == 1
+    assert np.isfinite(float(loss))
