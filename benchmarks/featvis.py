@@ -76,7 +76,7 @@ def bench_ours(cfg, params, size: int, n: int, steps: int, dtype: str):
     model = ours_model(cfg, params, dtype)
     prm = fv.param.pixel(size, size)
     tg = jnp.asarray(targets_for(n))
-    kw = dict(key=jax.random.key(0), steps=steps, optimizer=optax.adam(LR), chunk=n)
+    kw = dict(key=jax.random.key(0), steps=steps, optimizer=optax.adam(LR), chunk_size=n)
 
     def go():
         return fv.render_many(lambda t: fv.objectives.class_logit(t), tg, prm, model, **kw)
@@ -205,6 +205,21 @@ def closeness(a: np.ndarray, ref: np.ndarray) -> dict:
     }  # fmt: skip
 
 
+def compare(results: dict, trajs: dict) -> None:
+    """Adds (and prints) every trajectory's closeness to ours/float32."""
+    ref = trajs.get("ours/float32")
+    if ref is not None:
+        for name, tr in trajs.items():
+            if name == "ours/float32":
+                continue
+            c = closeness(tr, ref)
+            results[f"{name} vs ours/float32"] = c
+            print(f"{name} vs ours/float32: mean objective trajectory max dev "
+                  f"{100 * c['max_rel_dev']:.2f}% of fp32's final value, final dev "
+                  f"{100 * c['final_rel_dev']:.2f}% ({c['final']:.4g} vs {c['final_ref']:.4g}); max dev / "
+                  f"fp32's rise {100 * c['max_dev_over_rise']:.1f}%")  # fmt: skip
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=224)
@@ -251,17 +266,7 @@ def main(argv=None):
             results[name] = r
             print(f"{name}: {r['img_it_per_s']:,.1f} image-it/s on {r['device']} "
                   f"(first call {r['first_call_s']:.1f} s)", flush=True)  # fmt: skip
-    ref = trajs.get("ours/float32")
-    if ref is not None:
-        for name, tr in trajs.items():
-            if name == "ours/float32":
-                continue
-            c = closeness(tr, ref)
-            results[f"{name} vs ours/float32"] = c
-            print(f"{name} vs ours/float32: mean objective trajectory max dev "
-                  f"{100 * c['max_rel_dev']:.2f}% of fp32's final value, final dev "
-                  f"{100 * c['final_rel_dev']:.2f}% ({c['final']:.4g} vs {c['final_ref']:.4g}); max dev / "
-                  f"fp32's rise {100 * c['max_dev_over_rise']:.1f}%")  # fmt: skip
+    compare(results, trajs)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)

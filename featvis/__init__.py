@@ -4,13 +4,14 @@
     model = fv.models.vgg("vgg16", layers=["fc8", "relu4_2"])
     out = fv.render_many(lambda n: fv.objectives.channel("relu4_2", n), jax.numpy.arange(64),
                          fv.param.fft(128, 128), model, key=jax.random.key(0), steps=512,
-                         transforms=fv.transform.standard(), chunk=16)
+                         transforms=fv.transform.standard(), chunk_size=16)
     out.images            # [64, 1 snapshot, 1, 128, 128, 3] in [0, 1]
 
 Modules: :mod:`featvis.objectives` (composable objectives), :mod:`featvis.param`
 (pixels, Fourier), :mod:`featvis.despraz` (their generator, both modes),
 :mod:`featvis.autoencoder` (the decoder's training), :mod:`featvis.transform`,
-:mod:`featvis.render` (jitted lax.scan loop, vmapped over targets),
+:mod:`featvis.render` (the loop, vmapped over targets: one ``lax.scan`` program on
+GPU/TPU, Python-driven jitted blocks on CPU),
 :mod:`featvis.models`, :mod:`featvis.app` (what the CLI does).
 
 Why the loop is not ``styletransfer.optim.run``: featvis' step needs, besides
@@ -22,7 +23,8 @@ step number inside the objective (redirected ReLU for the first steps),
 (5) a vmapped target axis with per-target keys and init, all inside one
 jit. A loss-only ``run(loss_fn, init_params, optimizer, num_steps,
 snapshot_every)`` covers none of (1)-(5) without closures that would defeat
-the vmap; ``render._run`` is a 30-line ``lax.scan``.
+the vmap; :mod:`featvis.render`'s step is 20 lines, driven by a
+``lax.scan`` or by Python per backend.
 """
 
 from featvis import app, autoencoder, despraz, models, objectives, param, render, transform

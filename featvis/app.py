@@ -1,11 +1,15 @@
 """What ``python -m featvis`` does, as a library: parse targets, build the
 objective/parameterisation/optimiser for a method, render in vmapped chunks,
 write PNGs. :mod:`featvis.main` only parses flags and calls :func:`visualise`.
+
+    targets = app.parse_targets("668, mosque, relu4_2:0-3")
+    out = app.visualise(model, targets, app.Settings(method="fft", steps=512), out_dir="out")
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 import re
 from collections.abc import Callable, Sequence
@@ -20,8 +24,14 @@ from featvis import objectives as O
 from featvis import param as P
 from featvis import render as R
 from featvis import transform as T
+from neural_art import imagenet
+from neural_art.cli import UsageError
+from neural_art.ranges import parse_ranges
 
 METHODS = ("pixel", "fft", "despraz", "despraz-pretrained")
+OPTIMIZERS = ("default", "adam", "adamax", "sgd")
+TRANSFORMS = ("default", "standard", "none")
+OBJECTIVES = ("auto", "logit", "despraz", "neuron", "channel")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,63 +44,105 @@ class Target:
     label: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How to render (the CLI's flags of the same names).
+
+    ``learning_rate=None``: the method's default; ``optimizer="default"``: Adam
+    for pixel/fft, Table 1's for Despraz; ``transforms="default"``: lucid's
+    standard set for fft, none otherwise; ``objective="auto"``: Despraz eq. 2
+    for Despraz methods and compounds, the logit otherwise. Target ``i`` (in
+    the given order) uses ``fold_in(key(seed), i)``."""
+
+    method: str = "fft"
+    size: int = 224
+    steps: int = 256
+    thresholds: tuple[int, ...] = ()
+    optimizer: str = "default"
+    learning_rate: float | None = None
+    transforms: str = "default"
+    objective: str = "auto"
+    chunk_size: int = 16
+    seed: int = 0
+
+    def snapshot_steps(self) -> tuple[int, ...]:
+        return R.check_thresholds(self.steps, self.thresholds)
+
+
+def check_settings(s: Settings, *, has_decoder: bool) -> None:
+    """Every check that needs no compute; ``ValueError`` naming the setting."""
+    for name, value, known in [("method", s.method, METHODS), ("optimizer", s.optimizer, OPTIMIZERS),
+                               ("transforms", s.transforms, TRANSFORMS),
+                               ("objective", s.objective, OBJECTIVES)]:  # fmt: skip
+        if value not in known:
+            raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
+    if s.steps < 1 or any(not 0 < t <= s.steps for t in s.thresholds):
+        raise ValueError(f"steps must be >= 1 and thresholds in 1..{s.steps}")
+    if s.size < 1 or s.chunk_size < 1:
+        raise ValueError("size and chunk_size must be >= 1")
+    if s.learning_rate is not None and not 0 < s.learning_rate < float("inf"):
+        raise ValueError(f"learning_rate must be finite and > 0, got {s.learning_rate}")
+    if s.method.startswith("despraz") and s.size != 224:
+        raise ValueError("Despraz's generator is 224x224 by design (size=224)")
+    if s.method == "despraz-pretrained" and not has_decoder:
+        raise ValueError("despraz-pretrained needs a decoder (python -m featvis.train_autoencoder)")
+
+
+def check_out_dir(path: str, flag: str = "--out_dir") -> pathlib.Path:
+    """``path`` as a directory that exists or can be created and written; else UsageError."""
+    p = pathlib.Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{flag}={path} exists and is not a directory")
+    parent = p
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag}={path}: {parent} is not a writable directory")
+    return p
+
+
 def _class_id(tok: str) -> int:
     if re.fullmatch(r"\d+", tok):
         return int(tok)
     try:
-        from neural_art import imagenet as classes
-    except ImportError as e:  # pragma: no cover
-        raise ValueError(f"class names need neural_art.imagenet; use ids ({tok!r})") from e
-    try:
-        return classes.class_index(tok)
+        return imagenet.class_index(tok)
     except (KeyError, ValueError) as e:
         raise ValueError(f"unknown class {tok!r}: {e}") from e
 
 
 def _class_label(i: int) -> str:
     try:
-        from neural_art import imagenet as classes
-
-        return f"{i} {classes.class_name(i)}"
-    except Exception:
+        return f"{i} {imagenet.class_name(i)}"
+    except (KeyError, ValueError, IndexError):
         return str(i)
 
 
-def _range(spec: str) -> list[int]:
-    m = re.fullmatch(r"(\d+)-(\d+)", spec)
-    if m:
-        a, b = int(m[1]), int(m[2])
-        if b < a:
-            raise ValueError(f"empty range {spec!r}")
-        return list(range(a, b + 1))
-    if not re.fullmatch(r"\d+", spec):
-        raise ValueError(f"bad channel {spec!r}: want an id or a range a-b")
-    return [int(spec)]
+def _parse_token(tok: str) -> list[Target]:
+    if ":" in tok:
+        layer, ch = (s.strip() for s in tok.split(":", 1))
+        try:
+            chans = parse_ranges(ch, what="channel")
+        except ValueError as e:
+            raise ValueError(f"bad channel {ch!r}: {e}") from e
+        return [Target(layer, (c,), f"{layer}:{c}") for c in chans]
+    if "+" in tok:
+        ids = tuple(_class_id(t.strip()) for t in tok.split("+"))
+        return [Target(None, ids, "+".join(_class_label(i) for i in ids))]
+    if re.fullmatch(r"\d+-\d+", tok):
+        return [Target(None, (i,), _class_label(i)) for i in parse_ranges(tok, what="class")]
+    i = _class_id(tok)
+    return [Target(None, (i,), _class_label(i))]
 
 
 def parse_targets(spec: str | Sequence[str]) -> list[Target]:
     """``"668, mosque, 10-12, ostrich+bullfrog, relu4_2:0-3, conv5_1:7"`` -> targets.
 
-    Class tokens: an id, a range ``a-b`` (inclusive), a name (any ImageNet
-    synonym, via ``neural_art.imagenet``) or ``a+b`` (compound). Filter
-    tokens: ``layer:channel`` with a channel id or range.
+    Class tokens: an id, a range ``a-b`` (inclusive, :mod:`neural_art.ranges`),
+    a name (any ImageNet synonym, via :mod:`neural_art.imagenet`) or ``a+b``
+    (compound). Filter tokens: ``layer:channel`` with a channel id or range.
     """
     toks = spec.split(",") if isinstance(spec, str) else list(spec)
-    out: list[Target] = []
-    for tok in (t.strip() for t in toks):
-        if not tok:
-            continue
-        if ":" in tok:
-            layer, ch = tok.split(":", 1)
-            out += [Target(layer.strip(), (c,), f"{layer.strip()}:{c}") for c in _range(ch.strip())]
-        elif "+" in tok:
-            ids = tuple(_class_id(t.strip()) for t in tok.split("+"))
-            out.append(Target(None, ids, "+".join(_class_label(i) for i in ids)))
-        elif re.fullmatch(r"\d+-\d+", tok):
-            out += [Target(None, (i,), _class_label(i)) for i in _range(tok)]
-        else:
-            i = _class_id(tok)
-            out.append(Target(None, (i,), _class_label(i)))
+    out = [t for tok in toks if tok.strip() for t in _parse_token(tok.strip())]
     if not out:
         raise ValueError(f"no targets in {spec!r}")
     return out
@@ -110,41 +162,37 @@ def objective_factory(
     if kind == "despraz":
         return lambda n: O.despraz_classes(n, num_classes=num_classes)
     if arity > 1:
-        return lambda n: sum((O.class_logit(n[k]) for k in range(arity)), O.Objective._lift(0.0))
+        return lambda n: sum((O.class_logit(n[k]) for k in range(arity)), O.constant(0.0))
     return lambda n: O.class_logit(n[0])
 
 
-def method_setup(
-    method: str, size: int, *, decoder: dict | None = None, optimizer: str = "default",
-    lr: float | None = None, transforms: str = "default",
-):  # fmt: skip
+def _optimizer(name: str, lr: float) -> optax.GradientTransformation:
+    if name == "sgd":
+        return optax.sgd(lr, momentum=0.9, nesterov=True)
+    return {"adam": optax.adam, "adamax": optax.adamax}[name](lr)
+
+
+def method_setup(s: Settings, decoder: dict | None = None):
     """``(param, optax optimiser, transforms list)`` for a method (Table 1 for Despraz)."""
-    if method == "pixel":
-        prm, opt, trs = (
-            P.pixel(size, size, l2=1e-3, blur_every=4, blur_sigma=0.5),
-            optax.adam(lr or 0.01),
-            [],
-        )
-    elif method == "fft":
+    lr, size = s.learning_rate, s.size
+    if s.method == "pixel":
+        prm = P.pixel(size, size, l2=1e-3, blur_every=4, blur_sigma=0.5)
+        opt, trs = optax.adam(lr or 0.01), []
+    elif s.method == "fft":
         prm, opt, trs = P.fft(size, size), optax.adam(lr or 0.05), T.standard()
-    elif method == "despraz":
+    elif s.method == "despraz":
         prm, opt, trs = D.scratch(), D.scratch_optimizer(lr or 0.002), []
-    elif method == "despraz-pretrained":
+    elif s.method == "despraz-pretrained":
         if decoder is None:
-            raise ValueError(
-                "despraz-pretrained needs a decoder (python -m featvis.train_autoencoder)"
-            )
+            raise ValueError("despraz-pretrained needs a decoder (python -m featvis.train_autoencoder)")
         prm, opt, trs = D.pretrained(decoder), D.pretrained_optimizer(lr or 0.01), []
     else:
-        raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-    if optimizer != "default":
-        opt = {
-            "adam": optax.adam, "adamax": optax.adamax,
-            "sgd": lambda l: optax.sgd(l, momentum=0.9, nesterov=True),
-        }[optimizer](lr or 0.01)  # fmt: skip
-    if transforms == "none":
+        raise ValueError(f"unknown method {s.method!r}; known: {', '.join(METHODS)}")
+    if s.optimizer != "default":
+        opt = _optimizer(s.optimizer, lr or 0.01)
+    if s.transforms == "none":
         trs = []
-    elif transforms == "standard":
+    elif s.transforms == "standard":
         trs = T.standard()
     return prm, opt, trs
 
@@ -164,12 +212,9 @@ def check_targets(model: R.Model, targets: Sequence[Target], size: int, num_clas
     ``0..num_classes-1``, a layer is unknown to the model or a channel is out of
     range (shapes from ``jax.eval_shape``: nothing is computed)."""
     for t in targets:
-        if t.layer is None:
-            for i in t.index:
-                if not 0 <= i < num_classes:
-                    raise ValueError(
-                        f"target {t.label!r}: class id {i} not in 0..{num_classes - 1}"
-                    )
+        for i in t.index if t.layer is None else ():
+            if not 0 <= i < num_classes:
+                raise ValueError(f"target {t.label!r}: class id {i} not in 0..{num_classes - 1}")
     x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
     try:
         _, feats = jax.eval_shape(model.apply, model.params, x)
@@ -185,76 +230,64 @@ def check_targets(model: R.Model, targets: Sequence[Target], size: int, num_clas
             raise ValueError(f"target {t.label!r}: {t.layer} has channels 0..{c - 1}")
 
 
+def render_targets(
+    model: R.Model, targets: Sequence[Target], s: Settings, *, decoder: dict | None = None,
+    num_classes: int = 1000, progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Raw images ``[T, S, H, W, 3]`` (S = snapshots), targets grouped by
+    (layer, arity) into vmapped programs; target ``i`` keeps ``fold_in(key(seed), i)``."""
+    prm, opt, trs = method_setup(s, decoder)
+    key = jax.random.key(s.seed)
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(targets):
+        groups.setdefault((t.layer, len(t.index)), []).append(i)
+    result, done = [None] * len(targets), 0
+    for (layer, arity), idx in groups.items():
+        fn = objective_factory(layer, arity, s.method, s.objective, num_classes)
+        keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(idx, jnp.int32))
+        out = R.render_many(
+            fn, jnp.asarray([targets[i].index for i in idx], jnp.int32), prm, model, key=key,
+            steps=s.steps, thresholds=s.thresholds, optimizer=opt, transforms=trs,
+            chunk_size=s.chunk_size, keys=keys,
+            progress=lambda d, _t, base=done: progress and progress(base + d, len(targets)),
+        )  # fmt: skip
+        for j, i in enumerate(idx):
+            result[i] = out.images[j]
+        done += len(idx)
+    return np.stack([np.asarray(r[:, 0]) for r in result])
+
+
 def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", s)[:60]
 
 
-def visualise(
-    model: R.Model,
-    targets: Sequence[Target],
-    *,
-    method: str = "fft",
-    size: int = 224,
-    steps: int = 256,
-    thresholds: Sequence[int] = (),
-    optimizer: str = "default",
-    lr: float | None = None,
-    transforms: str = "default",
-    objective: str = "auto",
-    decoder: dict | None = None,
-    num_classes: int = 1000,
-    chunk: int = 16,
-    seed: int = 0,
-    output: str | pathlib.Path = "featvis_out",
-    progress: Callable[[int, int], None] | None = None,
-) -> dict:
-    """Renders every target, writes ``output/NNNN_label.png`` and ``output/grid.png``
-    (rows: targets, columns: snapshots). Target ``i`` (in the given order) uses
-    ``fold_in(key(seed), i)``. Returns images ``[T, S, H, W, 3]`` and labels."""
+def write_pngs(out_dir, shown: np.ndarray, labels: Sequence[str], s: Settings) -> None:
+    """``out_dir/NNNN_label.png`` (last snapshot) and ``out_dir/grid.png``."""
     from neural_art import images as imio
 
-    if method.startswith("despraz") and size != 224:
-        raise ValueError("Despraz's generator is 224x224 by design (--size=224)")
-    check_targets(model, targets, size, num_classes)
-    prm, opt, trs = method_setup(method, size, decoder=decoder, optimizer=optimizer, lr=lr,
-                                 transforms=transforms)  # fmt: skip
-    th = tuple(sorted(set(thresholds) | {steps}))
-    key = jax.random.key(seed)
-    n = len(targets)
-    groups: dict[tuple, list[int]] = {}
-    for i, t in enumerate(targets):
-        groups.setdefault((t.layer, len(t.index)), []).append(i)
-    result = [None] * n
-    done = 0
-    for (layer, arity), idx in groups.items():
-        fn = objective_factory(layer, arity, method, objective, num_classes)
-        tgt = jnp.asarray([targets[i].index for i in idx], jnp.int32)
-        # per-target keys follow the global target order, not the grouping
-        gkey_idx = np.asarray(idx)
-        out = _render_group(fn, tgt, gkey_idx, prm, model, key, steps, th, opt, trs, chunk,
-                            lambda d, _t, base=done: progress and progress(base + d, n))  # fmt: skip
-        for j, i in enumerate(idx):
-            result[i] = out[j]
-        done += len(idx)
-    imgs = np.stack([np.asarray(r[:, 0]) for r in result])  # [T, S, H, W, 3]
-    shown = display(imgs, method)
-    outdir = pathlib.Path(output)
-    outdir.mkdir(parents=True, exist_ok=True)
-    labels = [t.label for t in targets]
-    for i, (t, im) in enumerate(zip(targets, shown, strict=True)):
-        imio.save_image(outdir / f"{i:04d}_{_slug(t.label)}.png", im[-1], value_range=(0, 1))
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, (label, im) in enumerate(zip(labels, shown, strict=True)):
+        imio.save_image(out / f"{i:04d}_{_slug(label)}.png", im[-1], value_range=(0, 1))
     imio.save_grid(
-        outdir / "grid.png", shown, row_labels=labels, col_labels=[f"step {s}" for s in th],
-        title=f"featvis {method}", value_range=(0, 1),
+        out / "grid.png", shown, row_labels=list(labels),
+        col_labels=[f"step {t}" for t in s.snapshot_steps()], title=f"featvis {s.method}",
+        value_range=(0, 1),
     )  # fmt: skip
-    return {"images": imgs, "labels": labels, "thresholds": th}
 
 
-def _render_group(fn, tgt, gidx, prm, model, key, steps, th, opt, trs, chunk, progress):
-    """render_many with keys ``fold_in(key, global target index)``; images ``[G, S, B, H, W, 3]``."""
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(gidx, jnp.int32))
-    res = R.render_many(
-        fn, tgt, prm, model, key=key, steps=steps, thresholds=th, optimizer=opt,
-        transforms=trs, chunk=chunk, progress=progress, keys=keys,
-    )  # fmt: skip
-    return res.images
+def visualise(
+    model: R.Model, targets: Sequence[Target], settings: Settings = Settings(), *,
+    decoder: dict | None = None, num_classes: int = 1000, out_dir: str | pathlib.Path = "featvis_out",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:  # fmt: skip
+    """Renders every target, writes ``out_dir/NNNN_label.png`` and ``out_dir/grid.png``
+    (rows: targets, columns: snapshots). Returns images ``[T, S, H, W, 3]``,
+    labels and the snapshot steps."""
+    check_settings(settings, has_decoder=decoder is not None)
+    check_targets(model, targets, settings.size, num_classes)
+    imgs = render_targets(model, targets, settings, decoder=decoder, num_classes=num_classes,
+                          progress=progress)  # fmt: skip
+    labels = [t.label for t in targets]
+    write_pngs(out_dir, display(imgs, settings.method), labels, settings)
+    return {"images": imgs, "labels": labels, "thresholds": settings.snapshot_steps()}

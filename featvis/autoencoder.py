@@ -16,6 +16,7 @@ dog synsets; images are resized to 224x224.
 
 from __future__ import annotations
 
+import functools
 import math
 import pathlib
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ def init_encoder(key: jax.Array, *, width: float = 1.0) -> dict:
         cout = max(1, int(round(w * width)))
         for _ in range(2):
             params[f"conv{i}"] = {
-                "kernel": D._glorot(keys[i], (3, 3, cin, cout), cin * 9, cout * 9),
+                "kernel": D.glorot_uniform(keys[i], (3, 3, cin, cout), cin * 9, cout * 9),
                 "bias": jnp.zeros((cout,)),
             }
             params[f"bn{i}"] = {"scale": jnp.ones((cout,)), "bias": jnp.zeros((cout,))}
@@ -47,11 +48,11 @@ def init_encoder(key: jax.Array, *, width: float = 1.0) -> dict:
     hid = max(1, int(round(2048 * width)))
     flat = cin * 3 * 3
     params["fc0"] = {
-        "kernel": D._glorot(keys[10], (flat, hid), flat, hid),
+        "kernel": D.glorot_uniform(keys[10], (flat, hid), flat, hid),
         "bias": jnp.zeros((hid,)),
     }
     params["fc1"] = {
-        "kernel": D._glorot(keys[11], (hid, D.N_FEATURES), hid, D.N_FEATURES),
+        "kernel": D.glorot_uniform(keys[11], (hid, D.N_FEATURES), hid, D.N_FEATURES),
         "bias": jnp.zeros((D.N_FEATURES,)),
     }
     return params
@@ -61,7 +62,7 @@ def apply_encoder(params: dict, x: jax.Array) -> jax.Array:
     """``x``: ``[B, 224, 224, 3]`` Caffe units -> ``[B, 3200]``."""
     conv = D.Conv(0, 3, "VALID")
     for i in range(10):
-        x = D.batch_norm(D._conv(x, params[f"conv{i}"], conv), params[f"bn{i}"])
+        x = D.batch_norm(D.conv(x, params[f"conv{i}"], conv), params[f"bn{i}"])
         if i % 2 == 1:
             x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
     x = x.reshape(x.shape[0], -1)
@@ -83,9 +84,19 @@ def loss_fn(params: dict, clean: jax.Array, key: jax.Array, noise_sd: float) -> 
     return jnp.mean(jnp.square(rec - clean))
 
 
-def optimizer() -> optax.GradientTransformation:
-    """Keras-1 ``adadelta`` defaults (lr 1.0, ρ 0.95, ε 1e-8)."""
-    return optax.adadelta(1.0, rho=0.95, eps=1e-8)
+@functools.cache
+def optimizer(learning_rate: float = 1.0) -> optax.GradientTransformation:
+    """Keras-1 ``adadelta`` defaults (lr 1.0, ρ 0.95, ε 1e-8); one object per rate."""
+    return optax.adadelta(learning_rate, rho=0.95, eps=1e-8)
+
+
+@functools.partial(jax.jit, static_argnames=("opt", "noise_sd"))
+def train_step(params, opt_state, images, key, step, *, opt, noise_sd: float):
+    """Step ``step`` (traced) on a batch, noise key ``fold_in(key, step)``:
+    ``(params, opt_state, loss)``. One compiled program for every step."""
+    loss, g = jax.value_and_grad(loss_fn)(params, images, jax.random.fold_in(key, step), noise_sd)
+    u, opt_state = opt.update(g, opt_state, params)
+    return optax.apply_updates(params, u), opt_state, loss
 
 
 def image_batches(root: str, split: str, batch: int, *, seed: int = 0) -> Iterator[np.ndarray]:
@@ -111,6 +122,15 @@ def image_batches(root: str, split: str, batch: int, *, seed: int = 0) -> Iterat
     return iter(tfds.as_numpy(ds))
 
 
+def _check_finite(losses: list, first_step: int) -> list[float]:
+    """Reads a window of device losses back (one sync); raises at the first non-finite."""
+    vals = np.asarray(jnp.stack(losses)).tolist()
+    for i, v in enumerate(vals):
+        if not math.isfinite(v):
+            raise FloatingPointError(f"non-finite autoencoder loss at step {first_step + i}")
+    return vals
+
+
 def train(
     root: str,
     *,
@@ -119,31 +139,33 @@ def train(
     batch: int = 24,
     noise_sd: float = 20.0,
     width: float = 1.0,
+    learning_rate: float = 1.0,
     seed: int = 0,
     log_every: int = 10,
     progress=None,
 ) -> tuple[dict, list[float]]:
-    """Trains the autoencoder; returns ``(params, losses)``. Step ``s`` uses ``fold_in(key, s)``."""
+    """Trains the autoencoder; returns ``(params, losses)``. Step ``s`` uses ``fold_in(key, s)``.
+
+    Losses stay on the device and are read back (and checked finite) every
+    ``log_every`` steps, when ``progress(step, loss)`` is called."""
     k_init, key = jax.random.split(jax.random.key(seed))
     params = init(k_init, width=width)
-    opt = optimizer()
+    opt = optimizer(learning_rate)
     state = opt.init(params)
-
-    @jax.jit
-    def step(params, state, x, s):
-        loss, g = jax.value_and_grad(loss_fn)(params, x, jax.random.fold_in(key, s), noise_sd)
-        u, state = opt.update(g, state, params)
-        return optax.apply_updates(params, u), state, loss
-
-    losses = []
     data = image_batches(root, split, batch, seed=seed)
+    losses, window, nxt = [], [], jax.device_put(next(data))
     for s in range(steps):
-        params, state, loss = step(params, state, jnp.asarray(next(data)), s)
-        if not math.isfinite(float(loss)):
-            raise FloatingPointError(f"non-finite autoencoder loss at step {s}")
-        losses.append(float(loss))
-        if progress is not None and (s % log_every == 0 or s == steps - 1):
-            progress(s, float(loss))
+        x = nxt
+        params, state, loss = train_step(params, state, x, key, np.int32(s), opt=opt,
+                                         noise_sd=float(noise_sd))  # fmt: skip
+        if s < steps - 1:
+            nxt = jax.device_put(next(data))  # the next batch's transfer overlaps this step
+        window.append(loss)
+        if s % log_every == 0 or s == steps - 1:
+            losses += _check_finite(window, s + 1 - len(window))
+            window = []
+            if progress is not None:
+                progress(s, losses[-1])
     return params, losses
 
 

@@ -100,11 +100,7 @@ import optax
 from featvis.param import Param
 
 N_FEATURES = 3200
-SEED_SHAPE = (
-    128,
-    5,
-    5,
-)  # channels-first reshape, as Keras' Reshape((128, 5, 5)) with 'th' ordering
+SEED_SHAPE = (128, 5, 5)  # channels-first reshape, as Keras' Reshape((128, 5, 5)), 'th' order
 BN_EPS = 1e-3  # Keras 1 BatchNormalization default
 MEAN_RGB = np.asarray([123.68, 116.779, 103.939], np.float32)  # VGG-Caffe mean, RGB order
 
@@ -138,7 +134,8 @@ def _layers(arch):
     return [x for x in arch if x != UP]
 
 
-def _glorot(key, shape, fan_in, fan_out):
+def glorot_uniform(key, shape, fan_in, fan_out):
+    """Keras-1 ``glorot_uniform``: U(±sqrt(6 / (fan_in + fan_out)))."""
     lim = math.sqrt(6.0 / (fan_in + fan_out))
     return jax.random.uniform(key, shape, jnp.float32, -lim, lim)
 
@@ -157,7 +154,7 @@ def init_generator(key: jax.Array, arch=SCRATCH, *, width: float = 1.0) -> dict:
         cout = c.features if i == len(layers) - 1 else max(1, int(round(c.features * width)))
         kk = c.kernel
         params[f"conv{i}"] = {
-            "kernel": _glorot(k, (kk, kk, cin, cout), cin * kk * kk, cout * kk * kk),
+            "kernel": glorot_uniform(k, (kk, kk, cin, cout), cin * kk * kk, cout * kk * kk),
             "bias": jnp.zeros((cout,), jnp.float32),
         }
         params[f"bn{i}"] = {
@@ -176,7 +173,8 @@ def batch_norm(x: jax.Array, p: dict, eps: float = BN_EPS) -> jax.Array:
     return (x - mean) * jax.lax.rsqrt(var + eps) * p["scale"] + p["bias"]
 
 
-def _conv(x, p, c: Conv):
+def conv(x, p, c: Conv):
+    """``c`` applied with params ``p`` (TF's "same" rule for even kernels), ReLU if ``c.relu``."""
     k = c.kernel
     if c.padding == "SAME":
         lo = (k - 1) // 2
@@ -202,7 +200,7 @@ def apply_generator(params: dict, f: jax.Array, arch=SCRATCH) -> jax.Array:
         if layer == UP:
             x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
         else:
-            x = _conv(x, params[f"conv{i}"], layer)
+            x = conv(x, params[f"conv{i}"], layer)
             x = batch_norm(x, params[f"bn{i}"])
             i += 1
     return x

@@ -2,122 +2,123 @@
 
     # 8 ImageNet classes with Fourier parameterisation on VGG-16 (torchvision weights):
     python -m featvis --weights=vgg16 --targets="mosque,candle,0-5" --method=fft --steps=512
-    # every 4th filter... any list: layer:channel and ranges
+    # any list of layer:channel ranges
     python -m featvis --weights=vgg16 --targets="relu4_2:0-63" --method=fft --size=128
     # Despraz et al., no pretraining / pretrained decoder (Table 1 settings):
     python -m featvis --weights=vgg16 --targets=668 --method=despraz --steps=500
     python -m featvis --weights=vgg16 --targets="ostrich+bullfrog" --method=despraz-pretrained \
-        --decoder=decoder.npz
+        --decoder=ae/decoder.npz
     # CPU smoke with random weights and a small image:
     python -m featvis --weights=random --targets=0-3,relu3_1:0-1 --method=pixel --size=32 --steps=20
 """
 
+from __future__ import annotations
+
 import dataclasses
 
-from absl import app, flags
+from absl import flags
+
+from featvis import app as fvapp
+from neural_art import cli
 
 flags.DEFINE_enum("model", "vgg16", ["vgg16", "vgg19", "dcgan-d", "toy"],
-                 "Feature extractor (dcgan-d: a DCGAN discriminator, class 0 = its logit).")  # fmt: skip
-flags.DEFINE_string(
-    "weights", None,
-    "styletransfer.vgg.load name or path: vgg16 / vgg19 / a converted dir / a .pth / "
-    "random (random weights of --model) / random:vgg16. Default: the --model release. "
-    "For --model=dcgan-d: an exported DCGAN dir (default: the embedded model). "
-    "Ignored for --model=toy.",
+                  "Feature extractor (dcgan-d: a DCGAN discriminator, class 0 = its logit).")  # fmt: skip
+cli.define_weights(
+    None,
+    "For vgg models styletransfer.vgg.load's: vgg16 / vgg19 / a converted dir / a .pth / "
+    "random (random weights of --model) / random:vgg16; default: the --model release. "
+    "For --model=dcgan-d dcgan.load's (default: the embedded model). Ignored for --model=toy.",
 )  # fmt: skip
-flags.DEFINE_string(
-    "targets", "0", "Comma list: class ids, names, ranges a-b, compounds a+b, layer:channel(s)."
-)
-flags.DEFINE_enum("method", "fft", ["pixel", "fft", "despraz", "despraz-pretrained"], "Method.")
-flags.DEFINE_enum("objective", "auto", ["auto", "logit", "despraz", "neuron", "channel"],
+flags.DEFINE_string("targets", "0", "Comma list: class ids, names, ranges a-b, compounds a+b, "
+                    "layer:channel(s) with a channel id or range.")  # fmt: skip
+flags.DEFINE_enum("method", "fft", list(fvapp.METHODS), "Method.")
+flags.DEFINE_enum("objective", "auto", list(fvapp.OBJECTIVES),
                   "Class objective (auto: Despraz eq. 2 for despraz methods, logit otherwise); "
                   "filter targets use channel means unless 'neuron'.")  # fmt: skip
-flags.DEFINE_string("decoder", None, "Decoder .npz from featvis.train_autoencoder (pretrained).")
-flags.DEFINE_integer("size", 224, "Image side (Despraz: 224 only).")
-flags.DEFINE_integer("steps", 256, "Optimisation steps.")
+flags.DEFINE_string("decoder", None, "decoder.npz written by featvis.train_autoencoder "
+                    "into its --out_dir (for --method=despraz-pretrained).")  # fmt: skip
+flags.DEFINE_integer("size", 224, "Image side (Despraz: 224 only).", lower_bound=1)
+cli.define_steps(256)
 flags.DEFINE_list("thresholds", [], "Extra snapshot steps (the last step is always saved).")
-flags.DEFINE_enum("optimizer", "default", ["default", "adam", "adamax", "sgd"],
+flags.DEFINE_enum("optimizer", "default", list(fvapp.OPTIMIZERS),
                   "default: adam (pixel/fft), Table 1 (despraz).")  # fmt: skip
-flags.DEFINE_float("lr", None, "Learning rate (default per method).")
-flags.DEFINE_enum("transforms", "default", ["default", "standard", "none"],
+cli.define_learning_rate(None, "Learning rate (default per method).")
+flags.DEFINE_enum("transforms", "default", list(fvapp.TRANSFORMS),
                   "default: lucid's standard set for fft, none otherwise.")  # fmt: skip
-flags.DEFINE_integer("chunk", 16, "Targets per vmapped compiled call.")
-flags.DEFINE_integer("seed", 0, "Root seed; target i uses fold_in(key(seed), i).")
-flags.DEFINE_string("output", "featvis_out", "Output directory (grid.png + one PNG per target).")
+cli.define_chunk_size(16, "Targets per vmapped compiled call.")
+cli.define_seed(0, "Root seed; target i uses fold_in(key(seed), i).")
+cli.define_out_dir("featvis_out", "Output directory (grid.png + one PNG per target).")
 FLAGS = flags.FLAGS
+
+
+def settings_from_flags() -> fvapp.Settings:
+    try:
+        thresholds = tuple(int(t) for t in FLAGS.thresholds)
+    except ValueError as e:
+        raise cli.UsageError(f"--thresholds must be integers: {FLAGS.thresholds}") from e
+    s = fvapp.Settings(
+        method=FLAGS.method, size=FLAGS.size, steps=FLAGS.steps, thresholds=thresholds,
+        optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate, transforms=FLAGS.transforms,
+        objective=FLAGS.objective, chunk_size=FLAGS.chunk_size, seed=FLAGS.seed,
+    )  # fmt: skip
+    if s.method == "despraz-pretrained" and not FLAGS.decoder:
+        raise cli.UsageError("--method=despraz-pretrained needs --decoder (featvis.train_autoencoder)")
+    try:
+        fvapp.check_settings(s, has_decoder=bool(FLAGS.decoder))
+    except ValueError as e:
+        raise cli.UsageError(str(e)) from e
+    return s
+
+
+def load_model(targets):
+    """``(model, num_classes, targets)`` for --model/--weights (bad --weights: UsageError)."""
+    from featvis import models
+
+    if FLAGS.model == "toy":
+        return models.toy(), 10, targets
+    try:
+        if FLAGS.model == "dcgan-d":
+            model = models.dcgan_discriminator(FLAGS.weights)
+            # ImageNet names mean nothing here: class 0 is D's logit
+            targets = [dataclasses.replace(t, label="D logit (real)") if t.layer is None else t
+                       for t in targets]  # fmt: skip
+            return model, 1, targets
+        layers = {t.layer or "fc8" for t in targets}
+        return models.vgg(models.vgg_weights(FLAGS.weights, FLAGS.model), layers), 1000, targets
+    except (ValueError, OSError) as e:
+        raise cli.UsageError(f"--weights: {e}") from e
 
 
 def main(argv):
     del argv
-    from tqdm import tqdm
-
-    from featvis import app as fvapp
-    from featvis import autoencoder, models
-
-    # flag and target errors first: before any weights are loaded
-    try:
+    try:  # every check that needs no compute, before any weights load
         targets = fvapp.parse_targets(FLAGS.targets)
     except ValueError as e:
-        raise app.UsageError(f"--targets: {e}") from e
-    try:
-        thresholds = [int(t) for t in FLAGS.thresholds]
-    except ValueError as e:
-        raise app.UsageError(f"--thresholds must be integers: {FLAGS.thresholds}") from e
-    if FLAGS.steps < 1 or any(not 0 < t <= FLAGS.steps for t in thresholds):
-        raise app.UsageError(f"--steps must be >= 1 and --thresholds in 1..{FLAGS.steps}")
-    if FLAGS.method.startswith("despraz") and FLAGS.size != 224:
-        raise app.UsageError("Despraz's generator is 224x224 by design: use --size=224")
-    if FLAGS.method == "despraz-pretrained" and not FLAGS.decoder:
-        raise app.UsageError(
-            "--method=despraz-pretrained needs --decoder (featvis.train_autoencoder)"
-        )
+        raise cli.UsageError(f"--targets: {e}") from e
+    settings = settings_from_flags()
+    out_dir = fvapp.check_out_dir(FLAGS.out_dir)
+    from featvis import autoencoder
+
     try:
         decoder = autoencoder.load_decoder(FLAGS.decoder) if FLAGS.decoder else None
     except (OSError, ValueError) as e:
-        raise app.UsageError(f"--decoder: {e}") from e
-    obj_layers = {t.layer for t in targets if t.layer} | (
-        {"fc8"} if any(t.layer is None for t in targets) else set()
-    )
-    if FLAGS.model == "toy":
-        model, num_classes = models.toy(), 10
-    elif FLAGS.model == "dcgan-d":  # --weights: exported DCGAN dir (default: the embedded model)
-        try:
-            model = models.dcgan_discriminator(FLAGS.weights)
-        except (ValueError, OSError) as e:
-            raise app.UsageError(f"--weights: {e}") from e
-        num_classes = 1
-        targets = [  # ImageNet names mean nothing here: class 0 is D's logit
-            dataclasses.replace(t, label="D logit (real)") if t.layer is None else t
-            for t in targets
-        ]
-    else:
-        weights = FLAGS.weights or FLAGS.model
-        if weights == "random":  # random weights of the --model architecture
-            weights = f"random:{FLAGS.model}"
-        try:
-            model = models.vgg(weights, obj_layers)
-        except (ValueError, OSError) as e:
-            raise app.UsageError(f"--weights: {e}") from e
-        num_classes = 1000
-    bar = tqdm(total=len(targets), unit="target")
-
-    def progress(done, total):
-        bar.update(done - bar.n)
-
+        raise cli.UsageError(f"--decoder: {e}") from e
+    model, num_classes, targets = load_model(targets)
     try:
-        out = fvapp.visualise(
-            model, targets, method=FLAGS.method, size=FLAGS.size, steps=FLAGS.steps,
-            thresholds=thresholds, optimizer=FLAGS.optimizer, lr=FLAGS.lr,
-            transforms=FLAGS.transforms, objective=FLAGS.objective, decoder=decoder,
-            num_classes=num_classes, chunk=FLAGS.chunk, seed=FLAGS.seed, output=FLAGS.output,
-            progress=progress,
-        )  # fmt: skip
+        fvapp.check_targets(model, targets, settings.size, num_classes)
     except ValueError as e:
-        raise app.UsageError(str(e)) from e
-    finally:
-        bar.close()
-    print(f"{len(out['labels'])} targets -> {FLAGS.output}/grid.png")
+        raise cli.UsageError(f"--targets: {e}") from e
+    from tqdm import tqdm
+
+    with tqdm(total=len(targets), unit="target") as bar:
+        out = fvapp.visualise(model, targets, settings, decoder=decoder, num_classes=num_classes,
+                              out_dir=out_dir, progress=lambda d, _t: bar.update(d - bar.n))  # fmt: skip
+    print(f"{len(out['labels'])} targets -> {out_dir}/grid.png")
+
+
+def run() -> None:
+    cli.run(main)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

@@ -14,14 +14,23 @@ from collections.abc import Iterable
 
 import jax
 
+import dcgan
+from dcgan.model import Discriminator
 from featvis import toy as _toy
 from featvis.render import Model
+from styletransfer import vgg as _vgg
 
 
 def _vgg_apply(cfg, layers, pooling, params, images):
-    from styletransfer import vgg
+    return _vgg.apply(cfg, params, images, layers, pooling=pooling)
 
-    return vgg.apply(cfg, params, images, layers, pooling=pooling)
+
+def vgg_weights(weights: str | None, model: str = "vgg16") -> str:
+    """The ``styletransfer.vgg.load`` spec for a CLI's ``--weights`` and ``--model``:
+    ``None`` -> the ``model`` release, ``random`` -> ``random:<model>``."""
+    if not weights:
+        return model
+    return f"random:{model}" if weights == "random" else weights
 
 
 def vgg(
@@ -34,8 +43,6 @@ def vgg(
     """VGG through ``styletransfer.vgg.load(weights)``: ``vgg16``, ``vgg19``, a
     converted directory or ``.pth``, or ``random:vgg16`` (random weights, ``seed``).
     Computation stops at the deepest of ``layers``."""
-    from styletransfer import vgg as _vgg
-
     cfg, params = _vgg.load(weights, seed=seed, head=True)
     return vgg_from(cfg, params, layers, pooling=pooling)
 
@@ -51,8 +58,6 @@ def toy(seed: int = 0, **kw) -> Model:
 
 
 def _dcgan_d_apply(cfg, params, images):
-    from dcgan.model import Discriminator
-
     x = images * 2.0 - 1.0  # featvis images are in [0, 1]; D was trained on [-1, 1]
     if cfg.nc == 1:
         x = x.mean(-1, keepdims=True)
@@ -73,9 +78,7 @@ def dcgan_discriminator(weights: str | None = None) -> Model:
     class objectives read: maximising it makes D call the image real). Images of
     another size are resized to D's resolution inside; colour is averaged for
     one-channel models."""
-    from dcgan import checkpoints
-
-    cfg, _, d_vars, _ = checkpoints.load(weights)
+    cfg, _, d_vars, _ = dcgan.load(weights) if weights else dcgan.load()
     if not d_vars:
         raise ValueError(f"{weights or 'the embedded model'}: no discriminator weights")
     return Model(functools.partial(_dcgan_d_apply, cfg), d_vars)

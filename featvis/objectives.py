@@ -61,14 +61,8 @@ class Objective:
     def __repr__(self) -> str:
         return f"Objective({self.name})"
 
-    @staticmethod
-    def _lift(x) -> Objective:
-        if isinstance(x, Objective):
-            return x
-        return Objective(lambda f: jnp.asarray(x, jnp.float32), repr(x))
-
     def _bin(self, other, op, sym, swap=False):
-        o = Objective._lift(other)
+        o = other if isinstance(other, Objective) else constant(other)
         a, b = (o, self) if swap else (self, o)
         return Objective(
             lambda f: op(a(f), b(f)), f"({a.name} {sym} {b.name})", a.layers | b.layers
@@ -97,6 +91,11 @@ class Objective:
 
     def __neg__(self):
         return Objective(lambda f: -self(f), f"-{self.name}", self.layers)
+
+
+def constant(value) -> Objective:
+    """The objective that is ``value`` whatever the features (numbers in arithmetic)."""
+    return Objective(lambda f: jnp.asarray(value, jnp.float32), repr(value))
 
 
 def _pre_relu_name(layer: str) -> str:

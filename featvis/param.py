@@ -44,8 +44,10 @@ def _no_project(params, step):
     return params
 
 
-def total_variation(x: jax.Array) -> jax.Array:
-    """Mean anisotropic L1 total variation of ``[B, H, W, C]`` images."""
+def tv_l1_mean(x: jax.Array) -> jax.Array:
+    """Mean anisotropic L1 total variation of ``[B, H, W, C]`` images:
+    ``mean |x[i+1,j] - x[i,j]| + mean |x[i,j+1] - x[i,j]|`` (``styletransfer.losses
+    .total_variation`` is the *summed squared* differences, another formula)."""
     dy = jnp.abs(x[:, 1:] - x[:, :-1])
     dx = jnp.abs(x[:, :, 1:] - x[:, :, :-1])
     return jnp.mean(dy) + jnp.mean(dx)
@@ -78,7 +80,7 @@ def pixel(
 
     params: ``[B, H, W, 3]`` image, initialised ``0.5 + init_sd * N(0, 1)``.
     penalty: ``l2 * mean((x - 0.5)**2) + tv * TV(x)`` (L2 decay towards grey;
-    ``TV`` = :func:`total_variation`). project: clip to [0, 1] if ``clip``;
+    ``TV`` = :func:`tv_l1_mean`). project: clip to [0, 1] if ``clip``;
     every ``blur_every`` steps (after step k-1, 2k-1, ...) a Gaussian blur of
     ``blur_sigma`` pixels (Yosinski's "Gaussian blur" regulariser).
     """
@@ -96,7 +98,7 @@ def pixel(
         if l2:
             out = out + l2 * jnp.mean(jnp.square(params - 0.5))
         if tv:
-            out = out + tv * total_variation(params)
+            out = out + tv * tv_l1_mean(params)
         return out
 
     def project(params, step):

@@ -2,7 +2,7 @@
 
 Every transform is ``t(key, images) -> images`` on ``[B, H, W, C]`` floats,
 with an explicit key; :func:`compose` splits one key among a list, and
-:data:`STANDARD` is lucid's ``standard_transforms``. Output shapes are static
+:func:`standard` is lucid's ``standard_transforms``. Output shapes are static
 (jit-friendly): ``pad`` grows the image, ``jitter(d)`` crops ``d`` pixels,
 ``random_scale``/``random_rotate`` warp about the centre *keeping the size*
 (lucid's ``random_scale`` resizes the canvas instead; a fixed size is what a
@@ -11,6 +11,7 @@ jitted, vmapped loop needs, and the zoom it applies to content is the same).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 
@@ -44,7 +45,7 @@ def jitter(d: int) -> Transform:
     return t
 
 
-def _affine(x, scale, angle_rad, *, order: int = 1):
+def affine(x, scale, angle_rad, *, order: int = 1):
     """Samples ``x`` ([B,H,W,C]) under a zoom by ``scale`` and rotation about the centre."""
     b, h, w, c = x.shape
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
@@ -68,7 +69,7 @@ def random_scale(scales: Sequence[float]) -> Transform:
     s = jnp.asarray(scales, jnp.float32)
 
     def t(key, x):
-        return _affine(x, jax.random.choice(key, s), 0.0)
+        return affine(x, jax.random.choice(key, s), 0.0)
 
     return t
 
@@ -78,23 +79,32 @@ def random_rotate(angles_deg: Sequence[float]) -> Transform:
     a = jnp.asarray(angles_deg, jnp.float32) * (math.pi / 180.0)
 
     def t(key, x):
-        return _affine(x, 1.0, jax.random.choice(key, a))
+        return affine(x, 1.0, jax.random.choice(key, a))
 
     return t
+
+
+@dataclasses.dataclass(frozen=True)
+class Compose:
+    """Applies ``transforms`` in order, each with its own key split from one.
+
+    A value (equal for the same transforms), so a render with the same list
+    reuses its compiled program."""
+
+    transforms: tuple[Transform, ...]
+
+    def __call__(self, key, x):
+        if not self.transforms:
+            return x
+        keys = jax.random.split(key, len(self.transforms))
+        for k, t in zip(keys, self.transforms, strict=True):
+            x = t(k, x)
+        return x
 
 
 def compose(transforms: Sequence[Transform]) -> Transform:
-    """Applies ``transforms`` in order, each with its own key split from one."""
-    transforms = list(transforms)
-
-    def t(key, x):
-        if not transforms:
-            return x
-        for k, tr in zip(jax.random.split(key, len(transforms)), transforms, strict=True):
-            x = tr(k, x)
-        return x
-
-    return t
+    """:class:`Compose` of ``transforms``."""
+    return Compose(tuple(transforms))
 
 
 def identity(key, x):
@@ -112,5 +122,3 @@ def standard() -> list[Transform]:
         jitter(4),
     ]
 
-
-STANDARD = standard

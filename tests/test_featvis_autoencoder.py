@@ -41,16 +41,16 @@ def test_encoder_decoder_shapes():
 
 
 def test_train_autoencoder_cli_then_pretrained_mode(folder, tmp_path):
-    out = tmp_path / "dec.npz"
+    out = tmp_path / "ae"
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
     r = subprocess.run(
         [sys.executable, "-m", "featvis.train_autoencoder", f"--images={folder}", "--steps=2",
-         "--batch=2", "--width=0.0625", f"--out={out}"],
+         "--batch=2", "--width=0.0625", f"--out_dir={out}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert "decoder ->" in r.stdout and "last" in r.stdout
-    dec = A.load_decoder(out)
+    dec = A.load_decoder(out / "decoder.npz")
     prm = D.pretrained(dec)
     img = jax.jit(prm.image)(prm.init(None), dec, jax.random.key(0))
     assert img.shape == (1, 224, 224, 3) and np.isfinite(np.asarray(img)).all()
@@ -59,3 +59,17 @@ def test_train_autoencoder_cli_then_pretrained_mode(folder, tmp_path):
             tmp_path / "bad.npz", D.init_generator(jax.random.key(0), D.SCRATCH, width=1 / 16)
         )
         A.load_decoder(tmp_path / "bad.npz")
+
+
+def test_train_step_compiles_once():
+    """A second step (another step number, the same optimiser) reuses the compiled program."""
+    p = A.init(jax.random.key(0), width=1 / 16)
+    opt = A.optimizer()
+    s = opt.init(p)
+    x = jax.numpy.zeros((1, 224, 224, 3))
+    key = jax.random.key(1)
+    p, s, _ = A.train_step(p, s, x, key, np.int32(0), opt=opt, noise_sd=20.0)
+    n = A.train_step._cache_size()
+    p, s, loss = A.train_step(p, s, x, key, np.int32(1), opt=A.optimizer(), noise_sd=20.0)
+    assert A.train_step._cache_size() == n == 1
+    assert np.isfinite(float(loss))

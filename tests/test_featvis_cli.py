@@ -29,7 +29,7 @@ def test_parse_targets():
     assert ts[0].label.startswith("668 ") and "mosque" in ts[0].label
     assert [t.index for t in ts[6:]] == [(0,), (1,), (2,), (7,)]
     assert ts[6].label == "relu4_2:0"
-    for bad, msg in [("", "no targets"), ("5-2", "empty range"), ("relu4_2:x", "bad channel"),
+    for bad, msg in [("", "no targets"), ("5-2", "end 2 < start 5"), ("relu4_2:x", "bad channel"),
                      ("not_a_class_zzz", "unknown class")]:  # fmt: skip
         with pytest.raises(ValueError, match=msg):
             app.parse_targets(bad)
@@ -47,7 +47,7 @@ def test_check_targets_names_the_bad_one():
 def test_cli_random_vgg16_end_to_end(tmp_path):
     out = tmp_path / "out"
     r = _cli("--weights=random", "--targets=0-1,relu3_1:2,3+4", "--method=pixel", "--size=32",
-             "--steps=3", "--thresholds=1", "--chunk=2", f"--output={out}")  # fmt: skip
+             "--steps=3", "--thresholds=1", "--chunk_size=2", f"--out_dir={out}")  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert "4 targets" in r.stdout and "target" in r.stderr  # tqdm bar on stderr
     files = sorted(p.name for p in out.iterdir())
@@ -69,7 +69,7 @@ def test_cli_random_vgg16_end_to_end(tmp_path):
 )
 def test_cli_errors_are_usage_errors(args, msg, tmp_path):
     """Checked before any weights load: each run is an import and an exit."""
-    r = _cli(*args, f"--output={tmp_path}")
+    r = _cli(*args, f"--out_dir={tmp_path}")
     assert r.returncode != 0
     assert msg in r.stderr, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
@@ -77,5 +77,5 @@ def test_cli_errors_are_usage_errors(args, msg, tmp_path):
 
 def test_visualise_rejects_despraz_at_other_sizes(tmp_path):
     with pytest.raises(ValueError, match="224"):
-        app.visualise(models.toy(), app.parse_targets("1"), method="despraz", size=64,
-                      steps=1, output=tmp_path)  # fmt: skip
+        app.visualise(models.toy(), app.parse_targets("1"),
+                      app.Settings(method="despraz", size=64, steps=1), out_dir=tmp_path)  # fmt: skip

@@ -40,7 +40,7 @@ def test_cli_dcgan_discriminator(tmp_path):
     out = tmp_path / "fv"
     p = subprocess.run(
         [sys.executable, "-m", "featvis", "--model=dcgan-d", "--targets=0,conv1:0-1",
-         "--method=pixel", "--size=64", "--steps=5", f"--output={out}"],
+         "--method=pixel", "--size=64", "--steps=5", f"--out_dir={out}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-2000:]
@@ -49,6 +49,6 @@ def test_cli_dcgan_discriminator(tmp_path):
     assert np.asarray(Image.open(out / "grid.png")).ndim == 3
     bad = subprocess.run(
         [sys.executable, "-m", "featvis", "--model=dcgan-d", "--targets=conv9:0", "--size=64",
-         f"--output={out}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+         f"--out_dir={out}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert bad.returncode != 0 and "conv9" in bad.stderr

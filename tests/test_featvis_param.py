@@ -67,9 +67,9 @@ def test_transforms_shapes_and_keys():
     np.testing.assert_array_equal(y1, y2)
     assert not np.allclose(y1, y3)
     # identity warps are exact; a 90° rotation of a square image permutes pixels
-    np.testing.assert_allclose(T._affine(x, 1.0, 0.0), x, atol=1e-6)
+    np.testing.assert_allclose(T.affine(x, 1.0, 0.0), x, atol=1e-6)
     sq = x[:, :20, :20]
-    rot = T._affine(sq, 1.0, jnp.pi / 2)
+    rot = T.affine(sq, 1.0, jnp.pi / 2)
     np.testing.assert_allclose(
         np.sort(np.asarray(rot).ravel()), np.sort(np.asarray(sq).ravel()), atol=1e-5
     )

@@ -1,5 +1,7 @@
 """featvis.render: vmapped == separate runs; activation rises with random-weight VGG-16."""
 
+import logging
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +25,7 @@ def test_64_vmapped_targets_equal_64_separate_runs():
         transforms=[T.pad(2), T.jitter(3), T.random_rotate([-5, 0, 5])],
     )  # fmt: skip
     targets = jnp.arange(64)
-    many = R.render_many(fn, targets, prm, m, chunk=24, **kw)  # 3 chunks, last one padded
+    many = R.render_many(fn, targets, prm, m, chunk_size=24, **kw)  # 3 chunks, last one padded
     one_by_one = R.render_many(fn, targets, prm, m, vectorize=False, **kw)
     assert many.images.shape == (64, 2, 1, 12, 12, 3)
     np.testing.assert_allclose(many.images, one_by_one.images, rtol=0, atol=2e-5)
@@ -110,7 +112,7 @@ def test_class_logit_rises_random_vgg16(vgg16, method, steps):
     l0 = np.asarray(R.evaluate(m, prm.image(p0, prm.frozen, None)))[0]
     target = int(np.argsort(l0)[len(l0) // 2])
     out = R.render_many(lambda n: k * O.class_logit(n), jnp.asarray([target]), prm, m, key=key,
-                        steps=steps, optimizer=opt, chunk=1)  # fmt: skip
+                        steps=steps, optimizer=opt, chunk_size=1)  # fmt: skip
     logits = np.asarray(R.evaluate(m, out.images))[0, -1, 0]
     others = float(np.delete(logits, target).mean())
     start, end = float(l0[target]), float(logits[target])
@@ -119,3 +121,49 @@ def test_class_logit_rises_random_vgg16(vgg16, method, steps):
     assert end - start > 5 * abs(start) and end - start > 0.5 * l0.std()
     assert end - others > 5 * abs(others) and end > 0
     assert np.isfinite(np.asarray(out.objective)).all()
+
+
+def test_scan_and_blocks_loops_agree():
+    """The two loop forms (render's module docstring) compute the same steps."""
+    m = models.toy(width=4, hidden=8)
+    fn = lambda n: O.channel("relu2_1", n % 8)
+    kw = dict(key=jax.random.key(1), steps=5, thresholds=(2,), optimizer=optax.adam(0.05),
+              transforms=[T.jitter(2)], chunk_size=3)  # fmt: skip
+    prm = P.pixel(10, 10, blur_every=2)
+    scan = R.render_many(fn, jnp.arange(4), prm, m, loop="scan", **kw)
+    for block_steps in (1, 2):
+        blocks = R.render_many(fn, jnp.arange(4), prm, m, loop="blocks", block_steps=block_steps,
+                               **kw)  # fmt: skip
+        assert blocks.images.shape == scan.images.shape == (4, 2, 1, 10, 10, 3)
+        np.testing.assert_allclose(blocks.images, scan.images, rtol=0, atol=2e-5)
+        np.testing.assert_allclose(blocks.objective, scan.objective, rtol=1e-4, atol=1e-5)
+    assert R.default_loop("cpu") == "blocks" and R.default_loop("gpu") == "scan"
+    with pytest.raises(ValueError, match="loop"):
+        R.render_many(fn, jnp.arange(4), prm, m, loop="while", **kw)
+
+
+@pytest.mark.parametrize("loop", ["scan", "blocks"])
+def test_second_identical_render_does_not_compile(loop, caplog):
+    """Same objective, parameterisation, model, optimiser, transforms and shapes:
+    the second render (and render_many) reuses every compiled program."""
+    m = models.toy(width=4, hidden=8)
+    prm, opt = P.fft(8, 8), optax.adam(0.05)
+    obj, trs = O.class_logit(2), [T.jitter(1)]
+    fn = lambda n: O.class_logit(n)
+
+    def go():
+        kw = dict(steps=3, thresholds=(1,), optimizer=opt, transforms=trs, loop=loop)
+        a = R.render(obj, prm, m, key=jax.random.key(0), **kw)
+        b = R.render_many(fn, jnp.arange(3), prm, m, key=jax.random.key(0), chunk_size=2, **kw)
+        return jax.block_until_ready((a, b))
+
+    go()
+    caplog.set_level(logging.WARNING)
+    with jax.log_compiles(True):
+        go()
+    compiles = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()
+                or "Finished XLA compilation" in r.getMessage()]  # fmt: skip
+    assert compiles == [], compiles
+    with jax.log_compiles(True):  # the check sees compilations: a new shape compiles
+        R.render(obj, P.fft(6, 6), m, key=jax.random.key(0), steps=1, optimizer=opt, loop=loop)
+    assert any("Finished XLA compilation" in r.getMessage() for r in caplog.records)
