@@ -40,11 +40,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from dcgan import hub
+from dcgan.layers import leaky_relu
 from dcgan.model import (
     DCGANConfig,
     Discriminator,
     generate_fn,
-    leaky_relu,
     sample_latents,
 )
 from neural_art.images import save_grid

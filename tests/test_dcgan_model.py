@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from dcgan import layers as L
 from dcgan import model as M
 
 TINY = M.DCGANConfig(nz=7, ngf=4, ndf=4, nc=3, resolution=32)
@@ -38,8 +39,8 @@ def test_seed_widths():
 def test_subpixel_equals_dilated(h, k, s, p):
     x = jax.random.normal(jax.random.key(0), (2, h, h + 1, 3))
     w = jax.random.normal(jax.random.key(1), (k, k, 3, 5))
-    a = M.conv_transpose(x, w, s, p, "dilated")
-    b = M.conv_transpose(x, w, s, p, "subpixel")
+    a = L.conv_transpose(x, w, s, p, "dilated")
+    b = L.conv_transpose(x, w, s, p, "subpixel")
     assert a.shape == b.shape == (2, (h - 1) * s - 2 * p + k, h * s - 2 * p + k, 5)
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
 

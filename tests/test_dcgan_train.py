@@ -1,6 +1,7 @@
 """DCGAN training: a tiny GAN moves toward its data; NaN stops with the step;
 SIGKILL -> resume reaches bit-identical params; SIGTERM checkpoints and stops."""
 
+import itertools
 import json
 import os
 import signal
@@ -97,7 +98,7 @@ def test_second_identical_training_step_does_not_recompile(tmp_path):
     state = jax.jit(lambda k: steps.init_state(cfg, k), out_shardings=repl)(jax.random.key(0))
     rng = jax.device_put(jax.random.key(1), repl)
     bad = jax.device_put(np.int32(-1), repl)
-    batches = train.prefetch(iter(lambda: np.zeros((16, 16, 16, 3), np.float32), None), data_sh)
+    batches = train.prefetch(itertools.repeat(np.zeros((16, 16, 16, 3), np.float32)), data_sh)
     compiles = []
     jax.monitoring.register_event_duration_secs_listener(
         lambda name, *a, **k: compiles.append(name) if name.endswith("backend_compile_duration") else None
