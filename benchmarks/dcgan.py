@@ -10,7 +10,7 @@ batch, Adam step on D; G loss through the updated D, Adam step on G. PyTorch's
 nets are pytorch/examples' ``nn.Sequential`` layout with the seed's changes
 (LeakyReLU(0.2) in G, D head with bias; BCE-with-logits instead of Sigmoid +
 BCELoss, the same function), loaded with our initial weights via
-:mod:`weights_convert.dcgan`; torch.compile compiles both modules (the optimiser
+:mod:`dcgan.torch_layout`; torch.compile compiles both modules (the optimiser
 steps stay eager). Before timing, one step of each implementation from the same
 weights on the same z and real batch checks that the losses agree.
 
@@ -46,9 +46,9 @@ def _config(ngf: int, batch: int, convt_impl: str):
 
 def bench_ours(config: ml_collections.ConfigDict, state, real: np.ndarray, iters: int):
     """Median seconds per step, and the first step's metrics (from ``state``)."""
-    from dcgan import train
+    from dcgan import steps
 
-    step = jax.jit(train.make_train_step(config), donate_argnums=0)
+    step = jax.jit(steps.make_train_step(config), donate_argnums=0)
     rng = jax.random.key(1)
     x = jax.device_put(jnp.asarray(real))
     box = {"s": jax.tree.map(jnp.array, state)}  # a copy: the step donates its input
@@ -66,7 +66,7 @@ def _torch_nets(cfg, g_vars, d_vars, device):
     import torch
     from torch import nn
 
-    from weights_convert import dcgan as conv
+    from dcgan import torch_layout as conv
 
     layers, cin = [], cfg.nz
     for i, w in enumerate(cfg.g_widths()):
@@ -137,14 +137,14 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.smoke:
         a.ngf, a.batch, a.iters = 8, 8, 2
-    from dcgan import train
+    from dcgan import steps
     from dcgan.model import sample_latents
 
     configs = {impl: _config(a.ngf, a.batch, impl) for impl in a.convt.split(",")}
     config = next(iter(configs.values()))
-    mcfg = train.model_config(config)
+    mcfg = steps.model_config(config)
     real = np.random.default_rng(0).uniform(-1, 1, (a.batch, 64, 64, 3)).astype(np.float32)
-    state = jax.device_get(train.init_state(config, jax.random.key(0)))
+    state = jax.device_get(steps.init_state(config, jax.random.key(0)))
     rows, first = [], None
     for impl, c in configs.items():
         med, first = bench_ours(c, state, real, a.iters)

@@ -1,7 +1,7 @@
 """DCGAN on art (Beyers & Loane): models, tfds input, training, analyses.
 
 import jax, dcgan
-cfg, g, d, meta = dcgan.load()                      # the embedded model (offline)
+cfg, g, d, meta = dcgan.load()        # the embedded model (offline); or load("random:seed-64:8"), DIR, netG.pth
 z = dcgan.sample_latents(jax.random.key(0), 16, cfg.nz)
 images = dcgan.generate(cfg, g, z)                  # [16, 64, 64, 3] in [-1, 1]
 
@@ -11,7 +11,7 @@ Training: ``python -m dcgan.main --config=dcgan/configs/<x>.py --workdir=DIR``
 package does not import TensorFlow or torch.
 """
 
-from dcgan.checkpoints import EMBEDDED_DIR, load
+from dcgan.hub import EMBEDDED_DIR, load
 from dcgan.model import (
     CONFIGS,
     RADFORD_64,

@@ -11,22 +11,23 @@ A training checkpoint (``<workdir>/checkpoints/<step>/``) holds two items:
 Exported weights (:func:`export`, e.g. ``dcgan/assets/embedded``) use the
 project's shared converted-weights format (:mod:`neural_art.store`):
 ``{"generator": {...}, "discriminator": {...}}`` plus ``metadata.json`` with
-the model config.
+the model config; :func:`dcgan.load` reads them back.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pathlib
+import shutil
 from typing import Any
 
 import jax
 import numpy as np
 
 from dcgan.model import DCGANConfig
-
-EMBEDDED_DIR = pathlib.Path(__file__).parent / "assets" / "embedded"
+from dcgan.steps import init_state, model_config
 
 
 def manager(workdir: str | os.PathLike, *, keep: int = 3, every: int = 1000):
@@ -76,19 +77,6 @@ def restore(mngr, abstract_state, step: int | None = None):
     return out["state"], out["meta"]
 
 
-def start_cli(argv, weights: str | None) -> None:
-    """Common start of the CLIs that read exported weights (sample, sweep,
-    analysis): no stray arguments, quiet logs, and ``--weights`` (default: the
-    embedded model) must be a directory — usage errors, before any work."""
-    from absl import app, logging
-
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.WARNING)
-    if weights is not None and not os.path.isdir(weights):
-        raise app.UsageError(f"--weights={weights}: no such directory")
-
-
 def export(
     path: str | os.PathLike,
     cfg: DCGANConfig,
@@ -107,23 +95,29 @@ def export(
     return store.save_params(path, tree, meta)
 
 
-def load(path: str | os.PathLike | None = None) -> tuple[DCGANConfig, dict, dict, dict]:
-    """Loads exported weights (default: the embedded model) as float32.
+def export_workdir(workdir, out, *, step: int | None = None, dtype: str = "float32",
+                   extra: dict | None = None) -> pathlib.Path:  # fmt: skip
+    """Reads ``workdir``'s config and checkpoint ``step`` (default latest), writes ``out``.
 
-    Returns ``(cfg, g_vars, d_vars, metadata)``.
+    Also copies the run's ``losses.png``; other files already in ``out`` (e.g. a
+    README describing the model) are kept.
     """
-    from neural_art import store
+    import ml_collections
 
-    if path is None:
-        path = EMBEDDED_DIR
-        if not (path / "metadata.json").exists():
-            raise FileNotFoundError(
-                f"the embedded DCGAN is missing from this installation (expected {path}); "
-                "reinstall neural-art-jax with its package data or pass exported weights"
-            )
-    tree, meta = store.load_params(pathlib.Path(path))
-    if meta.get("model") != "dcgan":
-        raise ValueError(f"{path} holds {meta.get('model')!r} weights, not a DCGAN")
-    cfg = DCGANConfig(**meta["config"])
-    f32 = lambda t: jax.tree.map(lambda a: np.asarray(a, np.float32), t)
-    return cfg, f32(tree["generator"]), f32(tree.get("discriminator", {})), meta
+    workdir = pathlib.Path(workdir)
+    if not (workdir / "config.json").exists():
+        raise FileNotFoundError(f"{workdir} is not a DCGAN training workdir (no config.json)")
+    config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
+    abstract = jax.eval_shape(lambda: init_state(config, jax.random.key(0)))
+    mngr = manager(workdir, keep=config.keep_checkpoints, every=config.checkpoint_every)
+    restored = restore(mngr, abstract, step)
+    mngr.close()
+    if restored is None:
+        raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints")
+    state, meta = restored
+    md = {"trained_steps": int(meta["step"]), "data": meta.get("data"),
+          "train_config": config.to_dict(), "dtype": dtype, **(extra or {})}  # fmt: skip
+    path = export(out, model_config(config), state["g"], state["d"], md, dtype=dtype)
+    if (workdir / "losses.png").exists():
+        shutil.copyfile(workdir / "losses.png", path / "losses.png")
+    return path

@@ -6,20 +6,19 @@ Re-running with the same workdir resumes exactly from the last checkpoint.
 
 import logging as std_logging
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from dcgan import train
+from neural_art import cli
 
-FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file(
+_CONFIG = config_flags.DEFINE_config_file(
     "config", None, "ml_collections config file (dcgan/configs/*.py[:quick])."
 )
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples, metrics.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples, metrics.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-class _QuietOrbax(std_logging.Filter):
+class QuietOrbax(std_logging.Filter):
     """Drops orbax's per-checkpoint INFO chatter from the training log."""
 
     def filter(self, record):
@@ -27,16 +26,21 @@ class _QuietOrbax(std_logging.Filter):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.set_verbosity(logging.INFO)
-    logging.get_absl_handler().addFilter(_QuietOrbax())
+    del argv
+    from dcgan import train
+
     try:
-        train.check_config(FLAGS.config)
+        train.check_config(_CONFIG.value)
     except train.ConfigError as e:
-        raise app.UsageError(str(e)) from e
-    train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+        raise cli.UsageError(str(e)) from e
+    logging.set_verbosity(logging.INFO)
+    logging.get_absl_handler().addFilter(QuietOrbax())
+    train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+
+
+def run() -> None:
+    cli.run(main)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run()

@@ -1,51 +1,41 @@
 """Sample grid from a DCGAN (default: the embedded model shipped in dcgan/assets/embedded).
 
-python -m dcgan.sample --out=out/dcgan_samples.png [--n=64 --seed=0 --weights=DIR]
+python -m dcgan.sample --out_dir=out/dcgan-samples [--n=64 --seed=0 --weights=SPEC]
+
+Writes ``<out_dir>/samples.png``.
 """
 
 from __future__ import annotations
 
-import jax
-from absl import app, flags
+import os
 
-from dcgan import checkpoints
-from dcgan.model import LATENT_DISTS, generate_fn, sample_latents
+from absl import flags, logging
 
+from dcgan import cli_checks
+from dcgan.model import LATENT_DISTS
+from neural_art import cli
 
-def sample_grid(out, *, weights=None, n: int = 64, seed: int = 0, latent_dist: str = "normal"):
-    """Writes an ``n``-image grid from G (inference-mode BN); returns the path."""
-    from neural_art.images import save_grid
-
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    cfg, g, _, meta = checkpoints.load(weights)
-    z = sample_latents(jax.random.key(seed), n, cfg.nz, latent_dist)
-    imgs = generate_fn(cfg)(g, z)
-    return save_grid(
-        out, imgs, title=f"DCGAN samples ({meta.get('trained_steps', '?')} steps), seed {seed}"
-    )
-
-
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-    """The CLI's flags (defined on demand, so importing this module defines none)."""
-    flags.DEFINE_string("out", "dcgan_samples.png", "Output PNG (parent directories are created).")
-    flags.DEFINE_string(
-        "weights", None, "Exported weights directory (default: the embedded model in dcgan/assets)."
-    )
-    flags.DEFINE_integer("n", 64, "Number of samples.", lower_bound=1)
-    flags.DEFINE_integer("seed", 0, "Latent seed.")
-    flags.DEFINE_enum("latent_dist", "normal", list(LATENT_DISTS), "Latent distribution.")
+_OUT_DIR = cli.define_out_dir(None, "Output directory (samples.png; directories are created).")
+_WEIGHTS = cli.define_weights(None, "DCGAN weights (default: the embedded model, 'embedded').")
+_N = flags.DEFINE_integer("n", 64, "Number of samples.", lower_bound=1)
+_SEED = cli.define_seed(0, "Latent seed.")
+_LATENT_DIST = flags.DEFINE_enum("latent_dist", "normal", list(LATENT_DISTS), "Latent distribution.")
 
 
 def main(argv):
-    checkpoints.start_cli(argv, FLAGS.weights)
-    print(sample_grid(FLAGS.out, weights=FLAGS.weights, n=FLAGS.n, seed=FLAGS.seed,
-                      latent_dist=FLAGS.latent_dist))  # fmt: skip
+    del argv
+    out_dir = cli_checks.out_dir(_OUT_DIR.value)
+    cli_checks.weights(_WEIGHTS.value)
+    logging.set_verbosity(logging.WARNING)
+    from dcgan.grids import sample_grid
+
+    print(sample_grid(os.path.join(out_dir, "samples.png"), weights=_WEIGHTS.value, n=_N.value,
+                      seed=_SEED.value, latent_dist=_LATENT_DIST.value))  # fmt: skip
+
+
+def run() -> None:
+    cli.run(main)
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    run()

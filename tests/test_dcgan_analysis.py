@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan import analysis as A
-from dcgan import checkpoints
+import dcgan
+from dcgan import figures as A
+from dcgan import layers as L
 from dcgan import model as M
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,7 +23,7 @@ TINY = M.DCGANConfig(nz=6, ngf=4, ndf=4, nc=3, resolution=32)
 
 @pytest.fixture(scope="module")
 def embedded():
-    return checkpoints.load()
+    return dcgan.load()
 
 
 # ---------------------------------------------------------------- interpolation
@@ -76,7 +77,7 @@ def test_interpolation_figure_rows_join_up(embedded, tmp_path):
     )
     assert imgs.shape == (12, 4, cfg.resolution, cfg.resolution, cfg.nc)
     zs = M.sample_latents(jax.random.key(3), 12, cfg.nz)
-    starts = A._gen(cfg, g, zs)
+    starts = A.generate_chunked(cfg, g, zs)
     np.testing.assert_allclose(imgs[:, 0], starts, atol=1e-5)  # row i starts at G(z_i)
     # the last column of the last row is on the way back to G(z_0): closer to it than row 11's start
     assert np.abs(imgs[-1, -1] - starts[0]).mean() < np.abs(imgs[-1, 0] - starts[0]).mean()
@@ -92,15 +93,15 @@ def test_vector_arithmetic_averages_three_exemplars(embedded, tmp_path):
         cfg, g, jax.random.key(4), concept="colorfulness", n_candidates=16, k=3
     )
     assert z1.shape == z2.shape == (3, cfg.nz)
-    s1 = A.colorfulness(A._gen(cfg, g, z1))
-    s2 = A.colorfulness(A._gen(cfg, g, z2))
+    s1 = A.colorfulness(A.generate_chunked(cfg, g, z1))
+    s2 = A.colorfulness(A.generate_chunked(cfg, g, z2))
     assert s1.min() >= s2.max()  # the 3 most vs the 3 least colourful candidates
     z3 = M.sample_latents(jax.random.key(5), 2, cfg.nz)
     path, grid = A.vector_arithmetic(cfg, g, tmp_path / "v.png", z1, z2, z3)
     assert grid.shape == (2, 4, cfg.resolution, cfg.resolution, cfg.nc)
-    want = A._gen(cfg, g, z1.mean(0) - z2.mean(0) + z3)
+    want = A.generate_chunked(cfg, g, z1.mean(0) - z2.mean(0) + z3)
     np.testing.assert_allclose(grid[:, 3], want, atol=1e-5)
-    np.testing.assert_allclose(grid[:, 0], np.broadcast_to(A._gen(cfg, g, z1.mean(0)[None]), grid[:, 0].shape), atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(grid[:, 0], np.broadcast_to(A.generate_chunked(cfg, g, z1.mean(0)[None]), grid[:, 0].shape), atol=1e-5)  # fmt: skip
     # z1 == z2 -> the arithmetic returns G(z3)
     _, same = A.vector_arithmetic(cfg, g, tmp_path / "s.png", z1, z1, z3)
     np.testing.assert_allclose(same[:, 3], same[:, 2], atol=1e-5)
@@ -122,7 +123,7 @@ def test_backward_rules_documented_leaky_relu():
     np.testing.assert_allclose(back["guided"], [0.2, 0.2, 1, 1, 0, 0])
     np.testing.assert_allclose(back["gradient"], [0.2, 0.2, 1, 1, -0.2, -1])
     # forward unchanged
-    np.testing.assert_allclose(A.backward_rule("guided", 0.2)(x), M.leaky_relu(x, 0.2))
+    np.testing.assert_allclose(A.backward_rule("guided", 0.2)(x), L.leaky_relu(x, 0.2))
     with pytest.raises(ValueError):
         A.backward_rule("lrp")
 
@@ -195,7 +196,7 @@ def test_cli_writes_labelled_figures_from_embedded_model(tmp_path):
     r = subprocess.run([sys.executable, "-m", "dcgan.analysis", "--what=all", f"--out_dir={out}"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
-    cfg = checkpoints.load()[0]
+    cfg = dcgan.load()[0]
     res, pad = cfg.resolution, 2
     expect = {  # (rows, cols) of image cells
         "interpolation_linear.png": (12, 8),

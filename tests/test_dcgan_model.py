@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from dcgan import layers as L
 from dcgan import model as M
 
 TINY = M.DCGANConfig(nz=7, ngf=4, ndf=4, nc=3, resolution=32)
@@ -38,8 +39,8 @@ def test_seed_widths():
 def test_subpixel_equals_dilated(h, k, s, p):
     x = jax.random.normal(jax.random.key(0), (2, h, h + 1, 3))
     w = jax.random.normal(jax.random.key(1), (k, k, 3, 5))
-    a = M.conv_transpose(x, w, s, p, "dilated")
-    b = M.conv_transpose(x, w, s, p, "subpixel")
+    a = L.conv_transpose(x, w, s, p, "dilated")
+    b = L.conv_transpose(x, w, s, p, "subpixel")
     assert a.shape == b.shape == (2, (h - 1) * s - 2 * p + k, h * s - 2 * p + k, 5)
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
 
@@ -100,7 +101,7 @@ def _torch_nets(cfg):
 )
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 def test_parity_with_torch(cfg, train):
-    from weights_convert import dcgan as conv
+    from dcgan import torch_layout as conv
 
     torch, net_g, net_d = _torch_nets(cfg)
     sd_g = {k: v.detach().numpy() for k, v in net_g.state_dict().items()}
@@ -139,7 +140,7 @@ def test_parity_with_torch(cfg, train):
 def test_gradients_match_torch():
     """Training-mode backward through G and D agrees with autograd."""
     cfg = TINY
-    from weights_convert import dcgan as conv
+    from dcgan import torch_layout as conv
 
     torch, net_g, net_d = _torch_nets(cfg)
     g = conv.generator_from_torch(cfg, {k: v.numpy() for k, v in net_g.state_dict().items()})
@@ -175,3 +176,50 @@ def test_no_recompile_on_second_call():
     f(g, z)
     f(g, z + 1)
     assert f._cache_size() == 1
+
+
+# ---------------------------------------------------------------- dcgan.load: the --weights grammar
+
+
+def test_load_random_spec():
+    import dcgan
+
+    cfg, g, d, meta = dcgan.load("random:seed-64:8")
+    assert cfg == M.SEED_64.replace(ngf=8, ndf=8) and meta["random"] == "seed-64:8"
+    assert g["params"]["convt0"]["kernel"].shape == (4, 4, 100, 64)
+    assert d["params"]["conv0"]["kernel"].shape == (4, 4, 3, 8)
+    assert dcgan.load("random")[0] == M.SEED_64  # default config, seed width
+    same = dcgan.load("random:seed-64:8")[1]
+    jax.tree.map(np.testing.assert_array_equal, g, same)  # a pure function of (spec, seed)
+    for bad, msg in (("random:nope", "unknown config"), ("random:seed-64:x", "whole number"),
+                     ("/no/such/path", "not a release")):  # fmt: skip
+        with pytest.raises(ValueError, match=msg):
+            dcgan.load(bad)
+
+
+def test_load_embedded_equals_default_and_dir():
+    import dcgan
+
+    a, b, c = dcgan.load(), dcgan.load("embedded"), dcgan.load(dcgan.EMBEDDED_DIR)
+    assert a[0] == b[0] == c[0] and a[3]["trained_steps"] == 1500
+    jax.tree.map(np.testing.assert_array_equal, a[1], c[1])
+
+
+def test_load_raw_pth_file_reads_its_shapes(tmp_path):
+    """A pytorch/examples netG.pth loads directly (converted on load, shapes read
+    from the file) and generates what torch generates."""
+    import dcgan
+
+    cfg = TINY.replace(g_act="relu", init="dcgan", head_bias=False, nc=1, resolution=16)
+    torch, net_g, _ = _torch_nets(cfg)
+    torch.save(net_g.state_dict(), tmp_path / "netG_epoch_0.pth")
+    got, g, d, meta = dcgan.load(tmp_path / "netG_epoch_0.pth", config="radford-64")
+    assert got == M.RADFORD_64.replace(nz=7, ngf=4, ndf=4, nc=1, resolution=16) and d == {}
+    z = np.random.default_rng(0).standard_normal((3, cfg.nz)).astype(np.float32)
+    net_g.eval()
+    with torch.no_grad():
+        want = net_g.main(torch.from_numpy(z).view(3, cfg.nz, 1, 1)).numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(M.generate(got, g, jnp.asarray(z)), want, atol=1e-5)
+    torch.save({"main.0.weight": torch.zeros(7, 16, 4, 4)}, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match="ConvT layers"):
+        dcgan.load(tmp_path / "bad.pth")

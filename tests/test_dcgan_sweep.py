@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan import checkpoints
-from dcgan import sweep as S
+import dcgan
+from dcgan import grids as S
+from dcgan import hub
 from neural_art import perturb
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,7 +68,7 @@ def readme_run(tmp_path_factory):
 def test_readme_command_writes_grid(readme_run):
     png, r = readme_run
     assert png.exists() and str(png.name) in r.stdout
-    cfg = checkpoints.load()[0]
+    cfg = dcgan.load()[0]
     cells = _cells(png, 6, 9, cfg.resolution)  # defaults: 6 latents x (8 seeds + original)
     w, h = Image.open(png).size
     left, top = w - (9 * (cfg.resolution + PAD) + PAD), h - (6 * (cfg.resolution + PAD) + PAD)
@@ -82,15 +83,15 @@ def test_readme_command_writes_grid(readme_run):
 def test_seed_column_is_independent_of_the_batch(readme_run, tmp_path):
     """Seeds 2..5 in a batch of 4 give the same pixels as in the CLI's batch 0..7."""
     png, _ = readme_run
-    cfg = checkpoints.load()[0]
-    other = S.run(tmp_path / "o.png", n_seeds=4, first_seed=2)
+    cfg = dcgan.load()[0]
+    other = S.sweep_grid(tmp_path / "o.png", seeds=range(2, 6))
     a, b = _cells(png, 6, 9, cfg.resolution), _cells(other, 6, 5, cfg.resolution)
     np.testing.assert_array_equal(b[:, :4], a[:, 2:6])
     np.testing.assert_array_equal(b[:, 4], a[:, 8])  # original column
 
 
 def test_sweep_uses_the_project_perturb_module():
-    cfg, g, _, _ = checkpoints.load()
+    cfg, g, _, _ = dcgan.load()
     z = jax.random.normal(jax.random.key(0), (2, cfg.nz))
     root = jax.random.key(1)
     imgs = S.sweep(cfg, g, root=root, seeds=[3], z=z, alpha=0.35)
@@ -106,13 +107,18 @@ def test_sweep_uses_the_project_perturb_module():
 @pytest.mark.parametrize(
     "args,msg",
     [
-        (["--seeds=0"], "seeds"),
-        (["--alpha=-1"], "alpha"),
-        (["--bogus=1"], "Unknown command line flag 'bogus'"),
-        (["--weights=/nonexistent/dir"], "no such directory"),
-        (["--out=sweep.jpg"], "expected a .png path"),
-        (["extra"], "unexpected arguments"),
-        (["--out=a.png", "--out_dir=d"], "not both"),
+        (["--out_dir=o", "--seeds=3-1"], "--seeds"),
+        (["--out_dir=o", "--seeds=0-99999"], "--seeds"),
+        (["--out_dir=o", "--alpha=-1"], "--alpha"),
+        (["--out_dir=o", "--alpha=inf"], "--alpha"),
+        (["--out_dir=o", "--alpha=nan"], "--alpha"),
+        (["--out_dir=o", "--bogus=1"], "Unknown command line flag 'bogus'"),
+        (["--out_dir=o", "--weights=/nonexistent/dir"], "--weights"),
+        (["--out_dir=o", "--weights=random:nope"], "unknown config"),
+        (["--out=sweep.png"], "Unknown command line flag 'out'"),
+        (["--first_seed=1", "--out_dir=o"], "Unknown command line flag 'first_seed'"),
+        (["--seeds=0-1"], "--out_dir is required"),
+        (["--out_dir=o", "extra"], "unexpected arguments"),
     ],
 )
 def test_bad_flags_fail_clearly(tmp_path, args, msg):
@@ -121,22 +127,23 @@ def test_bad_flags_fail_clearly(tmp_path, args, msg):
     assert r.returncode != 0
     assert msg in r.stderr, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 or "Unknown command line flag" in r.stderr
     assert not list(tmp_path.iterdir())
 
 
 def test_sample_cli_default_embedded(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "dcgan.sample", "--out=a/b/s.png", "--n=16"], cwd=tmp_path,
+    r = subprocess.run([sys.executable, "-m", "dcgan.sample", "--out_dir=a/b", "--n=16"], cwd=tmp_path,
                        env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
-    cfg = checkpoints.load()[0]
-    cells = _cells(tmp_path / "a/b/s.png", 4, 4, cfg.resolution)
+    cfg = dcgan.load()[0]
+    cells = _cells(tmp_path / "a/b/samples.png", 4, 4, cfg.resolution)
     assert len({c.tobytes() for c in cells.reshape(16, -1)}) == 16  # distinct samples
 
 
 def test_missing_embedded_model_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoints, "EMBEDDED_DIR", tmp_path / "nothing")
+    monkeypatch.setattr(hub, "EMBEDDED_DIR", tmp_path / "nothing")
     with pytest.raises(FileNotFoundError, match="embedded DCGAN is missing"):
-        checkpoints.load()
+        dcgan.load()
 
 
 def test_embedded_model_is_trained():
@@ -148,7 +155,7 @@ def test_embedded_model_is_trained():
     """
     from dcgan.model import generate, init_generator, sample_latents
 
-    cfg, g, d, meta = checkpoints.load()
+    cfg, g, d, meta = dcgan.load()
     assert meta["trained_steps"] == 1500 and meta["dtype"] == "bfloat16"
     assert d, "the embedded model ships D too (deconvnet figures need it)"
 
@@ -164,11 +171,15 @@ def test_embedded_model_is_trained():
 
 
 def test_out_dir_form(tmp_path):
-    """``--out_dir=DIR`` writes ``DIR/grid.png`` (the form an older README used)."""
-    r = subprocess.run([sys.executable, "-m", "dcgan.sweep", "--out_dir=o/sweep", "--seeds=2", "--latents=1"],
+    """``--out_dir=DIR`` writes ``DIR/grid.png``; an --out_dir that is a file is a usage error."""
+    r = subprocess.run([sys.executable, "-m", "dcgan.sweep", "--out_dir=o/sweep", "--seeds=0-1", "--latents=1"],
                        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "o" / "sweep" / "grid.png").exists()
+    (tmp_path / "f").write_text("")
+    r = subprocess.run([sys.executable, "-m", "dcgan.sweep", "--out_dir=f/x"], cwd=tmp_path, env=_env(),
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_public_api_without_tf_or_torch():
@@ -182,9 +193,19 @@ def test_public_api_without_tf_or_torch():
     assert r.returncode == 0, r.stderr[-2000:]
 
 
-def test_cli_modules_import_together():
-    """Flags are defined by the CLIs' __main__ only, so the modules can share a process."""
-    import dcgan.analysis
-    import dcgan.export
-    import dcgan.sample
-    import dcgan.sweep  # noqa: F401
+def test_cli_modules_have_run_entry_points():
+    """Every CLI module defines its flags at module level and a ``run()`` entry
+    point; the libraries behind them (grids, figures, train) define no flags."""
+    code = (
+        "import absl.flags as f, dcgan.grids, dcgan.figures, dcgan.train, dcgan.hub; "
+        "n = len(list(f.FLAGS)); import dcgan.sweep as s; "
+        "assert callable(s.run) and len(list(f.FLAGS)) > n and 'alpha' in f.FLAGS"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    for mod in ("sample", "sweep", "analysis", "export", "main"):
+        r = subprocess.run([sys.executable, "-m", f"dcgan.{mod}", "--helpfull"], cwd=ROOT, env=_env(),
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r.returncode == 0, r.stderr[-2000:]
+        for old in ("--out=", "--output", "--first_seed", "--dtype", "--lr=", "--iterations"):
+            assert old not in r.stdout, (mod, old)

@@ -1,6 +1,7 @@
 """DCGAN training: a tiny GAN moves toward its data; NaN stops with the step;
 SIGKILL -> resume reaches bit-identical params; SIGTERM checkpoints and stops."""
 
+import itertools
 import json
 import os
 import signal
@@ -13,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan import checkpoints, train
+import dcgan
+from dcgan import checkpoints, steps, train
 from dcgan.configs import art
 from dcgan.model import generate, sample_latents
 
@@ -60,9 +62,9 @@ def test_tiny_gan_moves_toward_data(tmp_path):
     an untrained G is grey, mean ~0, so the mean-colour term dominates).
     """
     cfg = _tiny_config(_folder(tmp_path / "data"), num_steps=300, log_every=30, sample_every=150, checkpoint_every=150, lr=1e-3)  # fmt: skip
-    init = train.init_state(cfg, jax.random.key(cfg.seed))
+    init = steps.init_state(cfg, jax.random.key(cfg.seed))
     z = sample_latents(jax.random.key(123), 64, cfg.model.nz)
-    mcfg = train.model_config(cfg)
+    mcfg = steps.model_config(cfg)
     before = _moment_distance(generate(mcfg, init["g"], z))
     state = train.train_and_evaluate(cfg, tmp_path / "run")
     after = _moment_distance(generate(mcfg, state["g"], z))
@@ -76,17 +78,38 @@ def test_tiny_gan_moves_toward_data(tmp_path):
     assert (tmp_path / "run" / "losses.png").exists()
     assert int(state["step"]) == 300
     # export (what made the embedded model): weights round-trip, README kept, loss plot copied
-    from dcgan import export
-
     out = tmp_path / "exported"
     out.mkdir()
     (out / "README.md").write_text("notes")
-    export.export_workdir(tmp_path / "run", out, dtype="bfloat16")
-    cfg2, g2, d2, meta = checkpoints.load(out)
+    checkpoints.export_workdir(tmp_path / "run", out, dtype="bfloat16")
+    cfg2, g2, d2, meta = dcgan.load(out)
     assert cfg2 == mcfg and meta["trained_steps"] == 300 and meta["dtype"] == "bfloat16"
     assert (out / "README.md").read_text() == "notes" and (out / "losses.png").exists()
     for a, b in zip(jax.tree.leaves(state["g"]), jax.tree.leaves(g2), strict=True):
         np.testing.assert_allclose(b, np.asarray(a), rtol=1e-2, atol=1e-6)  # bf16 storage
+
+
+def test_second_identical_training_step_does_not_recompile(tmp_path):
+    """The jitted step (sharded in, donated state out) compiles once: the state it
+    returns has the shardings its next call expects."""
+    cfg = _tiny_config(tmp_path, num_steps=2)
+    repl, data_sh = train.shardings(cfg)
+    step_fn = train.make_step_fn(cfg, repl, data_sh)
+    state = jax.jit(lambda k: steps.init_state(cfg, k), out_shardings=repl)(jax.random.key(0))
+    rng = jax.device_put(jax.random.key(1), repl)
+    bad = jax.device_put(np.int32(-1), repl)
+    batches = train.prefetch(itertools.repeat(np.zeros((16, 16, 16, 3), np.float32)), data_sh)
+    compiles = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda name, *a, **k: compiles.append(name) if name.endswith("backend_compile_duration") else None
+    )
+    state, m, bad = step_fn(state, next(batches), rng, bad)
+    first = len(compiles)
+    state, m, bad = step_fn(state, next(batches), rng, bad)
+    jax.block_until_ready(state)
+    assert step_fn._cache_size() == 1
+    assert first >= 1 and len(compiles) == first, compiles
+    assert int(state["step"]) == 2 and int(bad) == -1
 
 
 def test_nan_stops_with_step(tmp_path):
@@ -136,7 +159,7 @@ def _final_params(workdir, n):
     import ml_collections
 
     config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
-    abstract = jax.eval_shape(lambda: train.init_state(config, jax.random.key(0)))
+    abstract = jax.eval_shape(lambda: steps.init_state(config, jax.random.key(0)))
     mngr = checkpoints.manager(workdir)
     state, meta = checkpoints.restore(mngr, abstract, n)
     mngr.close()

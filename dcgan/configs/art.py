@@ -7,7 +7,7 @@
         --config.data.folder=/path/to/images
 """
 
-from dcgan.configs.common import base_config
+from dcgan.configs.common import base_config, quick
 
 
 def get_config(arg: str | None = None):
@@ -15,16 +15,4 @@ def get_config(arg: str | None = None):
     c.data.source = "folder"
     # ~100 epochs of 203k images at batch 128 (sec. 4.2).
     c.num_steps = 160_000
-    if arg == "quick":
-        c.model.ngf = c.model.ndf = 8
-        c.model.resolution = 32
-        c.batch_size = 16
-        c.num_steps = 20
-        c.log_every = 5
-        c.sample_every = 10
-        c.checkpoint_every = 5
-        c.num_samples = 16
-        c.data.min_epoch_examples = 64
-    elif arg:
-        raise ValueError(f"unknown config variant {arg!r} (quick)")
-    return c
+    return quick(c, arg)

@@ -36,3 +36,21 @@ def base_config() -> ml_collections.ConfigDict:
     c.init_from = ""
     c.step_delay_s = 0.0  # sleep per step; only for preemption tests/demos
     return c
+
+
+def quick(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
+    """Applies the config-file variant ``arg``: ``None``/``""`` (as is) or
+    ``"quick"`` -- a CPU smoke run (widths 8, 32x32, batch 16, 20 steps)."""
+    if arg == "quick":
+        c.model.ngf = c.model.ndf = 8
+        c.model.resolution = 32
+        c.batch_size = 16
+        c.num_steps = 20
+        c.log_every = 5
+        c.sample_every = 10
+        c.checkpoint_every = 5
+        c.num_samples = 16
+        c.data.min_epoch_examples = 64
+    elif arg:
+        raise ValueError(f"unknown config variant {arg!r} (quick)")
+    return c

@@ -8,12 +8,13 @@ for a CPU: the committed model took 19 CPU-minutes (32 min wall on 2 shared
 cores, 0.5-1.5 steps/s); see dcgan/assets/embedded/README.md.
 
     python -m dcgan.main --config=dcgan/configs/skimage.py --workdir=/tmp/dcgan_skimage
-    python -m dcgan.export --workdir=/tmp/dcgan_skimage --out=dcgan/assets/embedded --dtype=bfloat16
+    python -m dcgan.export --workdir=/tmp/dcgan_skimage --out_dir=dcgan/assets/embedded \
+        --precision=bfloat16
     # CPU smoke run:
     python -m dcgan.main --config=dcgan/configs/skimage.py:quick --workdir=/tmp/dcgan_skq
 """
 
-from dcgan.configs.common import base_config
+from dcgan.configs.common import base_config, quick
 
 
 def get_config(arg: str | None = None):
@@ -27,16 +28,4 @@ def get_config(arg: str | None = None):
     c.num_samples = 64
     c.checkpoint_every = 150
     c.lr = 2e-4  # pytorch/examples' rate: faster on a short CPU budget (seed: 1e-4)
-    if arg == "quick":
-        c.model.ngf = c.model.ndf = 8
-        c.model.resolution = 32
-        c.batch_size = 16
-        c.num_steps = 20
-        c.log_every = 5
-        c.sample_every = 10
-        c.checkpoint_every = 5
-        c.num_samples = 16
-        c.data.min_epoch_examples = 64
-    elif arg:
-        raise ValueError(f"unknown config variant {arg!r} (quick)")
-    return c
+    return quick(c, arg)

@@ -1,0 +1,81 @@
+"""Sample grids and Janik's eq. (2) weight-perturbation sweeps of a DCGAN
+generator (the library behind :mod:`dcgan.sample` and :mod:`dcgan.sweep`).
+
+A sweep grid has rows = latents and columns = perturbed networks (seed k's key
+is ``fold_in(root, k)``, so seed k's column is the same whichever other seeds
+run beside it), far right the unperturbed G. G runs in inference mode (running
+BN statistics); only the ``params`` collection is perturbed
+(:func:`neural_art.perturb.trainable`), not the BN statistics.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from dcgan import hub
+from dcgan.model import generate, generate_fn, sample_latents
+from neural_art import perturb
+from neural_art.images import save_grid
+
+
+def sample_grid(out, *, weights=None, n: int = 64, seed: int = 0,
+                latent_dist: str = "normal") -> pathlib.Path:  # fmt: skip
+    """Writes an ``n``-image grid from G (inference-mode BN) to ``out``; returns the path."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    cfg, g, _, meta = hub.load(weights)
+    z = sample_latents(jax.random.key(seed), n, cfg.nz, latent_dist)
+    imgs = generate_fn(cfg)(g, z)
+    return save_grid(
+        out, imgs, title=f"DCGAN samples ({meta.get('trained_steps', '?')} steps), seed {seed}"
+    )
+
+
+def sweep(
+    cfg, g, *, root: jax.Array, seeds, z: jax.Array, alpha: float = 0.35, where=None
+) -> np.ndarray:
+    """Images ``[n_latents, len(seeds) + 1, H, W, C]`` in [-1, 1]: one column per
+    perturbed net (``perturb.multiplicative`` with key ``seed_key(root, seed)``),
+    then the unperturbed G."""
+
+    def one(seed):
+        gp = perturb.multiplicative(g, perturb.seed_key(root, seed), alpha=alpha, where=where)
+        return generate(cfg, gp, z)
+
+    perturbed = jax.jit(jax.vmap(one))(jax.numpy.asarray(seeds))  # [S, L, H, W, C]
+    base = generate_fn(cfg)(g, z)[None]
+    out = np.concatenate([np.asarray(perturbed), np.asarray(base)])
+    return out.transpose(1, 0, 2, 3, 4)
+
+
+def sweep_grid(
+    out: str | os.PathLike,
+    *,
+    weights: str | os.PathLike | None = None,
+    seeds: Sequence[int] = tuple(range(8)),
+    n_latents: int = 6,
+    alpha: float = 0.35,
+    seed: int = 0,
+) -> pathlib.Path:
+    """Sweeps ``seeds`` on ``weights`` (default: the embedded model); writes the
+    labelled grid to ``out`` (parent dirs created) and returns its path."""
+    seeds = list(seeds)
+    if not seeds or n_latents < 1:
+        raise ValueError(f"need at least one seed and one latent, got {len(seeds)}, {n_latents}")
+    if not 0 <= alpha < float("inf"):
+        raise ValueError(f"alpha must be finite and >= 0, got {alpha}")
+    cfg, g, _, meta = hub.load(weights)
+    z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
+    imgs = sweep(cfg, g, root=jax.random.key(seed + 1), seeds=seeds, z=z, alpha=alpha)
+    cols = [f"s{s}" for s in seeds] + ["orig"]
+    title = (
+        f"DCGAN eq.(2) perturbation, alpha={alpha} ({meta.get('trained_steps', '?')}-step model)"
+    )
+    return save_grid(
+        out, imgs, col_labels=cols, row_labels=[f"z{i}" for i in range(n_latents)], title=title
+    )
