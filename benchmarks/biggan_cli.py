@@ -80,7 +80,9 @@ def main():
     a = ap.parse_args()
 
     from biggan_jax import experiment, hub
+    from neural_art.cli import use_compilation_cache
 
+    use_compilation_cache()  # a second run skips the (slow, on a loaded CPU) compiles
     job = experiment.SweepJob(weights=a.weights, classes=tuple(a.classes.split(",")),
                               seeds=tuple(range(a.seeds)), out_dir="unused", truncation=0.5,
                               chunk_size=a.chunk_size, writers=a.writers)  # fmt: skip
@@ -92,6 +94,7 @@ def main():
     compute_only(warm, cfg, params, z, y)  # compiles the chunk program (and generate, below)
     cli(warm)
     compile_s = time.perf_counter() - t
+    print(f"warm-up (compile) {compile_s:.0f} s", flush=True)
     from biggan_jax.sharded import sweep
 
     enc = serial_encode_s(sweep(cfg, params, list(range(a.chunk_size)), z, y, 0.5,
@@ -101,6 +104,7 @@ def main():
         c, e = compute_only(job, cfg, params, z, y), cli(job)
         ratios.append(e / c)
         rows.append({"repeat": r, "compute-only img/s": c, "CLI img/s": e, "CLI / compute": round(e / c, 3)})
+        print(rows[-1], flush=True)
     n_img = a.chunk_size * len(ids)
     report(
         f"BigGAN sweep CLI vs compute-only, {a.weights}, {a.seeds} seeds x {len(ids)} classes, "
