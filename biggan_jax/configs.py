@@ -19,6 +19,8 @@ B2, B4, B6, B8, B11, B13 upsample). Block ``B{k}`` is the reference's
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from typing import Any
 
 
@@ -144,3 +146,16 @@ def get_config(name: str) -> BigGANConfig:
         return CONFIGS[name]
     except KeyError:
         raise ValueError(f"unknown BigGAN config {name!r}; known: {sorted(CONFIGS)}") from None
+
+
+def read_config(path: str | os.PathLike, name: str = "custom") -> BigGANConfig:
+    """A reference ``config.json`` (``pytorch_pretrained_biggan``) as a config."""
+    with open(path, encoding="utf-8") as f:
+        try:
+            d = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON: {e}") from e
+    try:
+        return BigGANConfig.from_hf_dict(d, name=name)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: not a BigGAN-deep config: {e}") from e

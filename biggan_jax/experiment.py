@@ -15,31 +15,43 @@ perturbation with key ``fold_in(key(root_seed), seed)``; row r's latent is
 class vector the row's class. Re-running with the same settings skips seeds
 already written (resumable); different settings in the same directory are
 refused, so finished work is never overwritten.
+
+PNGs are encoded on worker threads (:class:`ImageWriter`) while the device
+computes the next chunk; the manifest's ``seeds_done`` lists a seed only once
+all its files are written (each file atomically).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import os
 import pathlib
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from biggan_jax.configs import BigGANConfig, get_config
+from biggan_jax import hub
+from biggan_jax.configs import BigGANConfig
 from biggan_jax.noise import truncated_noise
-from biggan_jax.sharded import Perturbation, parse_seeds, sweep_chunks
+from biggan_jax.sharded import Perturbation, sweep_chunks
 from neural_art import imagenet as cls
 from neural_art import images as imio
+from neural_art.atomic import write_json
 
 MANIFEST_VERSION = 1
 
 
 @dataclasses.dataclass(frozen=True)
 class SweepJob:
+    """One sweep. ``root_seed`` is the CLI's ``--seed``: network k's key is
+    ``fold_in(key(root_seed), k)``; ``writers``: PNG encoder threads (0: auto)."""
+
     weights: str
     classes: tuple[str | int, ...]
     seeds: tuple[int, ...]
@@ -53,45 +65,94 @@ class SweepJob:
     chunk_size: int | None = None
     hf_compat: bool = False
     grid_columns: int = 12
+    writers: int = 0
 
 
-def _slug(s: str) -> str:
+class ImageWriter:
+    """Writes PNGs on worker threads, overlapped with device work.
+
+    PIL's PNG encoder (zlib) and numpy's uint8 conversion release the GIL, so
+    ``workers`` threads encode at once while the main thread waits on the
+    device. At most ``max_pending`` submissions wait (``submit`` blocks beyond),
+    so memory stays flat however long the sweep. :meth:`finished` returns the
+    keys whose files are all written and re-raises the first write error.
+    """
+
+    def __init__(self, workers: int = 0, max_pending: int = 0):
+        self.workers = workers or min(16, os.cpu_count() or 1)
+        self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="png")
+        self._room = threading.Semaphore(max_pending or 4 * self.workers)
+        self._pending: list[tuple[object, concurrent.futures.Future]] = []
+
+    def submit(self, key, paths: Sequence[pathlib.Path], images) -> None:
+        """Queues ``images[i]`` (``[H, W, 3]`` in [-1, 1] or uint8) -> ``paths[i]``."""
+        self._room.acquire()
+        fut = self._pool.submit(lambda: [imio.save_image(p, im) for p, im in zip(paths, images, strict=True)])
+        fut.add_done_callback(lambda _: self._room.release())
+        self._pending.append((key, fut))
+
+    def finished(self) -> list:
+        keep, done = [], []
+        for kf in self._pending:
+            (done if kf[1].done() else keep).append(kf)
+        self._pending = keep
+        for _, f in done:
+            f.result()
+        return [k for k, _ in done]
+
+    def wait(self) -> None:
+        concurrent.futures.wait([f for _, f in self._pending])
+
+    def map(self, fn: Callable, args: Sequence[tuple]) -> list:
+        """``[fn(*a) for a in args]`` on the workers."""
+        return list(self._pool.map(lambda a: fn(*a), args))
+
+    def __enter__(self) -> ImageWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True)
+        if exc[0] is None:
+            self.finished()
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where a sweep's files go: one directory per seed, one file per row."""
+
+    out: pathlib.Path
+    rows: tuple[dict, ...]
+    names: tuple[str, ...]
+
+    def seed_dir(self, seed: int | None) -> pathlib.Path:
+        return self.out / "images" / (f"seed_{seed:06d}" if seed is not None else "original")
+
+    def complete(self, seed: int | None) -> bool:
+        d = self.seed_dir(seed)
+        return all((d / n).exists() for n in self.names)
+
+    def files(self, seed: int | None) -> list[pathlib.Path]:
+        return [self.seed_dir(seed) / n for n in self.names]
+
+
+def slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_")[:40]
 
 
-def _config_for(weights: str) -> BigGANConfig | None:
-    """The architecture named by ``weights`` without loading it, when known."""
-    if weights.startswith("random"):
-        parts = weights.split(":")
-        cfg = get_config(parts[1] if len(parts) > 1 else "biggan-deep-256")
-        return cfg.replace(channel_width=int(parts[2])) if len(parts) > 2 else cfg
-    try:
-        return get_config(weights)
-    except ValueError:
-        return None
+def layout(out_dir: str, ids: Sequence[int], latents: int) -> Layout:
+    rows = tuple(
+        {"row": r, "class_id": i, "class_name": cls.class_name(i), "latent": j}
+        for r, (i, j) in enumerate((i, j) for i in ids for j in range(latents))
+    )
+    names = tuple(f"r{r['row']:03d}_{slug(r['class_name'])}_l{r['latent']}.png" for r in rows)
+    return Layout(pathlib.Path(out_dir), rows, names)
 
 
-def validate(job: SweepJob) -> tuple[list[int], np.ndarray]:
-    """Every check that can fail, before any compute. Returns (class ids, y rows)."""
-    if job.precision not in ("float32", "bfloat16"):
-        raise ValueError(f"precision must be float32 or bfloat16, got {job.precision!r}")
-    if not 0.0 < job.truncation <= 1.0:
-        raise ValueError(f"truncation must be in (0, 1], got {job.truncation}")
-    if job.latents < 1:
-        raise ValueError(f"latents per class must be >= 1, got {job.latents}")
-    ids = [cls.class_index(c) for c in job.classes]  # unknown names -> closest names
-    if not ids:
-        raise ValueError("no classes given")
-    cfg = _config_for(job.weights)
-    if (
-        cfg is not None
-        and job.perturbation.mode == "replace"
-        and job.perturbation.block not in cfg.block_names
-    ):
-        raise ValueError(
-            f"unknown block {job.perturbation.block!r} for {cfg.name}; blocks are {', '.join(cfg.block_names)}"
-        )
-    out = pathlib.Path(job.out_dir)
+def check_out_dir(out_dir: str) -> pathlib.Path:
+    """``out_dir`` exists (created) and is writable; a file is refused."""
+    out = pathlib.Path(out_dir)
+    if out.is_file():
+        raise ValueError(f"output dir {out} is a file")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -99,35 +160,40 @@ def validate(job: SweepJob) -> tuple[list[int], np.ndarray]:
         probe.unlink()
     except OSError as e:
         raise PermissionError(f"output dir {out} is not writable: {e}") from e
-    return ids, cls.class_vector(ids)
+    return out
 
 
-def _weights_info(weights: str) -> dict:
-    info = {"weights": weights, "weights_sha256": None}
-    if weights.startswith("random"):
-        return info
-    from biggan_jax.hub import RELEASES
+def validate(job: SweepJob) -> tuple[list[int], BigGANConfig | None]:
+    """Every check that can fail, before any compute. Returns (class ids, config
+    when known without loading)."""
+    if job.precision not in ("float32", "bfloat16"):
+        raise ValueError(f"precision must be float32 or bfloat16, got {job.precision!r}")
+    if not 0.0 < job.truncation <= 1.0:
+        raise ValueError(f"truncation must be in (0, 1], got {job.truncation}")
+    if job.latents < 1:
+        raise ValueError(f"latents per class must be >= 1, got {job.latents}")
+    if job.grid_columns < 1:
+        raise ValueError(f"grid columns must be >= 1, got {job.grid_columns}")
+    ids = [cls.class_index(c) for c in job.classes]  # unknown names -> closest names
+    if not ids:
+        raise ValueError("no classes given")
+    cfg = hub.config_for(job.weights)
+    pert = job.perturbation
+    if cfg is not None and pert.mode == "replace" and pert.block not in cfg.block_names:
+        raise ValueError(
+            f"unknown block {pert.block!r} for {cfg.name}; blocks are {', '.join(cfg.block_names)}"
+        )
+    check_out_dir(job.out_dir)
+    return ids, cfg
 
-    if weights in RELEASES:
-        info["weights_sha256"] = RELEASES[weights].weights.sha256
-        info["weights_url"] = RELEASES[weights].weights.url
-        return info
-    p = pathlib.Path(weights)
-    if (p / "metadata.json").exists():
-        info["weights_sha256"] = json.loads((p / "metadata.json").read_text()).get("source_sha256")
-    elif p.is_file():
-        from neural_art.fetch import sha256_file
 
-        info["weights_sha256"] = sha256_file(p)
-    return info
-
-
-def _settings(job: SweepJob, ids: Sequence[int]) -> dict:
+def settings(job: SweepJob, ids: Sequence[int]) -> dict:
+    """The manifest's settings: a re-run must match them to resume."""
     pert = dataclasses.asdict(job.perturbation)
     pert["include"] = list(pert["include"])
     return {
         "version": MANIFEST_VERSION,
-        **_weights_info(job.weights),
+        **hub.provenance(job.weights),
         "perturbation": pert,
         "truncation": job.truncation,
         "hf_compat": job.hf_compat,
@@ -139,156 +205,121 @@ def _settings(job: SweepJob, ids: Sequence[int]) -> dict:
     }
 
 
-def _write_json(path: pathlib.Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    os.replace(tmp, path)
+def check_resume(manifest_path: pathlib.Path, new: dict) -> None:
+    """Refuses a directory holding a sweep with other settings."""
+    if not manifest_path.exists():
+        return
+    old = json.loads(manifest_path.read_text())
+    old = {k: v for k, v in old.items() if k not in ("seeds_done", "rows", "images")}
+    if old != new:
+        diff = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
+        raise ValueError(
+            f"{manifest_path.parent} holds a sweep with other settings ({', '.join(diff)} differ); "
+            "use another --out_dir (finished images are never overwritten)"
+        )
 
 
-def _load_model(weights: str):
-    from biggan_jax.hub import load
-    from biggan_jax.model import init_params
+def latents(job: SweepJob, cfg: BigGANConfig, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(z, y)`` of every row: class-major, ``job.latents`` latents per class."""
+    root = jax.random.key(job.latent_seed)
+    z_lat = np.concatenate([
+        np.asarray(truncated_noise(jax.random.fold_in(root, j), 1, job.truncation, cfg.z_dim))
+        for j in range(job.latents)
+    ])  # fmt: skip
+    return np.concatenate([z_lat] * len(ids)), np.repeat(cls.class_vector(ids), job.latents, axis=0)
 
-    if weights.startswith("random"):
-        cfg = _config_for(weights)
-        return cfg, init_params(cfg, jax.random.key(0))
-    return load(weights)
+
+def write_original(job: SweepJob, cfg, params, z, y, lay: Layout, writer: ImageWriter) -> None:
+    """The unperturbed generator's images (the grids' far-right column)."""
+    if lay.complete(None):
+        return
+    from biggan_jax.model import generate
+
+    imgs = generate(cfg, params, z, y, job.truncation, hf_compat=job.hf_compat,
+                    dtype=jnp.dtype(job.precision))  # fmt: skip
+    writer.submit(None, lay.files(None), np.asarray(imgs))
 
 
 def run(job: SweepJob, *, progress: bool = True) -> dict:
     """Runs (or resumes) the sweep; returns the manifest."""
-    ids, y_cls = validate(job)
-    out = pathlib.Path(job.out_dir)
-    settings = _settings(job, ids)
-    manifest_path = out / "manifest.json"
-    if manifest_path.exists():
-        old = json.loads(manifest_path.read_text())
-        old_settings = {k: v for k, v in old.items() if k not in ("seeds_done", "rows", "images")}
-        if old_settings != settings:
-            diff = sorted(
-                k
-                for k in set(settings) | set(old_settings)
-                if settings.get(k) != old_settings.get(k)
-            )
-            raise ValueError(
-                f"{out} holds a sweep with other settings ({', '.join(diff)} differ); "
-                "use another --out_dir (finished images are never overwritten)"
-            )
-
-    rows = [
-        {"row": r, "class_id": i, "class_name": cls.class_name(i), "latent": j}
-        for r, (i, j) in enumerate((i, j) for i in ids for j in range(job.latents))
-    ]
-    names = [f"r{r['row']:03d}_{_slug(r['class_name'])}_l{r['latent']}.png" for r in rows]
-    seed_dir = lambda s: out / "images" / (f"seed_{s:06d}" if s is not None else "original")
-    complete = lambda s: all((seed_dir(s) / n).exists() for n in names)
+    ids, _ = validate(job)
+    lay = layout(job.out_dir, ids, job.latents)
+    manifest_path = lay.out / "manifest.json"
+    manifest = settings(job, ids)
+    check_resume(manifest_path, manifest)
     # A seed is finished when all its images exist (on a pod slice each host holds its own seeds').
-    seeds = [s for s in job.seeds if not complete(s)]
-    done = [s for s in job.seeds if s not in seeds]
-
-    cfg, params = _load_model(job.weights)
-    lat_root = jax.random.key(job.latent_seed)
-    z_lat = np.concatenate(
-        [
-            np.asarray(
-                truncated_noise(jax.random.fold_in(lat_root, j), 1, job.truncation, cfg.z_dim)
-            )
-            for j in range(job.latents)
-        ]
-    )
-    z = np.concatenate([z_lat] * len(ids))
-    y = np.repeat(y_cls, job.latents, axis=0)
+    todo = [s for s in job.seeds if not lay.complete(s)]
+    manifest.update(rows=list(lay.rows), seeds_done=sorted(set(job.seeds) - set(todo)))
+    cfg, params = hub.load(job.weights)
+    z, y = latents(job, cfg, ids)
     is_main = jax.process_index() == 0
-
-    orig_dir = seed_dir(None)
-    if is_main and not all((orig_dir / n).exists() for n in names):
-        import jax.numpy as jnp
-
-        from biggan_jax.model import generate
-
-        imgs = np.asarray(
-            generate(
-                cfg,
-                params,
-                z,
-                y,
-                job.truncation,
-                hf_compat=job.hf_compat,
-                dtype=jnp.dtype(job.precision),
-            )
-        )
-        for n, im in zip(names, imgs, strict=True):
-            imio.save_image(orig_dir / n, im)
-
-    manifest = {**settings, "rows": rows, "seeds_done": sorted(done)}
-    bar = None
-    if progress and is_main and seeds:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(seeds), unit="net", desc="sweep")
-    if seeds:
-        for got, imgs in sweep_chunks(
-            cfg,
-            params,
-            seeds,
-            z,
-            y,
-            job.truncation,
-            root=jax.random.key(job.root_seed),
-            perturbation=job.perturbation,
-            dtype=job.precision,
-            chunk_size=job.chunk_size,
-            hf_compat=job.hf_compat,
-        ):
-            for s, per_seed in zip(got, imgs, strict=True):
-                for n, im in zip(names, per_seed, strict=True):
-                    imio.save_image(seed_dir(s) / n, im)
-            manifest["seeds_done"] = sorted(set(manifest["seeds_done"]) | set(got))
-            if is_main:
-                _write_json(manifest_path, manifest)
-            if bar is not None:
-                bar.update(len(got))
-    if bar is not None:
-        bar.close()
+    with ImageWriter(job.writers) as writer:
+        if is_main:
+            write_original(job, cfg, params, z, y, lay, writer)
+        _sweep(job, cfg, params, z, y, todo, lay, writer, manifest, is_main and progress)
     if is_main:
-        present = [s for s in job.seeds if complete(s)]
-        manifest["seeds_done"] = sorted(set(manifest["seeds_done"]) | set(present))
-        _write_json(manifest_path, manifest)
-        if len(present) < len(job.seeds):
-            print(
-                f"grid shows the {len(present)} of {len(job.seeds)} seeds whose images are on this "
-                "host; gather all hosts' images into one directory and re-run the command to redraw it"
-            )
-        write_grids(out, present, names, rows, job.grid_columns)
+        finish(job, lay, manifest)
     return manifest
 
 
-def write_grids(
-    out: pathlib.Path, seeds: Sequence[int], names: Sequence[str], rows, columns: int
-) -> list[pathlib.Path]:
-    """Figure layout: rows = (class, latent), columns = seeds, far right θ*.
-    One page per ``columns`` seeds: grid.png, grid_001.png, ..."""
-    from PIL import Image
+def _sweep(job, cfg, params, z, y, todo, lay, writer, manifest, progress) -> None:
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
 
-    def read(d: pathlib.Path):
-        return np.stack([np.asarray(Image.open(d / n).convert("RGB")) for n in names])
+        bar = tqdm(total=len(todo), unit="net", desc="sweep")
+    chunks = sweep_chunks(
+        cfg, params, todo, z, y, job.truncation, root=jax.random.key(job.root_seed),
+        perturbation=job.perturbation, dtype=job.precision, chunk_size=job.chunk_size,
+        hf_compat=job.hf_compat,
+    ) if todo else ()  # fmt: skip
+    for got, imgs in chunks:
+        for s, per_seed in zip(got, imgs, strict=True):
+            writer.submit(s, lay.files(s), per_seed)
+        record(manifest, writer.finished(), lay.out / "manifest.json")
+        if bar is not None:
+            bar.update(len(got))
+    writer.wait()
+    record(manifest, writer.finished(), lay.out / "manifest.json")
+    if bar is not None:
+        bar.close()
 
-    orig = read(out / "images" / "original")
-    pages = []
-    for p, start in enumerate(range(0, len(seeds), columns)):
-        page = list(seeds[start : start + columns])
-        cols = [read(out / "images" / f"seed_{s:06d}") for s in page] + [orig]
-        grid = np.stack(cols, axis=1)  # [rows, cols, H, W, 3]
-        path = out / ("grid.png" if p == 0 else f"grid_{p:03d}.png")
-        imio.save_grid(
-            path,
-            grid,
-            row_labels=[f"{r['class_name']} z{r['latent']}" for r in rows],
-            col_labels=[f"seed {s}" for s in page] + ["original"],
+
+def record(manifest: dict, seeds, manifest_path: pathlib.Path) -> None:
+    """Adds the seeds whose files are all written to ``seeds_done`` (process 0 writes it)."""
+    seeds = [s for s in seeds if s is not None]
+    if seeds:
+        manifest["seeds_done"] = sorted(set(manifest["seeds_done"]) | set(seeds))
+        if jax.process_index() == 0:
+            write_json(manifest_path, manifest)
+
+
+def finish(job: SweepJob, lay: Layout, manifest: dict) -> None:
+    """Final manifest and the grid pages (of the seeds whose images are on this host)."""
+    present = [s for s in job.seeds if lay.complete(s)]
+    manifest["seeds_done"] = sorted(set(manifest["seeds_done"]) | set(present))
+    write_json(lay.out / "manifest.json", manifest)
+    if len(present) < len(job.seeds):
+        print(
+            f"grid shows the {len(present)} of {len(job.seeds)} seeds whose images are on this "
+            "host; gather all hosts' images into one directory and re-run the command to redraw it"
         )
-        pages.append(path)
-    return pages
+    write_grids(lay, present, job.grid_columns, workers=job.writers)
 
 
-def seeds_from(spec: str) -> tuple[int, ...]:
-    return tuple(parse_seeds(spec))
+def write_grids(lay: Layout, seeds: Sequence[int], columns: int, *, workers: int = 0) -> list[pathlib.Path]:
+    """Figure layout: rows = (class, latent), columns = seeds, far right θ*.
+    One page per ``columns`` seeds: grid.png, grid_001.png, ... (pages encoded in parallel)."""
+    read = lambda s: np.stack([imio.load_image(p) for p in lay.files(s)])
+    labels = [f"{r['class_name']} z{r['latent']}" for r in lay.rows]
+    orig = read(None)
+
+    def page(p: int, start: int) -> pathlib.Path:
+        cols = list(seeds[start : start + columns])
+        grid = np.stack([read(s) for s in cols] + [orig], axis=1)  # [rows, cols, H, W, 3]
+        path = lay.out / ("grid.png" if p == 0 else f"grid_{p:03d}.png")
+        return imio.save_grid(path, grid, row_labels=labels, value_range=(0.0, 1.0),
+                              col_labels=[f"seed {s}" for s in cols] + ["original"])  # fmt: skip
+
+    with ImageWriter(workers) as pool:
+        return pool.map(page, list(enumerate(range(0, len(seeds), columns))))

@@ -1,4 +1,4 @@
-"""Loading BigGAN-deep weights by name, by path, or at random.
+"""Loading BigGAN-deep weights: the one ``--weights`` grammar of :mod:`neural_art.hub`.
 
 ``load("biggan-deep-256")`` downloads the Hugging Face release of
 ``pytorch_pretrained_biggan`` once (``.bin`` + ``config.json``) into the cache
@@ -6,6 +6,9 @@
 sha256, converts it with :mod:`weights_convert.biggan` (needs torch, the
 ``convert`` extra, once) and caches the converted orbax params; later loads
 read only the converted params and need neither network nor torch.
+
+:func:`config_for` and :func:`provenance` read the same spec without loading
+weights, so the sweep CLI checks everything before any compute.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import pathlib
 
 import jax
 
-from biggan_jax.configs import BigGANConfig, get_config
-from neural_art.fetch import Artifact, cache_dir, fetch
+from biggan_jax.configs import CONFIGS, BigGANConfig, get_config, read_config
+from neural_art import hub as grammar
+from neural_art import store
+from neural_art.fetch import Artifact, cache_dir, fetch, sha256_file
 
+DEFAULT_CONFIG = "biggan-deep-256"
 _HF = "https://s3.amazonaws.com/models.huggingface.co/biggan/"
 # sha256/size of the 256 files: from a public install manifest that pins them
 # (CatalogVersion bundle-b-2026-08-07); not re-verified here (no network). The
@@ -56,20 +62,67 @@ RELEASES: dict[str, Release] = {
 }
 
 
-def _from_converted(path: pathlib.Path):
-    from neural_art.store import load_params
-    from weights_convert.biggan import read_hf_config  # noqa: F401  (no torch needed)
+def parse(spec: str | os.PathLike | grammar.WeightsSpec) -> grammar.WeightsSpec:
+    """``spec`` read by the shared grammar; a directory holding a raw
+    ``pytorch_model.bin`` (and no ``metadata.json``) counts as that file."""
+    if isinstance(spec, grammar.WeightsSpec):
+        return spec
+    ws = grammar.parse(spec, releases=RELEASES, configs=CONFIGS, default_config=DEFAULT_CONFIG)
+    if ws.kind == "dir" and not (ws.path / "metadata.json").exists():
+        if (ws.path / "pytorch_model.bin").exists():
+            return grammar.WeightsSpec("file", path=ws.path / "pytorch_model.bin")
+        raise grammar.WeightsSpecError(
+            f"{ws.path}: neither converted weights (metadata.json) nor a pytorch_model.bin"
+        )
+    return ws
 
-    params, meta = load_params(path)
-    cfg = BigGANConfig.from_hf_dict(meta["config"], name=meta.get("config_name", "custom"))
-    return cfg, params
+
+def find_config(bin_path: str | os.PathLike) -> pathlib.Path:
+    """The ``config.json`` beside a raw ``.bin``: ``config.json``, or the release's
+    ``<name>-config.json`` beside ``<name>-pytorch_model.bin``."""
+    p = pathlib.Path(bin_path)
+    cands = [p.with_name("config.json"), p.with_name(p.name.replace("pytorch_model.bin", "config.json"))]
+    found = next((c for c in cands if c.exists()), None)
+    if found is None:
+        raise FileNotFoundError(f"{p}: no config.json beside it (looked for {', '.join(map(str, cands))})")
+    return found
 
 
-def load(name_or_path: str | os.PathLike, *, cache: str | os.PathLike | None = None, seed: int = 0):
+def config_for(spec: str | os.PathLike | grammar.WeightsSpec) -> BigGANConfig | None:
+    """The architecture ``spec`` names, without loading weights (``None``: a
+    release not converted yet whose name is no known config)."""
+    ws = parse(spec)
+    if ws.kind == "random":
+        cfg = get_config(ws.name)
+        return cfg.replace(channel_width=ws.width) if ws.width else cfg
+    if ws.kind == "release":
+        return CONFIGS.get(ws.name)
+    if ws.kind == "dir":
+        meta = store.read_metadata(ws.path)
+        return BigGANConfig.from_hf_dict(meta["config"], name=meta.get("config_name", "custom"))
+    return read_config(find_config(ws.path))
+
+
+def provenance(spec: str | os.PathLike) -> dict:
+    """What a manifest records about the weights: the spec, the source's sha256
+    (and URL for a release); ``None`` for random weights."""
+    ws = parse(spec)
+    info = {"weights": os.fspath(spec), "weights_sha256": None}
+    if ws.kind == "release":
+        rel = RELEASES[ws.name]
+        info.update(weights_sha256=rel.weights.sha256, weights_url=rel.weights.url)
+    elif ws.kind == "dir":
+        info["weights_sha256"] = store.read_metadata(ws.path).get("source_sha256")
+    elif ws.kind == "file":
+        info["weights_sha256"] = sha256_file(ws.path)
+    return info
+
+
+def load(spec: str | os.PathLike, *, cache: str | os.PathLike | None = None, seed: int = 0):
     """Returns ``(cfg, params)``.
 
     Args:
-      name_or_path: one of
+      spec: one of
 
         * a release name, ``biggan-deep-128`` / ``-256`` / ``-512``: download,
           verify, convert and cache (once);
@@ -77,42 +130,32 @@ def load(name_or_path: str | os.PathLike, *, cache: str | os.PathLike | None = N
           params + ``metadata.json``);
         * a ``pytorch_model.bin`` (with ``config.json`` beside it) or a directory
           holding both: converted on the fly (needs torch);
-        * ``random:<release name>``: random weights of that architecture
-          (:func:`biggan_jax.init_params` with ``seed``), for smoke tests.
+        * ``random[:<config>[:<channel_width>]]``: random weights of that
+          architecture (:func:`biggan_jax.init_params` with ``seed``), e.g.
+          ``random:biggan-deep-128:8`` for smoke tests.
       cache: cache directory (default ``$NEURAL_ART_JAX_CACHE`` or
         ``~/.cache/neural-art-jax``).
+      seed: ``random`` only: the init key.
     """
-    s = os.fspath(name_or_path)
-    if s.startswith("random:") or s == "random":
+    ws = parse(spec)
+    if ws.kind == "random":
         from biggan_jax.model import init_params
 
-        cfg = get_config(s.split(":", 1)[1] if ":" in s else "biggan-deep-256")
+        cfg = config_for(ws)
         return cfg, init_params(cfg, jax.random.key(seed))
-    if s in RELEASES:
-        return _load_release(s, RELEASES[s], cache)
-    p = pathlib.Path(s)
-    if p.is_dir() and (p / "metadata.json").exists():
-        return _from_converted(p)
-    if p.is_dir() and (p / "pytorch_model.bin").exists():
-        p = p / "pytorch_model.bin"
-    if p.is_file():
-        from weights_convert.biggan import convert_torch, read_hf_config
+    if ws.kind == "release":
+        return _load_release(ws.name, RELEASES[ws.name], cache)
+    if ws.kind == "dir":
+        return _from_converted(ws.path)
+    from weights_convert.biggan import convert_torch
 
-        cands = [
-            p.with_name("config.json"),
-            p.with_name(p.name.replace("pytorch_model.bin", "config.json")),
-        ]
-        cfg_file = next((c for c in cands if c.exists()), None)
-        if cfg_file is None:
-            raise FileNotFoundError(
-                f"{p}: no config.json beside it (looked for {[str(c) for c in cands]})"
-            )
-        cfg = read_hf_config(cfg_file)
-        return cfg, convert_torch(p, cfg)
-    raise ValueError(
-        f"cannot load BigGAN weights from {s!r}: not a release name ({', '.join(RELEASES)}), "
-        "not 'random:<name>', and no such file or directory"
-    )
+    cfg = config_for(ws)
+    return cfg, convert_torch(ws.path, cfg)
+
+
+def _from_converted(path: pathlib.Path):
+    params, meta = store.load_params(path)
+    return BigGANConfig.from_hf_dict(meta["config"], name=meta.get("config_name", "custom")), params
 
 
 def _load_release(name: str, rel: Release, cache):
@@ -122,10 +165,9 @@ def _load_release(name: str, rel: Release, cache):
         return _from_converted(converted)
     bin_path = fetch(rel.weights, cache=root)
     cfg_path = fetch(rel.config, cache=root)
-    from neural_art.fetch import sha256_file
     from weights_convert import biggan as conv
 
-    cfg = conv.read_hf_config(cfg_path, name=name)
+    cfg = read_config(cfg_path, name=name)
     params = conv.convert_torch(bin_path, cfg)
     conv.save(converted, cfg, params, source=rel.weights.url, source_sha256=sha256_file(bin_path))
     return cfg, params

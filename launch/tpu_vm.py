@@ -23,7 +23,9 @@ import shlex
 import subprocess
 import sys
 
-from absl import app, flags
+from absl import flags
+
+from neural_art import cli
 
 _NAME = flags.DEFINE_string("name", None, "TPU VM name.")
 _ZONE = flags.DEFINE_string("zone", "us-central2-b", "Zone.")
@@ -34,9 +36,7 @@ _TYPE = flags.DEFINE_string(
 _VERSION = flags.DEFINE_string("version", "tpu-ubuntu2204-base", "TPU VM software version.")
 _SPOT = flags.DEFINE_bool("spot", False, "Create a Spot VM.")
 _JOB = flags.DEFINE_enum("job", "sweep", ["sweep", "dcgan"], "What to run.")
-_OUT = flags.DEFINE_string(
-    "remote_out", "neural-art-out", "Output dir on every worker, relative to its home."
-)
+_OUT = cli.define_out_dir("neural-art-out", "Output dir on every worker, relative to its home.")
 _MULTI = flags.DEFINE_bool(
     "multihost", None, "Force (or forbid) jax.distributed.initialize(); default: from the type."
 )
@@ -69,17 +69,17 @@ def plan(argv_job: list[str]) -> list[tuple[str, list[str]]]:
     ssh = lambda cmd: [*g, "ssh", name, *loc, "--worker=all", f"--command={cmd}"]
     multihost = hosts(_TYPE.value) > 1 if _MULTI.value is None else _MULTI.value
     if _JOB.value == "sweep":
-        run = ["python", "-m", "biggan_jax", f"--out_dir={_OUT.value}/sweep", *argv_job]
+        command = ["python", "-m", "biggan_jax", f"--out_dir={_OUT.value}/sweep", *argv_job]
         if multihost:
-            run.insert(3, "--multihost")
+            command.insert(3, "--multihost")
     else:
         if multihost:  # dcgan.main is data-parallel over one host's devices only
-            raise app.UsageError(
+            raise cli.UsageError(
                 f"--job=dcgan runs on one host: {_TYPE.value} has {hosts(_TYPE.value)} hosts, "
                 "and dcgan.main does not form a multi-host mesh (every worker would train the "
                 "same model alone); use a single-host type such as v4-8 or v5litepod-8"
             )
-        run = ["python", "-m", "dcgan.main", f"--workdir={_OUT.value}/dcgan", *argv_job]
+        command = ["python", "-m", "dcgan.main", f"--workdir={_OUT.value}/dcgan", *argv_job]
     steps = [
         ("create the VM unless it exists (describe fails -> create)",
          ["bash", "-c", " ".join(map(shlex.quote, [*g, "describe", name, *loc])) + " >/dev/null 2>&1 || "
@@ -91,7 +91,7 @@ def plan(argv_job: list[str]) -> list[tuple[str, list[str]]]:
          ssh("mkdir -p ~/neural-art-jax && tar xzf ~/neural-art-jax.tar.gz -C ~/neural-art-jax && "
              "python3 -m venv ~/venv && ~/venv/bin/pip install -q -U 'jax[tpu]' -e ~/neural-art-jax")),
         (f"run the {_JOB.value} on every worker" + (" (one JAX mesh over all hosts)" if multihost else ""),
-         ssh("cd ~ && ~/venv/bin/" + " ".join(map(shlex.quote, run)))),
+         ssh("cd ~ && ~/venv/bin/" + " ".join(map(shlex.quote, command)))),
     ]  # fmt: skip
     if _BUCKET.value:
         steps.append(("copy every worker's outputs to the bucket",
@@ -101,10 +101,11 @@ def plan(argv_job: list[str]) -> list[tuple[str, list[str]]]:
     return steps
 
 
-def main(argv):
+def main(argv, job_argv: list[str]) -> None:
     if not _NAME.value:
-        raise app.UsageError("--name is required")
-    steps = plan(list(argv[1:]))
+        raise cli.UsageError("--name is required")
+    hosts(_TYPE.value)  # a bad --accelerator_type fails before anything runs
+    steps = plan(job_argv)
     for i, (what, cmd) in enumerate(steps, 1):
         print(f"# [{i}/{len(steps)}] {what}")
         print(shlex.join(cmd))
@@ -118,5 +119,14 @@ def main(argv):
                 sys.exit(r.returncode)
 
 
+def run() -> None:
+    """The arguments after ``--`` belong to the job: split off before absl
+    parses (``cli.run`` refuses positional arguments)."""
+    argv = sys.argv
+    job_argv = argv[argv.index("--") + 1 :] if "--" in argv else []
+    sys.argv = argv[: argv.index("--")] if "--" in argv else argv
+    cli.run(lambda a: main(a, job_argv))
+
+
 if __name__ == "__main__":
-    app.run(main)
+    run()

@@ -22,13 +22,11 @@ from biggan_reference import random_reference, reference_forward, state_dict_num
 
 import biggan_jax  # noqa: E402
 from biggan_jax import hub  # noqa: E402
-from weights_convert import (  # noqa: E402
-    Artifact,
-    CheckpointMismatchError,
-    UnsafeCheckpointError,
-    WeightsUnavailableError,
-)
+from neural_art.fetch import Artifact, WeightsUnavailableError  # noqa: E402
+from weights_convert import CheckpointMismatchError, UnsafeCheckpointError  # noqa: E402
 from weights_convert import biggan as conv  # noqa: E402
+from weights_convert import biggan_names as names  # noqa: E402
+from weights_convert import biggan_tfhub as tfhub  # noqa: E402
 
 # width 8: at width 4 attention θ has one output channel, whose [1, 1] u0 the reference TF converter squeezes to a scalar
 CFG = biggan_jax.BIGGAN_DEEP_128.replace(channel_width=8, name="tiny-128")
@@ -110,7 +108,7 @@ def test_load_path_and_cli(bin_dir, ref_model, tmp_path):
     assert np.abs(ours - reference_forward(ref_model, z, y, 0.5)).max() <= 1e-4
     out = tmp_path / "converted"
     r = subprocess.run([sys.executable, "-m", "weights_convert.biggan", f"--src={bin_dir / 'pytorch_model.bin'}",
-                        f"--out={out}"], capture_output=True, text=True, timeout=300)  # fmt: skip
+                        f"--out_dir={out}"], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     meta = json.loads((out / "metadata.json").read_text())
     digest = hashlib.sha256((bin_dir / "pytorch_model.bin").read_bytes()).hexdigest()
@@ -134,10 +132,10 @@ def _write_tf_checkpoint(cfg, params, prefix, module_stats=None):
     graph = tf.Graph()
     with graph.as_default():
         variables = {}
-        for e in conv.name_table(cfg):
+        for e in names.name_table(cfg):
             if e.tf is None:
                 continue
-            value = conv._get(params, e.path)
+            value = names.get_leaf(params, e.path)
             if e.path[-1] == "u":  # TF-Hub stores u0 as [1, out], before the final power iteration
                 value = rng.standard_normal((1, *value.shape)).astype(np.float32)
             variables[e.tf] = tf.compat.v1.Variable(
@@ -179,7 +177,7 @@ def test_tfhub_names_give_the_same_params_as_the_reference_conversion(
     module = tmp_path / "module"
     (module / "variables").mkdir(parents=True)
     _write_tf_checkpoint(CFG, params, module / "variables" / "variables")
-    stats = [conv._get(params, e.path) for e in conv.name_table(CFG) if e.path[0] == "batch_stats"]
+    stats = [names.get_leaf(params, e.path) for e in names.name_table(CFG) if e.path[0] == "batch_stats"]
     np.savez(tmp_path / "stats.npz", *stats)
     torch.save([np.asarray(s) for s in stats], tmp_path / "stats.bin")
 
@@ -193,7 +191,7 @@ def test_tfhub_names_give_the_same_params_as_the_reference_conversion(
     )
     via_bin = conv.from_torch_state_dict(CFG, state_dict_numpy(ref))
     # ... and ours, straight from the TF names, agree.
-    via_tf = conv.convert_tfhub(module, CFG, str(tmp_path / "stats.npz"))
+    via_tf = tfhub.convert_tfhub(module, CFG, str(tmp_path / "stats.npz"))
     flat_bin = dict(__import__("jax").tree_util.tree_leaves_with_path(via_bin))
     flat_tf = dict(__import__("jax").tree_util.tree_leaves_with_path(via_tf))
     assert flat_bin.keys() == flat_tf.keys()
@@ -207,42 +205,42 @@ def test_tfhub_names_give_the_same_params_as_the_reference_conversion(
 def test_tfhub_module_dir_stats_are_read_from_its_graph(ref_model, tmp_path):
     pytest.importorskip("tensorflow", reason="TF-Hub conversion needs tensorflow")
     params = conv.from_torch_state_dict(CFG, state_dict_numpy(ref_model))
-    stats = [conv._get(params, e.path) for e in conv.name_table(CFG) if e.path[0] == "batch_stats"]
+    stats = [names.get_leaf(params, e.path) for e in names.name_table(CFG) if e.path[0] == "batch_stats"]
     module = tmp_path / "biggan-deep-module"
     _write_tf_checkpoint(CFG, params, module, module_stats=stats)
-    got = conv.extract_bn_stats(module, tmp_path / "stats.npz")
+    got = tfhub.extract_bn_stats(module, tmp_path / "stats.npz")
     assert len(got) == len(stats)
     for a, b in zip(got, stats, strict=True):
         np.testing.assert_array_equal(a, np.asarray(b, np.float32))
-    assert len(conv.read_bn_stats(tmp_path / "stats.npz")) == len(stats)
+    assert len(tfhub.read_bn_stats(tmp_path / "stats.npz")) == len(stats)
     # the CLI reads the statistics from the module itself when --bn_stats is not given
     cfg_json = tmp_path / "config.json"
     cfg_json.write_text(json.dumps(CFG.to_hf_dict()))
     out = tmp_path / "converted"
     r = subprocess.run([sys.executable, "-m", "weights_convert.biggan", f"--src={module}",
-                        f"--config={cfg_json}", f"--out={out}"], capture_output=True, text=True,
+                        f"--config={cfg_json}", f"--out_dir={out}"], capture_output=True, text=True,
                        timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr[-2000:]
     _, via_module = biggan_jax.load(out)
-    via_npz = conv.convert_tfhub(module, CFG, str(tmp_path / "stats.npz"))
+    via_npz = tfhub.convert_tfhub(module, CFG, str(tmp_path / "stats.npz"))
     flat_module = dict(__import__("jax").tree_util.tree_leaves_with_path(via_module))
     flat_npz = dict(__import__("jax").tree_util.tree_leaves_with_path(via_npz))
     assert flat_module.keys() == flat_npz.keys()
     for k, a in flat_npz.items():
         np.testing.assert_array_equal(flat_module[k], a, err_msg=str(k))
     with pytest.raises(ValueError, match="not a TF1 Hub"):
-        conv.extract_bn_stats(tmp_path)
+        tfhub.extract_bn_stats(tmp_path)
 
 
 def test_tfhub_missing_variable_and_bad_stats(ref_model, tmp_path):
     pytest.importorskip("tensorflow", reason="TF-Hub conversion needs tensorflow")
     params = conv.from_torch_state_dict(CFG, state_dict_numpy(ref_model))
     _write_tf_checkpoint(CFG, params, tmp_path / "ckpt")
-    stats = [conv._get(params, e.path) for e in conv.name_table(CFG) if e.path[0] == "batch_stats"]
+    stats = [names.get_leaf(params, e.path) for e in names.name_table(CFG) if e.path[0] == "batch_stats"]
     with pytest.raises(ValueError, match="BN stats: 3 arrays"):
-        conv.convert_tfhub(tmp_path / "ckpt", CFG, stats[:3])
+        tfhub.convert_tfhub(tmp_path / "ckpt", CFG, stats[:3])
     with pytest.raises(CheckpointMismatchError, match="Generator/GBlock/conv0/w/ema_0.9999"):
-        conv.convert_tfhub(tmp_path / "ckpt", CFG.replace(channel_width=16), stats)
+        tfhub.convert_tfhub(tmp_path / "ckpt", CFG.replace(channel_width=16), stats)
 
 
 # ------------------------------------------------------------------ download
@@ -320,5 +318,5 @@ def test_released_names_point_at_the_hf_files():
     )
     assert rel.weights.sha256 == "5900ef4065047e3aa0d1b66197b7f2664dceb59b27080e414ad57e203c485bc5"
     assert rel.weights.size == 234411737
-    with pytest.raises(ValueError, match="not a release name"):
+    with pytest.raises(ValueError, match="is not a release"):
         biggan_jax.load("biggan-deep-1024")
