@@ -213,7 +213,7 @@ def test_imports_and_generates_without_torch_and_tensorflow(tmp_path):
                 if name.split('.')[0] in ('torch', 'tensorflow', 'tensorflow_hub'):
                     raise ImportError('blocked: ' + name)
         sys.meta_path.insert(0, Block())
-        import jax, biggan_jax
+        import jax, biggan_jax, neural_art.images
         cfg = biggan_jax.BIGGAN_DEEP_128.replace(channel_width=4)
         params = biggan_jax.init_params(cfg, jax.random.key(0))
         z = biggan_jax.truncated_noise(jax.random.key(1), 1, 0.5)
