@@ -5,6 +5,10 @@ since. A change that alters a CLI's pixels on purpose re-records its case
 
 Hashes are of decoded pixel arrays (shape, dtype and bytes), not of PNG files, so
 an encoder setting does not count as a change; loss plots (matplotlib) are left out.
+DCGAN training is not bit-reproducible between two processes on XLA:CPU (two
+identical 4-step runs gave different samples, 2026-12-02), so its case checks the
+prepared training data and that the sample grid exists; exact resume within a run
+is tested by tests/test_dcgan_train.py.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from PIL import Image
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GOLDEN = pathlib.Path(__file__).with_name("golden.json")
 SKIP = ("losses.png", "loss.png", "losses_")
+UNSTABLE = {"dcgan_train": ("samples/",)}  # case -> path prefixes checked for existence only
 
 
 def _pictures(tmp: pathlib.Path) -> pathlib.Path:
@@ -89,7 +94,13 @@ def run_case(name: str, tmp: pathlib.Path, cases=None) -> dict[str, str]:
     assert r.returncode == 0, f"{name}: {r.stderr[-3000:]}"
     files = sorted(p for p in out.rglob("*.png") if not p.name.startswith(SKIP))
     assert files, f"{name} wrote no PNG under {out}"
-    return {str(p.relative_to(out)): _hash_png(p) for p in files}
+    loose = UNSTABLE.get(name, ())
+    return {
+        str(p.relative_to(out)): (
+            "exists" if str(p.relative_to(out)).startswith(loose) else _hash_png(p)
+        )
+        for p in files
+    }
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
