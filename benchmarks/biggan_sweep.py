@@ -4,6 +4,8 @@ in place, generate), in one run.
 
     python benchmarks/biggan_sweep.py                   # GPU: 256, 64 seeds x {1, 8} latents
     python benchmarks/biggan_sweep.py --smoke           # CPU: tiny config
+    OMP_NUM_THREADS=2 python benchmarks/biggan_sweep.py --config=biggan-deep-128 \
+        --seeds=4 --latents=4 --chunk=4 --dtypes=float32 --profile   # CPU, issue 10's row
 
 Reports images/s, compile time, peak device memory, achieved TFLOP/s against
 37.5 GMAC/image as released and 28 GMAC with conv_to_rgb's 3 used channels.
@@ -21,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax
 import numpy as np
 
-from benchmarks.common import report, use_torch
+from benchmarks.common import report, timeit, use_torch
 
 GMAC = {"biggan-deep-256": (37.5, 28.0)}
 
@@ -33,17 +35,18 @@ def peak_bytes():
         return None
 
 
-def ours(cfg, params, seeds, latents, dtype, chunk):
+def ours(cfg, params, seeds, latents, dtype, chunk, strategy=None):
+    """(images/s after compilation, compile + first chunk s, the SweepPlan used)."""
     import biggan_jax
-    from biggan_jax.sharded import Perturbation, sweep_chunks
+    from biggan_jax.sharded import Perturbation, sweep_chunks, sweep_plan
 
     z = biggan_jax.truncated_noise(jax.random.key(1), latents, 0.4)
     y = biggan_jax.class_vector([980] * latents)
-    kw = dict(
-        root=jax.random.key(0), perturbation=Perturbation(alpha=0.35), dtype=dtype, chunk_size=chunk
-    )
+    kw = dict(root=jax.random.key(0), perturbation=Perturbation(alpha=0.35), dtype=dtype,
+              chunk_size=chunk, strategy=strategy)
     t = time.perf_counter()
-    for _ in sweep_chunks(cfg, params, seeds[:chunk], z, y, 0.4, **kw):  # compile + first chunk
+    plan = sweep_plan(cfg, params, seeds, z, y, 0.4, **kw)
+    for _ in sweep_chunks(cfg, params, seeds[: plan.chunk], z, y, 0.4, **kw):  # + first chunk
         pass
     first = time.perf_counter() - t
     t = time.perf_counter()
@@ -51,7 +54,47 @@ def ours(cfg, params, seeds, latents, dtype, chunk):
     for got, _ in sweep_chunks(cfg, params, seeds, z, y, 0.4, **kw):
         n += len(got) * latents
     dt = time.perf_counter() - t
-    return n / dt, first
+    return n / dt, first, plan
+
+
+def profile(cfg, params, latents, iters=3):
+    """Where one seed's time goes: its noise, its perturbed weights, its forward."""
+    import jax.numpy as jnp
+
+    import biggan_jax
+    from biggan_jax.sharded import Perturbation
+    from neural_art import perturb as core
+
+    flat = [(core.path_str(p), np.shape(x)) for p, x in jax.tree_util.tree_leaves_with_path(params)
+            if core.path_str(p).startswith("params/")]
+    paths, shapes = [p for p, _ in flat], [s for _, s in flat]
+    n = sum(int(np.prod(s)) for s in shapes)
+    z = biggan_jax.truncated_noise(jax.random.key(1), latents, 0.4)
+    y = jnp.asarray(biggan_jax.class_vector([980] * latents))
+    pert = Perturbation(alpha=0.35)
+    fns = {
+        f"noise: {n / 1e6:.1f}M normals (ours)": (jax.jit(lambda k: core.normals(k, paths, shapes)),),
+        f"noise: jax.random.normal threefry {n / 1e6:.1f}M": (
+            jax.jit(lambda k: jax.random.normal(k, (n,))),),
+        "perturb: eq. 2 weights of one seed": (jax.jit(pert.apply), params),
+        f"forward: batch {latents}": (
+            jax.jit(lambda k, p: biggan_jax.generate(cfg, p, z, y, 0.4)), params),
+    }
+    out = {}
+    for name, (f, *rest) in fns.items():
+        args = (*rest, jax.random.key(0)) if rest and name.startswith("perturb") else (
+            (jax.random.key(0), *rest))
+        ms, _ = timeit(lambda f=f, args=args: f(*args), warmup=1, iters=iters, sync=jax.block_until_ready)
+        out[f"{name} (ms)"] = round(ms * 1e3)
+    return out
+
+
+def torch_noise_ms(n, iters=3):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    ms, _ = timeit(lambda: torch.randn(n, generator=g), warmup=1, iters=iters)
+    return round(ms * 1e3)
 
 
 def reference(cfg, params, seeds, latents):
@@ -94,6 +137,9 @@ def main():
     ap.add_argument("--seeds", type=int, default=64)
     ap.add_argument("--latents", default="1,8")
     ap.add_argument("--chunk", type=int, default=8, help="seeds per compiled chunk (all devices)")
+    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--strategies", default="auto", help="comma list of auto,map,vmap,hybrid")
+    ap.add_argument("--profile", action="store_true", help="time noise / perturb / forward alone")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no_torch", action="store_true")
     args = ap.parse_args()
@@ -111,21 +157,31 @@ def main():
     )  # smoke: not released
     with_torch = use_torch(args.no_torch)
     for L in map(int, args.latents.split(",")):
-        for dt in ("float32", "bfloat16"):
-            ips, first = ours(cfg, params, seeds, L, dt, args.chunk)
-            pb = peak_bytes()
-            rows.append({"impl": f"ours {dt}", "seeds x latents": f"{args.seeds}x{L}", "img/s": ips,
-                         "compile+1st chunk s": first, "peak GB": (pb / 1e9) if pb else "-",
+        for dt in args.dtypes.split(","):
+          for st in args.strategies.split(","):
+            ips, first, plan = ours(cfg, params, seeds, L, dt, args.chunk,
+                                    None if st == "auto" else st)
+            pb = peak_bytes() or plan.peak_bytes
+            rows.append({"impl": f"ours {dt} {plan.strategy} (group {plan.group}, chunk {plan.chunk})",
+                         "seeds x latents": f"{args.seeds}x{L}", "img/s": ips,
+                         "compile+1st chunk s": first, "peak GB": pb / 1e9,
                          "TFLOP/s released / used": (f"{2*gmac[0]*ips/1e3:.0f} / {2*gmac[1]*ips/1e3:.0f}" if gmac else "-")})  # fmt: skip
         if with_torch:
             ips = reference(cfg, params, seeds[: max(4, args.seeds // 4)], L)
             rows.append({"impl": "pytorch loop (eager)", "seeds x latents": f"{args.seeds}x{L}", "img/s": ips,
                          "compile+1st chunk s": "-", "peak GB": "-",
                          "TFLOP/s released / used": (f"{2*gmac[0]*ips/1e3:.0f} / {2*gmac[1]*ips/1e3:.0f}" if gmac else "-")})  # fmt: skip
+    extra = {"chunk": args.chunk}
+    if args.profile:
+        for L in map(int, args.latents.split(",")):
+            extra.update(profile(cfg, params, L))
+        if with_torch:
+            n = sum(x.size for x in jax.tree.leaves(params["params"]))
+            extra[f"noise: torch.randn {n / 1e6:.1f}M (ms)"] = torch_noise_ms(n)
     report(
         f"Perturbation sweep, {cfg.name} (width {cfg.channel_width}), eq. (2) alpha 0.35",
         rows,
-        {"chunk": args.chunk},
+        extra,
     )
 
 

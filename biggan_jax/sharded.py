@@ -4,20 +4,27 @@ compiled, sharded program (Janik's Figs. 3 and 4 at scale).
 For each seed k the network θ_k = perturb(θ*, fold_in(root, k)) is built *on
 device inside the compiled program* and generates the same latents ``z`` /
 classes ``y`` as every other seed (the paper's rows). Seeds are processed in
-chunks: one compiled program per (model, mode, chunk size), the seed axis
-sharded over all devices of a 1-D mesh (``jax.make_mesh``; multi-host when
-``jax.distributed`` is initialised), each device vmapping over its share of
-the chunk. Memory is that of one chunk, whatever the number of seeds.
+chunks, the seed axis sharded over all devices of a 1-D mesh
+(``jax.make_mesh``; multi-host when ``jax.distributed`` is initialised).
 
-Seed k's images do not depend on what else is in the chunk, the chunk size,
-or the device count: its key is ``fold_in(root, k)`` and every leaf's noise is
-``fold_in(key, crc32(path))``.
+How a device walks its share of a chunk is the *strategy* (:class:`SweepPlan`):
+
+* ``"map"``: ``lax.map`` over seeds, one seed's weights live at a time, all its
+  latents batched (group 1);
+* ``"vmap"``: all of the device's seeds vmapped at once (one group);
+* ``"hybrid"``: ``lax.map`` over groups of ``group`` seeds, vmapped within.
+
+The group width is fixed by the settings (never by how many seeds remain or by
+free memory) and the last group is padded, so seed k's images do not depend on
+the chunk size, on what else is in the chunk, or on the device count: every seed
+is computed by the same compiled group body. Its key is ``fold_in(root, k)``
+(noise: :func:`neural_art.perturb.normals`). The chunk size comes from the
+compiled program's own ``memory_analysis()`` against a stated budget.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Iterator, Sequence
 
@@ -91,77 +98,144 @@ def seed_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
     return jax.make_mesh((len(devices),), (AXIS,), devices=devices)
 
 
-def bytes_per_seed(cfg: BigGANConfig, n_latents: int, dtype=jnp.float32) -> int:
-    """Rough device bytes one seed needs in flight: its weights (copy + noise, fp32)
-    plus activations of its images (the largest resolution's few live tensors)."""
-    n_params = sum(
-        math.prod(s.shape)
-        for s in jax.tree.leaves(
-            jax.eval_shape(
-                lambda: BigGANDeep(cfg).init(
-                    jax.random.key(0),
-                    jnp.zeros((1, cfg.z_dim)),
-                    jnp.zeros((1, cfg.num_classes)),
-                    truncation_stat_selector(1.0),
-                )
-            )
-        )
-    )
-    act = 6 * cfg.output_dim**2 * cfg.channel_width * jnp.dtype(dtype).itemsize
-    return 3 * 4 * n_params + n_latents * act
+STRATEGIES = ("map", "vmap", "hybrid")
+DEFAULT_GROUP = 8  # seeds vmapped together by "hybrid" (and "vmap" when no chunk is given)
+SEEDS_PER_DEVICE = 16  # the chunk tried first, per device, before the memory check
 
 
-DEFAULT_BUDGET = (
-    12 << 30
-)  # bytes per device for one chunk (the sweep's peak-memory target is 16 GB)
+def default_strategy(platform: str, n_latents: int) -> str:
+    """The measured choice (BENCHMARKS.md, issue 10). CPU: ``"map"`` at any number of
+    latents (per-seed kernels under vmap become grouped convolutions, slower than
+    one seed at a time with its latents batched). GPU/TPU: ``"hybrid"`` below 8
+    latents per seed (a batch of 1-4 images leaves the device idle; PERF_NOTES: a
+    loop over 64 seeds x 1 latent ran at 33 img/s, vmap at 670), else ``"map"``."""
+    if platform == "cpu":
+        return "map"
+    return "hybrid" if n_latents < 8 else "map"
 
 
-def auto_chunk_per_device(
-    cfg: BigGANConfig,
-    n_latents: int,
-    dtype=jnp.float32,
-    fraction: float = 0.5,
-    budget: int = DEFAULT_BUDGET,
-) -> int:
-    """Seeds per device per chunk that fit in ``min(budget, fraction · device memory)``."""
-    dev = jax.local_devices()[0]
-    limit = None
+@dataclasses.dataclass(frozen=True)
+class SweepPlan:
+    """How a sweep runs, fixed by the settings (record it in a manifest: seed k's
+    pixels depend on ``strategy`` and ``group``, not on ``chunk`` or ``devices``).
+
+    Attributes:
+      strategy: ``"map"``, ``"vmap"`` or ``"hybrid"`` (module docstring).
+      group: seeds vmapped together (1 for ``"map"``).
+      chunk: seeds per chunk over all devices (a multiple of ``devices · group``).
+      devices: devices the seed axis is sharded over.
+      peak_bytes: the compiled chunk program's own peak per device
+        (``memory_analysis``: arguments + outputs + temporaries - aliased).
+      budget: the bytes per device the chunk was sized to fit.
+    """
+
+    strategy: str
+    group: int
+    chunk: int
+    devices: int
+    peak_bytes: int = 0
+    budget: int = 0
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def default_budget(device: jax.Device) -> int:
+    """Bytes per device one chunk may use: half the device's memory, at most 12 GiB;
+    on CPU (no memory stats) a fixed 2 GiB, not the free memory of the moment."""
     try:
-        stats = dev.memory_stats()
-        limit = stats.get("bytes_limit") if stats else None
+        limit = (device.memory_stats() or {}).get("bytes_limit")
     except Exception:  # backends without memory_stats
         limit = None
-    if limit is None:  # CPU: share the host's free memory between the local devices
-        try:
-            import psutil
-
-            limit = psutil.virtual_memory().available / max(1, jax.local_device_count())
-        except ImportError:
-            limit = 4 << 30
-    return max(1, int(min(budget, fraction * limit) // bytes_per_seed(cfg, n_latents, dtype)))
+    return min(12 << 30, limit // 2) if limit else 2 << 30
 
 
-@functools.lru_cache(maxsize=16)
-def _program(cfg: BigGANConfig, pert: Perturbation, dtype: str, mesh: jax.sharding.Mesh):
-    dt = jnp.dtype(dtype)
+def peak_bytes(compiled) -> int:
+    """A compiled program's peak device bytes from its own ``memory_analysis()``."""
+    m = compiled.memory_analysis()
+    return int(
+        m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+        - m.alias_size_in_bytes
+    )
 
+
+def _seed_fn(cfg, pert, dt):
     def one(params, root, seed, z, y, sel):
         theta = pert.apply(params, jax.random.fold_in(root, seed))
         return BigGANDeep(cfg, dt).apply(_cast(theta, dt), z, y, sel).astype(jnp.float32)
 
-    def local(params, root, seeds, z, y, sel):  # this device's share of the chunk
-        return jax.vmap(one, in_axes=(None, None, 0, None, None, None))(
-            params, root, seeds, z, y, sel
-        )
+    return one
 
-    sharded = jax.shard_map(
-        local,
-        mesh=mesh,
-        in_specs=(P(), P(), P(AXIS), P(), P(), P()),
-        out_specs=P(AXIS),
-        check_vma=False,
-    )
-    return jax.jit(sharded)
+
+def _local(one, group: int):
+    def local(params, root, seeds, z, y, sel):  # this device's share: [n · group] seeds
+        def body(g):
+            if group == 1:
+                return one(params, root, g[0], z, y, sel)[None]
+            return jax.vmap(one, in_axes=(None, None, 0, None, None, None))(
+                params, root, g, z, y, sel
+            )
+
+        out = jax.lax.map(body, seeds.reshape(-1, group))
+        return out.reshape(-1, *out.shape[2:])
+
+    return local
+
+
+_COMPILED: dict = {}
+
+
+def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args):
+    """The compiled chunk program for these settings and argument shapes (cached:
+    a second identical sweep compiles nothing)."""
+    abstract = jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), args[:1])
+    sig = (cfg, pert, str(dtype), mesh, group, chunk, jnp.shape(args[3]), str(abstract))
+    if sig not in _COMPILED:
+        sharded = jax.shard_map(
+            _local(_seed_fn(cfg, pert, jnp.dtype(dtype)), group),
+            mesh=mesh,
+            in_specs=(P(), P(), P(AXIS), P(), P(), P()),
+            out_specs=P(AXIS),
+            check_vma=False,
+        )
+        seeds = jax.ShapeDtypeStruct((chunk,), jnp.int32, sharding=NamedSharding(mesh, P(AXIS)))
+        params, root, _, z, y, sel = args
+        _COMPILED[sig] = jax.jit(sharded).lower(params, root, seeds, z, y, sel).compile()
+    return _COMPILED[sig]
+
+
+def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, group=None,
+               chunk_size=None, budget=None) -> SweepPlan:
+    """Chooses strategy, group and chunk (see :class:`SweepPlan`). Without
+    ``chunk_size`` the chunk starts at ``SEEDS_PER_DEVICE`` seeds per device (at
+    most what ``n_seeds`` needs) and is halved until the compiled program's own
+    peak fits ``budget`` (default :func:`default_budget`)."""
+    n_dev = mesh.devices.size
+    strategy = strategy or default_strategy(mesh.devices.flat[0].platform, jnp.shape(args[3])[0])
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    need = -(-n_seeds // n_dev)  # seeds per device the whole sweep needs
+    if strategy == "map":
+        group = 1
+    elif strategy == "vmap":
+        group = group or (-(-chunk_size // n_dev) if chunk_size else DEFAULT_GROUP)
+    else:
+        group = group or DEFAULT_GROUP
+    budget = budget or default_budget(mesh.devices.flat[0])
+    if strategy == "vmap":
+        groups = 1
+    elif chunk_size:
+        groups = -(-chunk_size // (n_dev * group))
+    else:
+        groups = max(1, min(SEEDS_PER_DEVICE // group, -(-need // group)))
+    while True:
+        compiled = compiled_chunk(cfg, pert, dtype, mesh, group, groups * group * n_dev, args)
+        peak = peak_bytes(compiled)
+        if chunk_size or groups == 1 or peak <= budget:
+            return SweepPlan(strategy, group, groups * group * n_dev, n_dev, peak, budget)
+        groups //= 2
 
 
 def sweep_chunks(
@@ -178,6 +252,10 @@ def sweep_chunks(
     chunk_size: int | None = None,
     mesh: jax.sharding.Mesh | None = None,
     hf_compat: bool = False,
+    strategy: str | None = None,
+    group: int | None = None,
+    budget: int | None = None,
+    plan: SweepPlan | None = None,
 ) -> Iterator[tuple[list[int], np.ndarray]]:
     """Yields ``(seeds, images [n, L, H, W, 3])`` per chunk, for the seeds whose
     images this process holds (all of them on one host).
@@ -186,14 +264,41 @@ def sweep_chunks(
       seeds: perturbation seeds (network k uses ``fold_in(root, k)``).
       z: ``[L, z_dim]`` latents, y: ``[L, num_classes]``: the same for every seed.
       chunk_size: seeds per chunk over all devices (rounded up to a multiple of
-        the device count); default: as many as fit in half of device memory.
+        devices x group); default: sized by the compiled program's memory
+        analysis against ``budget`` (bytes per device, :func:`default_budget`).
+      strategy, group: see :class:`SweepPlan`; default :func:`default_strategy`.
+      plan: a :class:`SweepPlan` from :func:`sweep_plan` (e.g. read back from a
+        manifest) instead of ``chunk_size``/``strategy``/``group``/``budget``.
       dtype: ``"float32"`` or ``"bfloat16"`` compute.
 
     The next chunk is dispatched before the current one is copied to the host,
     so device work overlaps the caller's image writing.
     """
     mesh = mesh or seed_mesh()
-    n_dev = mesh.devices.size
+    args = _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_compat)
+    if plan is None:
+        plan = plan_sweep(cfg, perturbation, dtype, mesh, len(seeds), args, strategy=strategy,
+                          group=group, chunk_size=chunk_size, budget=budget)
+    if plan.devices != mesh.devices.size:
+        plan = dataclasses.replace(plan, devices=mesh.devices.size,
+                                   chunk=-(-plan.chunk // (mesh.devices.size * plan.group))
+                                   * mesh.devices.size * plan.group)
+    prog = compiled_chunk(cfg, perturbation, dtype, mesh, plan.group, plan.chunk, args)
+    yield from _run_chunks(prog, args, list(seeds), plan.chunk, mesh)
+
+
+def sweep_plan(cfg: BigGANConfig, params, seeds: Sequence[int], z, y, truncation: float, *,
+               root: jax.Array, perturbation: Perturbation = Perturbation(),
+               dtype: str = "float32", mesh: jax.sharding.Mesh | None = None,
+               hf_compat: bool = False, **kw) -> SweepPlan:
+    """The :class:`SweepPlan` that :func:`sweep_chunks` with the same arguments uses
+    (compiles its program, which the sweep then reuses)."""
+    mesh = mesh or seed_mesh()
+    args = _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_compat)
+    return plan_sweep(cfg, perturbation, dtype, mesh, len(seeds), args, **kw)
+
+
+def _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_compat):
     z = jnp.asarray(z, jnp.float32)
     y = jnp.asarray(y, jnp.float32)
     if z.ndim != 2 or y.ndim != 2 or z.shape[0] != y.shape[0]:
@@ -202,20 +307,17 @@ def sweep_chunks(
         )
     if perturbation.mode == "replace":
         perturb.check_block(params, perturbation.block)
-    per_dev = (
-        -(-chunk_size // n_dev) if chunk_size else auto_chunk_per_device(cfg, z.shape[0], dtype)
-    )
-    per_dev = min(per_dev, -(-len(seeds) // n_dev))
-    chunk = per_dev * n_dev
     sel = tuple(
         jnp.asarray(x)
         for x in truncation_stat_selector(truncation, cfg.n_stats, hf_compat=hf_compat)
     )
-    prog = _program(cfg, perturbation, str(jnp.dtype(dtype)), mesh)
     repl = NamedSharding(mesh, P())
-    params = jax.device_put(params, repl)
-    z, y = jax.device_put((z, y), repl)
-    sel = jax.device_put(sel, repl)
+    params, root, z, y, sel = jax.device_put((params, root, z, y, sel), repl)
+    return params, root, None, z, y, sel
+
+
+def _run_chunks(prog, args, seeds, chunk, mesh):
+    params, root, _, z, y, sel = args
     seed_sharding = NamedSharding(mesh, P(AXIS))
 
     def launch(chunk_seeds):
@@ -225,7 +327,7 @@ def sweep_chunks(
         arr = jax.make_array_from_callback(padded.shape, seed_sharding, lambda idx: padded[idx])
         return chunk_seeds, padded, prog(params, root, arr, z, y, sel)
 
-    chunks = [list(seeds[i : i + chunk]) for i in range(0, len(seeds), chunk)]
+    chunks = [seeds[i : i + chunk] for i in range(0, len(seeds), chunk)]
     pending = launch(chunks[0]) if chunks else None
     for i in range(len(chunks)):
         chunk_seeds, padded, out = pending
@@ -235,7 +337,7 @@ def sweep_chunks(
             sl = shard.index[0]
             data = np.asarray(shard.data)
             for j, s in enumerate(range(sl.start or 0, sl.stop or chunk)):
-                if s < len(chunk_seeds) and (s == 0 or padded[s] not in got_seeds):
+                if s < len(chunk_seeds):
                     got_seeds.append(int(padded[s]))
                     got_imgs.append(data[j])
         yield got_seeds, np.stack(got_imgs) if got_imgs else np.zeros((0,), np.float32)

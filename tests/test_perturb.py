@@ -146,3 +146,46 @@ def test_works_on_any_pytree():
 def test_bad_block_name(params):
     with pytest.raises(ValueError, match=r"unknown block 'B99'.*B1, B2"):
         perturb.replace_block(params, jax.random.key(0), "B99")
+
+
+def _ks_statistic(x: np.ndarray) -> float:
+    """Two-sided Kolmogorov–Smirnov statistic of ``x`` against N(0, 1) (no scipy needed)."""
+    from math import erf, sqrt
+
+    x = np.sort(np.asarray(x, np.float64))
+    cdf = 0.5 * (1 + np.vectorize(erf)(x / sqrt(2)))
+    n = x.size
+    return float(max((np.arange(1, n + 1) / n - cdf).max(), (cdf - np.arange(n) / n).max()))
+
+
+def test_noise_is_standard_normal_and_independent():
+    """ε: KS against N(0, 1), moments, tails; uncorrelated between leaves, seeds and neighbours."""
+    shapes = [(3, 3, 64, 64), (256, 1024), (17,)]
+    paths = ["params/B1/conv_1/kernel", "params/gen_z/kernel", "params/B1/conv_1/bias"]
+    a, b, c = (np.asarray(e).ravel() for e in core.normals(jax.random.key(0), paths, shapes))
+    b2 = np.asarray(core.normals(jax.random.key(1), paths[1:2], shapes[1:2])[0]).ravel()
+    n = 30_000
+    crit = 1.95 / np.sqrt(n)  # KS critical value at p = 0.001
+    assert _ks_statistic(b[:n]) < crit and _ks_statistic(a[:n]) < crit
+    try:
+        from scipy import stats
+    except ImportError:
+        pass
+    else:
+        assert stats.kstest(b, "norm").pvalue > 1e-3
+    assert abs(b.mean()) < 5 / np.sqrt(b.size) and abs(b.std() - 1) < 5 / np.sqrt(2 * b.size)
+    assert abs(np.mean(np.abs(b) > 3) - 0.0027) < 5 * np.sqrt(0.0027 / b.size)
+    assert np.abs(b).max() < 5.5 and c.dtype == np.float32
+    m = min(a.size, b.size)
+    for u, v in ((a[:m], b[:m]), (b, b2), (b[:-1], b[1:]), (b[:-1024], b[1024:])):
+        assert abs(np.corrcoef(u, v)[0, 1]) < 5 / np.sqrt(u.size)
+
+
+def test_noise_is_the_documented_function_of_key_path_and_index():
+    key = jax.random.key(7)
+    (e,) = core.normals(key, ["params/B3/conv_2/kernel"], [(3, 3, 8, 8)])
+    a, c = core.leaf_words(key, "params/B3/conv_2/kernel")
+    i = jnp.arange(e.size, dtype=jnp.uint32)
+    np.testing.assert_array_equal(
+        np.asarray(core.bits_to_normal(core.entry_bits(a, c, i))).reshape(e.shape), np.asarray(e)
+    )
