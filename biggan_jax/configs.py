@@ -153,7 +153,7 @@ def read_config(path: str | os.PathLike, name: str = "custom") -> BigGANConfig:
     with open(path, encoding="utf-8") as f:
         try:
             d = json.load(f)
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"{path}: not valid JSON: {e}") from e
     try:
         return BigGANConfig.from_hf_dict(d, name=name)

@@ -74,14 +74,25 @@ def parse(spec: str | os.PathLike | grammar.WeightsSpec) -> grammar.WeightsSpec:
         raise grammar.WeightsSpecError(
             f"{ws.path}: neither converted weights (metadata.json) nor a pytorch_model.bin"
         )
+    if ws.kind == "file" and not _is_checkpoint(ws.path):
+        raise grammar.WeightsSpecError(f"{ws.path}: not a PyTorch checkpoint (pytorch_model.bin)")
     return ws
+
+
+def _is_checkpoint(path: pathlib.Path) -> bool:
+    """A torch.save file: a zip archive, or a legacy pickle (protocol 2+)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
 
 def find_config(bin_path: str | os.PathLike) -> pathlib.Path:
     """The ``config.json`` beside a raw ``.bin``: ``config.json``, or the release's
     ``<name>-config.json`` beside ``<name>-pytorch_model.bin``."""
     p = pathlib.Path(bin_path)
-    cands = [p.with_name("config.json"), p.with_name(p.name.replace("pytorch_model.bin", "config.json"))]
+    cands = [p.with_name("config.json")]
+    if "pytorch_model.bin" in p.name:
+        cands.append(p.with_name(p.name.replace("pytorch_model.bin", "config.json")))
     found = next((c for c in cands if c.exists()), None)
     if found is None:
         raise FileNotFoundError(f"{p}: no config.json beside it (looked for {', '.join(map(str, cands))})")

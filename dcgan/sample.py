@@ -17,7 +17,7 @@ from neural_art import cli
 
 _OUT_DIR = cli.define_out_dir(None, "Output directory (samples.png; directories are created).")
 _WEIGHTS = cli.define_weights(None, "DCGAN weights (default: the embedded model, 'embedded').")
-_N = flags.DEFINE_integer("n", 64, "Number of samples.", lower_bound=1)
+_N = flags.DEFINE_integer("n", 64, "Number of samples (one grid; at most 4096).", lower_bound=1, upper_bound=4096)
 _SEED = cli.define_seed(0, "Latent seed.")
 _LATENT_DIST = flags.DEFINE_enum("latent_dist", "normal", list(LATENT_DISTS), "Latent distribution.")
 

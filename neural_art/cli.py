@@ -68,6 +68,12 @@ def define_chunk_size(default: int, help: str) -> flags.FlagHolder:
     return flags.DEFINE_integer("chunk_size", default, help, lower_bound=0)
 
 
+def define_overwrite() -> flags.FlagHolder:
+    return flags.DEFINE_bool(
+        "overwrite", False, "Replace another model's weights or a training workdir in --out_dir."
+    )
+
+
 def use_compilation_cache() -> None:
     """Persistent XLA cache under the project cache, so a re-run (resume) of the
     same program skips compilation. Leaves a cache the user configured alone."""
@@ -107,7 +113,10 @@ def _parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
-        fail(" ".join(str(e).split()) + " (see --helpfull)", 2)
+        msg = str(e)
+        if "Traceback (most recent call last)" in msg:  # ml_collections embeds one: keep its cause
+            msg = msg.split("Traceback (most recent call last)")[0] + msg.strip().splitlines()[-1]
+        fail(" ".join(msg.split()) + " (see --helpfull)", 2)
 
 
 def run(main: Callable[[list[str]], object], argv: list[str] | None = None) -> None:

@@ -17,7 +17,7 @@ import dataclasses
 import math
 import os
 
-from styletransfer import losses
+from styletransfer import losses, vggnet
 
 MODES = ("transfer", "content", "texture", "sweep")
 OPTIMIZERS = ("lbfgs", "adam")
@@ -136,6 +136,11 @@ def _inputs(s: Settings) -> None:
         raise ValueError(f"{len(s.style_blend)} --style_blend weights for {len(s.style)} styles")
     if s.mode == "sweep" and not s.ratios:
         raise ValueError("mode 'sweep' needs at least one --ratios value")
+    known = vggnet.VGG19.layer_names  # VGG-16's are a subset
+    for flag, layers in (("content_layers", s.content_layers), ("style_layers", s.style_layers)):
+        bad = [name for name in layers if name not in known]
+        if bad:
+            raise ValueError(f"--{flag}: unknown VGG layer(s) {bad}; e.g. conv1_1, relu4_2, pool5")
     n = len(s.style_layers)
     if (
         s.style_layer_weights is not None

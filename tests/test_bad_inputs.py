@@ -97,7 +97,7 @@ CASES = {
     ],
     "dcgan.export": [
         (["--workdir={empty}", "--out_dir={out}"], ANY, "empty_dir"),
-        (["--workdir={empty}"], USAGE, "out_dir"),
+        (["--out_dir={out}"], USAGE, "workdir"),
         (["--workdir={empty}", "--out_dir={out}", "--precision=float16"], USAGE, "precision"),
     ],
     "dcgan.main": [

@@ -66,7 +66,8 @@ def convert_torch(bin_path: str | os.PathLike, cfg: BigGANConfig) -> dict:
 
 
 def save(
-    out: str | os.PathLike, cfg: BigGANConfig, params, *, source: str, source_sha256: str | None
+    out: str | os.PathLike, cfg: BigGANConfig, params, *, source: str, source_sha256: str | None,
+    overwrite: bool = False,
 ) -> pathlib.Path:
     return store.save_params(
         out,
@@ -79,6 +80,7 @@ def save(
             "source_sha256": source_sha256,
             "converter": "weights_convert.biggan",
         },
+        overwrite=overwrite,
     )
 
 
@@ -95,7 +97,8 @@ def is_torch_file(src: str) -> bool:
     return os.path.isfile(src) and not src.endswith((".index", ".data-00000-of-00001"))
 
 
-def convert(src: str, out_dir: str, config: str | None = None, bn_stats: str | None = None) -> pathlib.Path:
+def convert(src: str, out_dir: str, config: str | None = None, bn_stats: str | None = None,
+            *, overwrite: bool = False) -> pathlib.Path:  # fmt: skip
     """Converts ``src`` (``.bin``, TF-Hub module dir or TF checkpoint prefix) into ``out_dir``."""
     cfg = resolve_config(config, src)
     if is_torch_file(src):
@@ -103,7 +106,8 @@ def convert(src: str, out_dir: str, config: str | None = None, bn_stats: str | N
     else:
         params = convert_tfhub(src, cfg, bn_stats or extract_bn_stats(src))
         digest = None
-    return save(out_dir, cfg, params, source=os.path.abspath(src), source_sha256=digest)
+    return save(out_dir, cfg, params, source=os.path.abspath(src), source_sha256=digest,
+                overwrite=overwrite)  # fmt: skip
 
 
 def run() -> None:

@@ -11,7 +11,7 @@ import os
 
 from absl import flags
 
-from neural_art import cli
+from neural_art import cli, store
 from weights_convert import biggan as conv
 
 _SRC = flags.DEFINE_string(
@@ -20,6 +20,7 @@ _SRC = flags.DEFINE_string(
 _OUT = cli.define_out_dir(None, "Output directory (orbax params + metadata.json).")
 _CONFIG = flags.DEFINE_string("config", None, "Config name (biggan-deep-128/256/512) or a config.json "
                               "path. Default for .bin: the config.json beside it.")  # fmt: skip
+_OVERWRITE = cli.define_overwrite()
 _BN_STATS = flags.DEFINE_string("bn_stats", None, "TF-Hub only: .npz of the standing BN statistics "
                                 "(default: read from the module dir's graph).")  # fmt: skip
 
@@ -32,6 +33,7 @@ def main(argv) -> None:
         raise cli.UsageError(f"--src={src}: no such file, directory or checkpoint prefix")
     if os.path.isfile(_OUT.value):
         raise cli.UsageError(f"--out_dir={_OUT.value} is a file")
+    store.check_target(_OUT.value, {"model": "biggan-deep"}, overwrite=_OVERWRITE.value)
     module = os.path.exists(os.path.join(src, "saved_model.pb"))
     if not conv.is_torch_file(src) and not _BN_STATS.value and not module:
         raise cli.UsageError(
@@ -39,7 +41,8 @@ def main(argv) -> None:
             "directory (with saved_model.pb) to read the statistics from"
         )
     conv.resolve_config(_CONFIG.value, src)  # a bad --config fails before reading weights
-    print(f"wrote {conv.convert(src, _OUT.value, _CONFIG.value, _BN_STATS.value)}")
+    out = conv.convert(src, _OUT.value, _CONFIG.value, _BN_STATS.value, overwrite=_OVERWRITE.value)
+    print(f"wrote {out}")
 
 
 def run() -> None:

@@ -27,6 +27,7 @@ _NET_D = flags.DEFINE_string("netD", None, "pytorch/examples netD_epoch_*.pth (o
 _CONFIG = flags.DEFINE_enum("config", "radford-64", list(CONFIGS), "Architecture preset.")
 _NC = flags.DEFINE_integer("nc", None, "Override image channels (1 for MNIST).", lower_bound=1)
 _OUT_DIR = cli.define_out_dir(None, "Output directory (params + metadata.json).")
+_OVERWRITE = cli.define_overwrite()
 
 
 def read(path: str | os.PathLike, table: list[layout.Row]) -> dict:
@@ -42,6 +43,8 @@ def convert(
     net_d: str | os.PathLike | None,
     cfg: DCGANConfig,
     out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
 ):
     """Reads ``netG`` (and optionally ``netD``) safely, converts, saves to ``out``
     as ``{"generator": ..., "discriminator": ...}`` with metadata."""
@@ -57,7 +60,7 @@ def convert(
         tree["discriminator"] = read(net_d, layout.discriminator_table(cfg))
         meta["source_discriminator"] = os.fspath(net_d)
         meta["source_discriminator_sha256"] = sha256_file(net_d)
-    return store.save_params(out, tree, meta)
+    return store.save_params(out, tree, meta, overwrite=overwrite)
 
 
 def main(argv):
@@ -69,10 +72,11 @@ def main(argv):
             raise cli.UsageError(f"--{flag.name}={flag.value}: no such file")
     if os.path.isfile(_OUT_DIR.value):
         raise cli.UsageError(f"--out_dir={_OUT_DIR.value} is a file")
+    store.check_target(_OUT_DIR.value, {"model": "dcgan"}, overwrite=_OVERWRITE.value)
     cfg = CONFIGS[_CONFIG.value]
     if _NC.value:
         cfg = cfg.replace(nc=_NC.value)
-    print(convert(_NET_G.value, _NET_D.value, cfg, _OUT_DIR.value))
+    print(convert(_NET_G.value, _NET_D.value, cfg, _OUT_DIR.value, overwrite=_OVERWRITE.value))
 
 
 def run() -> None:

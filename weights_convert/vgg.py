@@ -145,6 +145,7 @@ def save(
     *,
     source: str,
     source_sha256: str | None,
+    overwrite: bool = False,
 ) -> pathlib.Path:
     check_params(cfg, params)
     meta = {
@@ -155,7 +156,7 @@ def save(
         "source_sha256": source_sha256,
         "converter": "weights_convert.vgg",
     }
-    return store.save_params(out, params, meta)
+    return store.save_params(out, params, meta, overwrite=overwrite)
 
 
 def load_converted(path: str | os.PathLike, cfg: VGGConfig | None = None) -> tuple[VGGConfig, dict]:
@@ -213,6 +214,7 @@ def define_flags() -> None:
     flags.DEFINE_string("src", None, "torchvision VGG .pth state dict.")
     cli.define_out_dir(None, "Output directory (orbax params + metadata.json).")
     flags.DEFINE_enum("config", None, list(CONFIGS), "VGG variant (default: detected).")
+    cli.define_overwrite()
 
 
 def main(argv) -> None:
@@ -228,14 +230,18 @@ def main(argv) -> None:
         raise cli.UsageError(f"--src {f.src}: no such file")
     if os.path.exists(f.out_dir) and not os.path.isdir(f.out_dir):
         raise cli.UsageError(f"--out_dir {f.out_dir} exists and is not a directory")
+    store.check_target(f.out_dir, {"model": "vgg"}, overwrite=f.overwrite)
     cfg, params = convert_torch(f.src, f.config)
     path = save(f.out_dir, cfg, params, source=os.path.abspath(f.src),
-                source_sha256=sha256_file(f.src))  # fmt: skip
+                source_sha256=sha256_file(f.src), overwrite=f.overwrite)  # fmt: skip
     print(f"wrote {path} ({cfg.name}, head={'fc6' in params})")
 
 
 def run() -> None:
-    define_flags()
+    from absl import flags
+
+    if "src" not in flags.FLAGS:  # run() may be called again in one process
+        define_flags()
     cli.run(main)
 
 
