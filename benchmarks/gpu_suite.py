@@ -68,13 +68,13 @@ SUITES = {
         (
             "BigGAN-deep-128 eq.-2 sweep, 4 seeds x 4 latents",
             "biggan_sweep.py",
-            ["--config=biggan-deep-128", "--seeds=4", "--latents=4"],
+            ["--config=biggan-deep-128", "--seeds=4", "--latents=4", "--chunk=4", "--dtypes=float32"],
             900,
         ),
         (
             "Gatys Adam, VGG-19 128², 10 steps",
             "style.py",
-            ["--size=128", "--steps=10", "--ratios=0", "--optimizers=adam", "--torch_modes=eager"],
+            ["--size=128", "--steps=10", "--ratios=0", "--optimizers=adam", "--torch_modes=eager", "--repeat=3"],
             600,
         ),
         (
@@ -86,7 +86,7 @@ SUITES = {
         (
             "DCGAN train step, seed architecture, batch 32",
             "dcgan.py",
-            ["--batch=32", "--iters=5", "--torch_modes=eager"],
+            ["--batch=32", "--iters=5", "--convt=subpixel", "--torch_modes=eager"],
             900,
         ),
     ],
