@@ -85,18 +85,21 @@ def export(
     metadata: dict[str, Any],
     *,
     dtype=None,
+    overwrite: bool = False,
 ):
-    """Saves G and D variables (optionally cast, e.g. to ``bfloat16``) with metadata."""
+    """Saves G and D variables (optionally cast, e.g. to ``bfloat16``) with metadata
+    (:func:`neural_art.store.save_params`: another model's weights or a workdir in
+    ``path`` are refused unless ``overwrite``)."""
     from neural_art import store
 
     cast = (lambda a: np.asarray(a).astype(dtype)) if dtype is not None else np.asarray
     tree = {"generator": jax.tree.map(cast, g_vars), "discriminator": jax.tree.map(cast, d_vars)}
     meta = {"model": "dcgan", "config": dataclasses.asdict(cfg), **metadata}
-    return store.save_params(path, tree, meta)
+    return store.save_params(path, tree, meta, overwrite=overwrite)
 
 
 def export_workdir(workdir, out, *, step: int | None = None, dtype: str = "float32",
-                   extra: dict | None = None) -> pathlib.Path:  # fmt: skip
+                   extra: dict | None = None, overwrite: bool = False) -> pathlib.Path:  # fmt: skip
     """Reads ``workdir``'s config and checkpoint ``step`` (default latest), writes ``out``.
 
     Also copies the run's ``losses.png``; other files already in ``out`` (e.g. a
@@ -117,7 +120,8 @@ def export_workdir(workdir, out, *, step: int | None = None, dtype: str = "float
     state, meta = restored
     md = {"trained_steps": int(meta["step"]), "data": meta.get("data"),
           "train_config": config.to_dict(), "dtype": dtype, **(extra or {})}  # fmt: skip
-    path = export(out, model_config(config), state["g"], state["d"], md, dtype=dtype)
+    path = export(out, model_config(config), state["g"], state["d"], md, dtype=dtype,
+                  overwrite=overwrite)  # fmt: skip
     if (workdir / "losses.png").exists():
         shutil.copyfile(workdir / "losses.png", path / "losses.png")
     return path

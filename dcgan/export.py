@@ -13,12 +13,13 @@ import os
 from absl import flags, logging
 
 from dcgan import cli_checks
-from neural_art import cli
+from neural_art import cli, store
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (with config.json and checkpoints/).")
 _OUT_DIR = cli.define_out_dir(None, "Output directory (params + metadata.json; other files kept).")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: latest).", lower_bound=0)
 _PRECISION = cli.define_precision("float32", "Storage precision of the exported weights.")
+_OVERWRITE = cli.define_overwrite()
 
 
 def main(argv):
@@ -28,10 +29,12 @@ def main(argv):
     if not os.path.isfile(os.path.join(_WORKDIR.value, "config.json")):
         raise cli.UsageError(f"--workdir={_WORKDIR.value}: not a training workdir (no config.json)")
     out_dir = cli_checks.out_dir(_OUT_DIR.value)
+    store.check_target(out_dir, {"model": "dcgan"}, overwrite=_OVERWRITE.value)
     logging.set_verbosity(logging.WARNING)
     from dcgan.checkpoints import export_workdir
 
-    print(export_workdir(_WORKDIR.value, out_dir, step=_STEP.value, dtype=_PRECISION.value))
+    print(export_workdir(_WORKDIR.value, out_dir, step=_STEP.value, dtype=_PRECISION.value,
+                         overwrite=_OVERWRITE.value))  # fmt: skip
 
 
 def run() -> None:
