@@ -24,7 +24,7 @@ _SEED = cli.define_seed(0, "Latent seed.")
 
 def main(argv):
     del argv
-    out_dir = cli_checks.out_dir(_OUT_DIR.value)
+    out_dir = cli.check_out_dir(_OUT_DIR.value)
     bad = sorted(set(_WHAT.value) - set(ALL) - {"all"})
     if bad:
         raise cli.UsageError(f"--what: unknown analyses {bad} (all, {', '.join(ALL)})")

@@ -12,7 +12,6 @@ import os
 
 from absl import flags, logging
 
-from dcgan import cli_checks
 from neural_art import cli, store
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (with config.json and checkpoints/).")
@@ -28,7 +27,7 @@ def main(argv):
         raise cli.UsageError("--workdir is required")
     if not os.path.isfile(os.path.join(_WORKDIR.value, "config.json")):
         raise cli.UsageError(f"--workdir={_WORKDIR.value}: not a training workdir (no config.json)")
-    out_dir = cli_checks.out_dir(_OUT_DIR.value)
+    out_dir = cli.check_out_dir(_OUT_DIR.value)
     store.check_target(out_dir, {"model": "dcgan"}, overwrite=_OVERWRITE.value)
     logging.set_verbosity(logging.WARNING)
     from dcgan.checkpoints import export_workdir

@@ -24,7 +24,7 @@ _LATENT_DIST = flags.DEFINE_enum("latent_dist", "normal", list(LATENT_DISTS), "L
 
 def main(argv):
     del argv
-    out_dir = cli_checks.out_dir(_OUT_DIR.value)
+    out_dir = cli.check_out_dir(_OUT_DIR.value)
     cli_checks.weights(_WEIGHTS.value)
     logging.set_verbosity(logging.WARNING)
     from dcgan.grids import sample_grid

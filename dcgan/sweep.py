@@ -32,7 +32,7 @@ _SEED = cli.define_seed(0, "Root seed for the latents and the perturbations.")
 
 def main(argv):
     del argv
-    out_dir = cli_checks.out_dir(_OUT_DIR.value)
+    out_dir = cli.check_out_dir(_OUT_DIR.value)
     try:
         seeds = parse_ranges(_SEEDS.value, what="seed", max_count=MAX_SEEDS)
     except ValueError as e:

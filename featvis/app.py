@@ -9,7 +9,6 @@ write PNGs. :mod:`featvis.main` only parses flags and calls :func:`visualise`.
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
 import re
 from collections.abc import Callable, Sequence
@@ -25,7 +24,6 @@ from featvis import param as P
 from featvis import render as R
 from featvis import transform as T
 from neural_art import imagenet
-from neural_art.cli import UsageError
 from neural_art.ranges import parse_ranges
 
 METHODS = ("pixel", "fft", "despraz", "despraz-pretrained")
@@ -86,19 +84,6 @@ def check_settings(s: Settings, *, has_decoder: bool) -> None:
         raise ValueError("Despraz's generator is 224x224 by design (size=224)")
     if s.method == "despraz-pretrained" and not has_decoder:
         raise ValueError("despraz-pretrained needs a decoder (python -m featvis.train_autoencoder)")
-
-
-def check_out_dir(path: str, flag: str = "--out_dir") -> pathlib.Path:
-    """``path`` as a directory that exists or can be created and written; else UsageError."""
-    p = pathlib.Path(path).expanduser()
-    if p.exists() and not p.is_dir():
-        raise UsageError(f"{flag}={path} exists and is not a directory")
-    parent = p
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag}={path}: {parent} is not a writable directory")
-    return p
 
 
 def _class_id(tok: str) -> int:

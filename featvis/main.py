@@ -96,7 +96,7 @@ def main(argv):
     except ValueError as e:
         raise cli.UsageError(f"--targets: {e}") from e
     settings = settings_from_flags()
-    out_dir = fvapp.check_out_dir(FLAGS.out_dir)
+    out_dir = cli.check_out_dir(FLAGS.out_dir)
     from featvis import autoencoder
 
     try:

@@ -14,7 +14,6 @@ import math
 
 from absl import flags, logging
 
-from featvis.app import check_out_dir
 from neural_art import cli
 
 flags.DEFINE_string(
@@ -40,7 +39,7 @@ def main(argv):
     for name in ("width", "learning_rate"):
         if not (math.isfinite(FLAGS[name].value) and FLAGS[name].value > 0):
             raise cli.UsageError(f"--{name} must be finite and > 0, got {FLAGS[name].value}")
-    out = check_out_dir(FLAGS.out_dir)
+    out = cli.check_out_dir(FLAGS.out_dir)
     from featvis import autoencoder
 
     params, losses = autoencoder.train(

@@ -16,6 +16,7 @@ unless ``--verbosity=1`` (or higher) is given.
 from __future__ import annotations
 
 import os
+import pathlib
 import sys
 from collections.abc import Callable
 
@@ -72,6 +73,24 @@ def define_overwrite() -> flags.FlagHolder:
     return flags.DEFINE_bool(
         "overwrite", False, "Replace another model's weights or a training workdir in --out_dir."
     )
+
+
+def check_out_dir(path: str | os.PathLike | None, flag: str = "out_dir") -> pathlib.Path:
+    """``--out_dir`` (or ``flag``) is given, is not a file (nor below one) and can be
+    created and written. Creates nothing: a failing run leaves no directory behind.
+    Raises :class:`UsageError` (missing, or a file: exit 2) or ``PermissionError``
+    (not writable: exit 1), each naming the flag."""
+    if not path:
+        raise UsageError(f"--{flag} is required")
+    p = pathlib.Path(path).expanduser().absolute()
+    parent = p
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--{flag}={os.fspath(path)}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"--{flag}={os.fspath(path)}: {parent} is not writable")
+    return p
 
 
 def use_compilation_cache() -> None:

@@ -91,7 +91,7 @@ def check(s: Settings) -> None:
                   default_config="vgg19")  # fmt: skip
     except ValueError as e:
         raise cli.UsageError(str(e)) from None
-    settings.check_out_dir(s.out_dir)
+    cli.check_out_dir(s.out_dir)
 
 
 def main(argv):

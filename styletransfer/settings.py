@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 
 from styletransfer import losses, vggnet
 
@@ -159,14 +158,3 @@ def check(s: Settings) -> None:
     _numbers(s)
     _inputs(s)
 
-
-def check_out_dir(path: str | os.PathLike) -> None:
-    """Raises ``OSError`` if ``path`` cannot be (created and) written as a directory."""
-    p = os.path.abspath(os.fspath(path))
-    if os.path.exists(p) and not os.path.isdir(p):
-        raise NotADirectoryError(f"--out_dir {p} exists and is not a directory")
-    parent = p
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"--out_dir {p}: {parent} is not a writable directory")

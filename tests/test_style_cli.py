@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from neural_art import cli
 from neural_art import images as imageio
 from styletransfer import Settings, optim, pipeline, settings
 
@@ -121,9 +122,10 @@ def test_settings_checks_name_the_flag(pics):
             settings.check(ok.replace(**bad))
     with pytest.raises(ValueError, match="--tv_weight must be finite"):
         settings.check_finite_weights(ok.replace(tv_weight=float("inf")))
-    with pytest.raises(NotADirectoryError, match="--out_dir"):
-        settings.check_out_dir(pics / "content.png")
-    settings.check_out_dir(pics / "new" / "deeper")  # creatable: fine
+    with pytest.raises(cli.UsageError, match="--out_dir.*is a file"):
+        cli.check_out_dir(pics / "content.png")
+    cli.check_out_dir(pics / "new" / "deeper")  # creatable: fine
+    assert not (pics / "new").exists()  # and nothing created
 
 
 def test_sweep_and_nan_through_pipeline(pics, tmp_path):
