@@ -98,5 +98,5 @@ def write_walk(out_dir, name: str, frames: np.ndarray, *, fps: float = 8.0) -> d
         imageio.mimwrite(d / "walk.mp4", list(strips), fps=fps)
         out["mp4"] = d / "walk.mp4"
     except Exception:  # imageio or its ffmpeg plugin absent: GIF only
-        pass
+        (d / "walk.mp4").unlink(missing_ok=True)
     return out
