@@ -62,6 +62,7 @@ def run(job: WalkJob) -> dict:
         params, jax.random.fold_in(root, a), jax.random.fold_in(root, b), t, alpha=alpha))
         for a, b in job.between]  # fmt: skip
     out, nets, done = experiment.check_out_dir(sj.out_dir), [], {}
+    seeds = ",".join(map(str, sj.seeds))
     for name, label, fn in todo:
         imgs = frame_images(cfg, params, fn, ts, jnp.asarray(z), jnp.asarray(y), sel, sj.precision)
         files = write_walk(out, name, imgs)
@@ -71,7 +72,7 @@ def run(job: WalkJob) -> dict:
         strips = to_uint8(np.concatenate(list(np.moveaxis(imgs, 1, 0)), axis=2))
         nets.append({"seed": label, "thumb": gallery.thumbnail(out, name, [strips[0], strips[-1]]),
                      "images": [done[name]["gif"], *done[name]["frames"]], "scores": {},
-                     "command": f"{sj.command} --out_dir={sj.out_dir.rstrip('/')}_walk"})  # fmt: skip
+                     "command": f"{sj.command} --seeds={seeds} --out_dir={sj.out_dir.rstrip('/')}_walk"})  # fmt: skip
     manifest = {"settings": experiment.settings(sj, ids), "frames": job.frames,
                 "t": [float(t) for t in ts], "walks": done}  # fmt: skip
     write_json(out / "walks.json", manifest)
