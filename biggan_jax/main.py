@@ -132,7 +132,11 @@ def main(argv) -> None:
             scores.load_score_fn(_SCORE_WITH.value)
         except ValueError as e:
             raise cli.UsageError(str(e)) from None
-    alphas = block_alphas(hub.config_for(_WEIGHTS.value))
+    try:
+        config = hub.config_for(_WEIGHTS.value)
+    except ValueError as e:
+        raise cli.UsageError(str(e)) from None
+    alphas = block_alphas(config)
     mode = "multiplicative" if _MODE.value == "walk" else _MODE.value
     job = experiment.SweepJob(
         weights=_WEIGHTS.value, classes=tuple(_CLASSES.value), seeds=seeds, out_dir=_OUT_DIR.value,
