@@ -37,9 +37,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from biggan_jax import hub
+from biggan_jax.bn import BN_BATCH, with_bn
 from biggan_jax.configs import BigGANConfig
+from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.noise import truncated_noise
-from biggan_jax.sharded import Perturbation, sweep_chunks
+from biggan_jax.sharded import Perturbation, SweepPlan, sweep_chunks, sweep_plan
 from neural_art import imagenet as cls
 from neural_art import images as imio
 from neural_art.atomic import write_json
@@ -66,6 +68,11 @@ class SweepJob:
     hf_compat: bool = False
     grid_columns: int = 12
     writers: int = 0
+    strategy: str | None = None  # None: sharded.default_strategy
+    group: int | None = None
+    gallery: bool = True
+    score_with: str = ""
+    command: str = ""  # the regenerate command without --seeds / --out_dir
 
 
 class ImageWriter:
@@ -191,6 +198,7 @@ def settings(job: SweepJob, ids: Sequence[int]) -> dict:
     """The manifest's settings: a re-run must match them to resume."""
     pert = dataclasses.asdict(job.perturbation)
     pert["include"] = list(pert["include"])
+    pert["alphas"] = dict(pert["alphas"])
     return {
         "version": MANIFEST_VERSION,
         **hub.provenance(job.weights),
@@ -202,6 +210,7 @@ def settings(job: SweepJob, ids: Sequence[int]) -> dict:
         "latent_seed": job.latent_seed,
         "classes": [{"id": i, "name": cls.class_name(i)} for i in ids],
         "latents_per_class": job.latents,
+        **({"bn_batch": BN_BATCH} if job.perturbation.bn == "recompute" else {}),
     }
 
 
@@ -210,7 +219,7 @@ def check_resume(manifest_path: pathlib.Path, new: dict) -> None:
     if not manifest_path.exists():
         return
     old = json.loads(manifest_path.read_text())
-    old = {k: v for k, v in old.items() if k not in ("seeds_done", "rows", "images")}
+    old = {k: v for k, v in old.items() if k not in ("seeds_done", "rows", "images", "plan")}
     if old != new:
         diff = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
         raise ValueError(
@@ -229,15 +238,33 @@ def latents(job: SweepJob, cfg: BigGANConfig, ids: Sequence[int]) -> tuple[np.nd
     return np.concatenate([z_lat] * len(ids)), np.repeat(cls.class_vector(ids), job.latents, axis=0)
 
 
-def write_original(job: SweepJob, cfg, params, z, y, lay: Layout, writer: ImageWriter) -> None:
-    """The unperturbed generator's images (the grids' far-right column)."""
+def bn_latents(job: SweepJob, cfg: BigGANConfig, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``--bn=recompute``'s batch: ``BN_BATCH`` latents at the sweep's truncation, latent
+    i from ``fold_in(key(latent_seed), 10**6 + i)``, classes cycling through ``ids``."""
+    root = jax.random.key(job.latent_seed)
+    z = np.concatenate([np.asarray(truncated_noise(jax.random.fold_in(root, 10**6 + i), 1,
+                                                   job.truncation, cfg.z_dim)) for i in range(BN_BATCH)])  # fmt: skip
+    return z, cls.class_vector([ids[i % len(ids)] for i in range(BN_BATCH)])
+
+
+def original_params(job: SweepJob, cfg, params, bn_batch):
+    """θ* as the sweep sees it (BN statistics re-estimated under ``--bn=recompute``)."""
+    if job.perturbation.bn == "stored":
+        return params
+    sel = truncation_stat_selector(job.truncation, cfg.n_stats, hf_compat=job.hf_compat)
+    return with_bn("recompute", cfg, params, *bn_batch, tuple(jnp.asarray(x) for x in sel))
+
+
+def write_original(job: SweepJob, cfg, params, z, y, lay: Layout, writer: ImageWriter) -> np.ndarray:
+    """The unperturbed generator's images (the grids' far-right column); returns them."""
     if lay.complete(None):
-        return
+        return np.stack([imio.load_image(p) for p in lay.files(None)]) * 2.0 - 1.0
     from biggan_jax.model import generate
 
-    imgs = generate(cfg, params, z, y, job.truncation, hf_compat=job.hf_compat,
-                    dtype=jnp.dtype(job.precision))  # fmt: skip
-    writer.submit(None, lay.files(None), np.asarray(imgs))
+    imgs = np.asarray(generate(cfg, params, z, y, job.truncation, hf_compat=job.hf_compat,
+                               dtype=jnp.dtype(job.precision)))  # fmt: skip
+    writer.submit(None, lay.files(None), imgs)
+    return imgs
 
 
 def run(job: SweepJob, *, progress: bool = True) -> dict:
@@ -252,17 +279,51 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     manifest.update(rows=list(lay.rows), seeds_done=sorted(set(job.seeds) - set(todo)))
     cfg, params = hub.load(job.weights)
     z, y = latents(job, cfg, ids)
+    bn_batch = bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None
     is_main = jax.process_index() == 0
+    if todo:
+        manifest["plan"] = plan_for(job, cfg, params, todo, z, y, bn_batch, manifest_path).as_dict()
     with ImageWriter(job.writers) as writer:
-        if is_main:
-            write_original(job, cfg, params, z, y, lay, writer)
-        _sweep(job, cfg, params, z, y, todo, lay, writer, manifest, is_main and progress)
+        orig = write_original(job, cfg, original_params(job, cfg, params, bn_batch), z, y, lay, writer)
+        cur = curator(job, lay, manifest, orig) if is_main else None
+        _sweep(job, cfg, params, z, y, todo, lay, writer, manifest, is_main and progress, cur, bn_batch)
     if is_main:
         finish(job, lay, manifest)
+        if cur is not None:
+            cur.write(manifest["seeds_done"], running=False)
     return manifest
 
 
-def _sweep(job, cfg, params, z, y, todo, lay, writer, manifest, progress) -> None:
+def plan_for(job, cfg, params, todo, z, y, bn_batch, manifest_path) -> SweepPlan:
+    """The manifest's plan on resume (same pixels), else a new one from the job."""
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text()).get("plan")
+        if old:
+            return SweepPlan(**old)
+    return sweep_plan(cfg, params, todo, z, y, job.truncation, root=jax.random.key(job.root_seed),
+                      perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
+                      strategy=job.strategy, group=job.group, chunk_size=job.chunk_size,
+                      bn_batch=bn_batch)  # fmt: skip
+
+
+def regenerate_command(job: SweepJob, seed) -> str:
+    """The command that re-renders one network (add ``--latents`` / ``--classes`` to taste)."""
+    base = job.command or f"python -m biggan_jax --weights={job.weights}"
+    if seed is None:
+        return f"{base} --seeds=0 --out_dir={job.out_dir}_more  # θ* is every grid's far-right column"
+    return f"{base} --seeds={seed} --out_dir={job.out_dir.rstrip('/')}_seed{seed}"
+
+
+def curator(job: SweepJob, lay: Layout, manifest: dict, orig: np.ndarray):
+    from neural_art.curate import Curator
+
+    return Curator(lay.out, title=f"BigGAN sweep {job.weights}", settings=manifest,
+                   row_labels=[f"{r['class_name']} z{r['latent']}" for r in lay.rows], original=orig,
+                   files=lay.files, command=lambda s: regenerate_command(job, s),
+                   score_with=job.score_with, enabled=job.gallery)  # fmt: skip
+
+
+def _sweep(job, cfg, params, z, y, todo, lay, writer, manifest, progress, cur, bn_batch) -> None:
     bar = None
     if progress and todo:
         from tqdm import tqdm
@@ -270,13 +331,16 @@ def _sweep(job, cfg, params, z, y, todo, lay, writer, manifest, progress) -> Non
         bar = tqdm(total=len(todo), unit="net", desc="sweep")
     chunks = sweep_chunks(
         cfg, params, todo, z, y, job.truncation, root=jax.random.key(job.root_seed),
-        perturbation=job.perturbation, dtype=job.precision, chunk_size=job.chunk_size,
-        hf_compat=job.hf_compat,
+        perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
+        plan=SweepPlan(**manifest["plan"]), bn_batch=bn_batch,
     ) if todo else ()  # fmt: skip
     for got, imgs in chunks:
         for s, per_seed in zip(got, imgs, strict=True):
             writer.submit(s, lay.files(s), per_seed)
         record(manifest, writer.finished(), lay.out / "manifest.json")
+        if cur is not None:
+            cur.add(got, imgs)
+            cur.write(sorted(set(manifest["seeds_done"]) | set(got)), running=True)
         if bar is not None:
             bar.update(len(got))
     writer.wait()

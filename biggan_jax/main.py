@@ -22,7 +22,7 @@ import math
 
 from absl import flags
 
-from neural_art import cli, ranges
+from neural_art import blocks, cli, ranges
 
 _WEIGHTS = cli.define_weights("biggan-deep-256", "BigGAN-deep weights (biggan-deep-128/256/512 "
                               "are downloaded once), e.g. random:biggan-deep-128:8 for smoke tests.")  # fmt: skip
@@ -30,7 +30,8 @@ _CLASSES = flags.DEFINE_list("classes", ["stupa", "espresso", "volcano"], "Image
 _SEEDS = cli.define_seeds("0-10", "Perturbation seeds (one network each): inclusive ranges, e.g. '0-10,15'.")
 _LATENTS = flags.DEFINE_integer("latents", 1, "Latents per class (rows per class).")
 _TRUNCATION = flags.DEFINE_float("truncation", 0.4, "Truncation in (0, 1].")
-_MODE = flags.DEFINE_enum("mode", "multiplicative", ["multiplicative", "replace"], "eq. (2) or eq. (3).")
+_MODE = flags.DEFINE_enum("mode", "multiplicative", ["multiplicative", "replace", "walk"],
+                          "eq. (2), eq. (3), or walk: weight-space walks θ*·(1 + tαε_k), t = 0..1, per seed.")
 _ALPHA = flags.DEFINE_float("alpha", 0.35, "eq. (2) scale: θ = θ*(1 + α ε).")
 _BLOCK = flags.DEFINE_string("block", "B2", "eq. (3): block to replace, B1..B13.")
 _EFFECTIVE = flags.DEFINE_bool("effective", False, "eq. (2) on the spectrally normalised weights.")
@@ -42,6 +43,17 @@ _CHUNK_SIZE = cli.define_chunk_size(0, "Seeds per compiled chunk over all device
 _HF_COMPAT = flags.DEFINE_bool("hf_compat", False, "Reproduce the PyTorch port's BN-statistics row selection.")
 _GRID_COLUMNS = flags.DEFINE_integer("grid_columns", 12, "Seeds per grid page.")
 _WRITERS = flags.DEFINE_integer("writers", 0, "PNG encoder threads (0: one per CPU, at most 16).")
+_STRATEGY = flags.DEFINE_enum("strategy", "auto", ["auto", "map", "vmap", "hybrid"],
+                              "How a device walks its seeds (auto: the measured default; in the manifest).")
+_GROUP = flags.DEFINE_integer("group", 0, "Seeds vmapped together by vmap/hybrid (0: default).")
+_GALLERY = flags.DEFINE_bool("gallery", True, "Write index.html + thumbnails + scores.json, rewritten per chunk.")
+_SCORE_WITH = flags.DEFINE_string("score_with", "", "Extra score module:function, images [L,H,W,3] in [-1,1] -> scalar.")
+_ALPHA_PER_BLOCK = flags.DEFINE_string("alpha_per_block", "", "eq. (2) α per block, e.g. B1:0,B2:0.5,B5-B13:0.2.")
+_BLOCKS = flags.DEFINE_string("blocks", "", "eq. (2) on these blocks only, e.g. B3,B5-B7 (α 0 elsewhere).")
+_BN = flags.DEFINE_enum("bn", "stored", ["stored", "recompute"],
+                        "BN statistics: stored (paper) or re-estimated per perturbed network on 32 latents.")
+_FRAMES = flags.DEFINE_integer("frames", 16, "--mode=walk: frames per walk (>= 2).")
+_WALK_BETWEEN = flags.DEFINE_list("walk_between", [], "--mode=walk: pairs a:b of seeds to walk between.")
 _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() (TPU pod slices).")
 
 
@@ -67,19 +79,76 @@ def check_flags() -> tuple[int, ...]:
         raise cli.UsageError(f"--seeds: {e}") from None
 
 
+def check_more() -> tuple[tuple[int, int], ...]:
+    """Checks of the issue-13 flags alone; returns the walk pairs."""
+    if _GROUP.value < 0:
+        raise cli.UsageError(f"--group must be >= 0, got {_GROUP.value}")
+    if _ALPHA_PER_BLOCK.value and _BLOCKS.value:
+        raise cli.UsageError("--alpha_per_block and --blocks exclude each other")
+    if (_ALPHA_PER_BLOCK.value or _BLOCKS.value) and (_MODE.value != "multiplicative" or _EFFECTIVE.value):
+        raise cli.UsageError("--alpha_per_block / --blocks need --mode=multiplicative without --effective")
+    if _MODE.value == "walk" and (_BN.value != "stored" or _EFFECTIVE.value):
+        raise cli.UsageError("--mode=walk supports --bn=stored without --effective")
+    if _MODE.value == "walk" and _FRAMES.value < 2:
+        raise cli.UsageError(f"--frames must be >= 2, got {_FRAMES.value}")
+    pairs = []
+    for part in _WALK_BETWEEN.value:
+        a, sep, b = part.partition(":")
+        if not (sep and a.isdigit() and b.isdigit()):
+            raise cli.UsageError(f"--walk_between part {part!r}: use SEED:SEED, e.g. 3:17")
+        pairs.append((int(a), int(b)))
+    if pairs and _MODE.value != "walk":
+        raise cli.UsageError("--walk_between needs --mode=walk")
+    return tuple(pairs)
+
+
+def block_alphas(config) -> tuple[tuple[str, float], ...]:
+    """--alpha_per_block / --blocks against the config's block names (before any compute)."""
+    names = config.block_names if config is not None else tuple(f"B{i}" for i in range(1, 14))
+    try:
+        if _BLOCKS.value:
+            return tuple(blocks.only(_BLOCKS.value, names, _ALPHA.value).items())
+        return tuple(blocks.parse_alphas(_ALPHA_PER_BLOCK.value, names).items())
+    except ValueError as e:
+        raise cli.UsageError(str(e)) from None
+
+
+def command() -> str:
+    """The command line of this sweep without --seeds / --out_dir (for the gallery)."""
+    set_flags = [h for h in _ALL if h.present and h.name not in ("seeds", "out_dir")]
+    return " ".join(["python -m biggan_jax", *(flags.FLAGS[h.name].serialize() for h in set_flags)])
+
+
 def main(argv) -> None:
     seeds = check_flags()
-    from biggan_jax import experiment
+    pairs = check_more()
+    from biggan_jax import experiment, hub
     from biggan_jax.sharded import Perturbation
 
+    if _SCORE_WITH.value:
+        from neural_art import scores
+
+        try:
+            scores.load_score_fn(_SCORE_WITH.value)
+        except ValueError as e:
+            raise cli.UsageError(str(e)) from None
+    try:
+        config = hub.config_for(_WEIGHTS.value)
+    except ValueError as e:
+        raise cli.UsageError(str(e)) from None
+    alphas = block_alphas(config)
+    mode = "multiplicative" if _MODE.value == "walk" else _MODE.value
     job = experiment.SweepJob(
         weights=_WEIGHTS.value, classes=tuple(_CLASSES.value), seeds=seeds, out_dir=_OUT_DIR.value,
         latents=_LATENTS.value, truncation=_TRUNCATION.value,
-        perturbation=Perturbation(mode=_MODE.value, alpha=_ALPHA.value, block=_BLOCK.value,
-                                  effective=_EFFECTIVE.value),
+        perturbation=Perturbation(mode=mode, alpha=0.0 if _BLOCKS.value else _ALPHA.value,
+                                  block=_BLOCK.value, effective=_EFFECTIVE.value, alphas=alphas,
+                                  bn=_BN.value),
         precision=_PRECISION.value, root_seed=_SEED.value, latent_seed=_LATENT_SEED.value,
         chunk_size=_CHUNK_SIZE.value or None, hf_compat=_HF_COMPAT.value,
         grid_columns=_GRID_COLUMNS.value, writers=_WRITERS.value,
+        strategy=None if _STRATEGY.value == "auto" else _STRATEGY.value, group=_GROUP.value or None,
+        gallery=_GALLERY.value, score_with=_SCORE_WITH.value, command=command(),
     )  # fmt: skip
     try:
         experiment.validate(job)  # classes, block, weights spec: before any compute
@@ -90,9 +159,18 @@ def main(argv) -> None:
 
     if _MULTIHOST.value:
         jax.distributed.initialize()
+    if _MODE.value == "walk":
+        from biggan_jax import walks
+
+        done = walks.run(walks.WalkJob(sweep=job, frames=_FRAMES.value, between=pairs))
+        print(f"wrote {len(done['walks'])} walks x {_FRAMES.value} frames to {job.out_dir}")
+        return
     manifest = experiment.run(job)
     if jax.process_index() == 0:
         print(f"wrote {len(manifest['seeds_done'])} networks x {len(manifest['rows'])} images to {job.out_dir}")
+
+
+_ALL = [v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, flags.FlagHolder)]
 
 
 def run() -> None:

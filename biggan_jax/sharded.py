@@ -25,6 +25,7 @@ compiled program's own ``memory_analysis()`` against a stated budget.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Iterator, Sequence
 
@@ -35,9 +36,12 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from biggan_jax import perturb
+from biggan_jax.bn import MODES as BN_MODES
+from biggan_jax.bn import with_bn
 from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast
+from neural_art import blocks
 from neural_art.perturb import match, trainable
 from neural_art.ranges import parse_ranges
 
@@ -56,6 +60,10 @@ class Perturbation:
       effective: eq. (2) on the normalised weights (see :func:`perturb.multiplicative`).
       include: extra glob patterns added to eq. (2)'s selection, e.g.
         ``("batch_stats/*",)`` to perturb the standing statistics too.
+      alphas: eq. (2) α per block, ``(("B1", 0.0), ("B5", 0.2), ...)``; unlisted
+        blocks use ``alpha`` (:func:`neural_art.blocks.multiplicative`).
+      bn: ``"stored"`` standing statistics or ``"recompute"`` them per perturbed
+        network (:func:`biggan_jax.bn.with_bn`, on the sweep's ``bn_batch``).
     """
 
     mode: str = "multiplicative"
@@ -63,8 +71,14 @@ class Perturbation:
     block: str = "B2"
     effective: bool = False
     include: tuple[str, ...] = ()
+    alphas: tuple[tuple[str, float], ...] = ()
+    bn: str = "stored"
 
     def __post_init__(self):
+        if self.bn not in BN_MODES:
+            raise ValueError(f"unknown bn mode {self.bn!r}; choose one of {BN_MODES}")
+        if self.alphas and (self.effective or self.mode != "multiplicative"):
+            raise ValueError("per-block alphas need mode multiplicative without effective")
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; choose one of {MODES}")
         if not (
@@ -80,6 +94,9 @@ class Perturbation:
                 base = trainable(params)
                 extra = match(*self.include)
                 where = lambda p, x: base(p, x) or extra(p, x)
+            if self.alphas:
+                return blocks.multiplicative(params, key, dict(self.alphas), alpha=self.alpha,
+                                             where=where)  # fmt: skip
             return perturb.multiplicative(
                 params, key, alpha=self.alpha, where=where, effective=self.effective
             )
@@ -159,9 +176,11 @@ def peak_bytes(compiled) -> int:
     )
 
 
-def _seed_fn(cfg, pert, dt):
+def _seed_fn(cfg, pert, dt, bn_batch=None):
     def one(params, root, seed, z, y, sel):
         theta = pert.apply(params, jax.random.fold_in(root, seed))
+        if pert.bn == "recompute":
+            theta = with_bn("recompute", cfg, theta, *bn_batch, sel)
         return BigGANDeep(cfg, dt).apply(_cast(theta, dt), z, y, sel).astype(jnp.float32)
 
     return one
@@ -185,14 +204,26 @@ def _local(one, group: int):
 _COMPILED: dict = {}
 
 
-def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args):
+def bn_key(bn_batch) -> str:
+    """A hashable digest of ``bn_batch`` (``(z_bn, y_bn)`` or None) for the program cache."""
+    if bn_batch is None:
+        return ""
+    return hashlib.sha256(b"".join(np.asarray(a, np.float32).tobytes() for a in bn_batch)).hexdigest()
+
+
+def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args, bn_batch=None):
     """The compiled chunk program for these settings and argument shapes (cached:
-    a second identical sweep compiles nothing)."""
+    a second identical sweep compiles nothing). ``bn_batch``: ``(z_bn, y_bn)`` for
+    ``pert.bn == "recompute"`` (constants of the program)."""
+    if pert.bn == "recompute" and bn_batch is None:
+        raise ValueError("bn='recompute' needs a bn_batch (z_bn, y_bn)")
     abstract = jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), args[:1])
-    sig = (cfg, pert, str(dtype), mesh, group, chunk, jnp.shape(args[3]), str(abstract))
+    sig = (cfg, pert, str(dtype), mesh, group, chunk, jnp.shape(args[3]), str(abstract),
+           bn_key(bn_batch) if pert.bn == "recompute" else "")  # fmt: skip
     if sig not in _COMPILED:
+        bn_batch = None if bn_batch is None else tuple(jnp.asarray(a, jnp.float32) for a in bn_batch)
         sharded = jax.shard_map(
-            _local(_seed_fn(cfg, pert, jnp.dtype(dtype)), group),
+            _local(_seed_fn(cfg, pert, jnp.dtype(dtype), bn_batch), group),
             mesh=mesh,
             in_specs=(P(), P(), P(AXIS), P(), P(), P()),
             out_specs=P(AXIS),
@@ -205,7 +236,7 @@ def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args):
 
 
 def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, group=None,
-               chunk_size=None, budget=None) -> SweepPlan:
+               chunk_size=None, budget=None, bn_batch=None) -> SweepPlan:
     """Chooses strategy, group and chunk (see :class:`SweepPlan`). Without
     ``chunk_size`` the chunk starts at ``SEEDS_PER_DEVICE`` seeds per device (at
     most what ``n_seeds`` needs) and is halved until the compiled program's own
@@ -231,7 +262,8 @@ def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, gro
     else:
         groups = max(1, min(SEEDS_PER_DEVICE // group, -(-need // group)))
     while True:
-        compiled = compiled_chunk(cfg, pert, dtype, mesh, group, groups * group * n_dev, args)
+        compiled = compiled_chunk(cfg, pert, dtype, mesh, group, groups * group * n_dev, args,
+                                  bn_batch)  # fmt: skip
         peak = peak_bytes(compiled)
         if chunk_size or groups == 1 or peak <= budget:
             return SweepPlan(strategy, group, groups * group * n_dev, n_dev, peak, budget)
@@ -256,6 +288,7 @@ def sweep_chunks(
     group: int | None = None,
     budget: int | None = None,
     plan: SweepPlan | None = None,
+    bn_batch=None,
 ) -> Iterator[tuple[list[int], np.ndarray]]:
     """Yields ``(seeds, images [n, L, H, W, 3])`` per chunk, for the seeds whose
     images this process holds (all of them on one host).
@@ -270,6 +303,7 @@ def sweep_chunks(
       plan: a :class:`SweepPlan` from :func:`sweep_plan` (e.g. read back from a
         manifest) instead of ``chunk_size``/``strategy``/``group``/``budget``.
       dtype: ``"float32"`` or ``"bfloat16"`` compute.
+      bn_batch: ``(z_bn [B, z_dim], y_bn [B, classes])`` for ``perturbation.bn == "recompute"``.
 
     The next chunk is dispatched before the current one is copied to the host,
     so device work overlaps the caller's image writing.
@@ -278,12 +312,12 @@ def sweep_chunks(
     args = _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_compat)
     if plan is None:
         plan = plan_sweep(cfg, perturbation, dtype, mesh, len(seeds), args, strategy=strategy,
-                          group=group, chunk_size=chunk_size, budget=budget)
+                          group=group, chunk_size=chunk_size, budget=budget, bn_batch=bn_batch)
     if plan.devices != mesh.devices.size:
         plan = dataclasses.replace(plan, devices=mesh.devices.size,
                                    chunk=-(-plan.chunk // (mesh.devices.size * plan.group))
                                    * mesh.devices.size * plan.group)
-    prog = compiled_chunk(cfg, perturbation, dtype, mesh, plan.group, plan.chunk, args)
+    prog = compiled_chunk(cfg, perturbation, dtype, mesh, plan.group, plan.chunk, args, bn_batch)
     yield from _run_chunks(prog, args, list(seeds), plan.chunk, mesh)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from dcgan import hub
 from dcgan.model import generate, generate_fn, sample_latents
 from neural_art import perturb
-from neural_art.images import save_grid
+from neural_art.images import save_grid, save_image
 
 
 def sample_grid(out, *, weights=None, n: int = 64, seed: int = 0,
@@ -61,9 +61,15 @@ def sweep_grid(
     n_latents: int = 6,
     alpha: float = 0.35,
     seed: int = 0,
+    gallery: bool = True,
+    score_with: str = "",
+    command: str = "",
 ) -> pathlib.Path:
     """Sweeps ``seeds`` on ``weights`` (default: the embedded model); writes the
-    labelled grid to ``out`` (parent dirs created) and returns its path."""
+    labelled grid to ``out`` (parent dirs created) and returns its path. Beside it:
+    per-seed PNGs ``images/seed_XXXXXX/z<i>.png`` (θ*: ``images/original/``),
+    ``scores.json`` and, with ``gallery``, ``index.html`` (:mod:`neural_art.curate`);
+    ``command``: the regenerate command without ``--seeds`` / ``--out_dir``."""
     seeds = list(seeds)
     if not seeds or n_latents < 1:
         raise ValueError(f"need at least one seed and one latent, got {len(seeds)}, {n_latents}")
@@ -72,6 +78,10 @@ def sweep_grid(
     cfg, g, _, meta = hub.load(weights)
     z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
     imgs = sweep(cfg, g, root=jax.random.key(seed + 1), seeds=seeds, z=z, alpha=alpha)
+    write_networks(pathlib.Path(out).parent, imgs, seeds, gallery=gallery, score_with=score_with,
+                   command=command or f"python -m dcgan.sweep --latents={n_latents} --alpha={alpha} --seed={seed}",
+                   settings={"weights": str(weights or "embedded"), "alpha": alpha, "seed": seed,
+                             "latents": n_latents})  # fmt: skip
     cols = [f"s{s}" for s in seeds] + ["orig"]
     title = (
         f"DCGAN eq.(2) perturbation, alpha={alpha} ({meta.get('trained_steps', '?')}-step model)"
@@ -79,3 +89,44 @@ def sweep_grid(
     return save_grid(
         out, imgs, col_labels=cols, row_labels=[f"z{i}" for i in range(n_latents)], title=title
     )
+
+
+def write_networks(out_dir: pathlib.Path, imgs: np.ndarray, seeds: Sequence[int], *, gallery: bool,
+                   score_with: str, command: str, settings: dict) -> None:  # fmt: skip
+    """Per-seed PNGs, ``scores.json`` and ``index.html`` of a sweep's ``imgs``
+    ``[L, S + 1, H, W, C]`` (last column θ*)."""
+    from neural_art.curate import Curator
+
+    nets = np.asarray(imgs).transpose(1, 0, 2, 3, 4)
+    if nets.shape[-1] == 1:
+        nets = np.repeat(nets, 3, axis=-1)
+    names = [f"z{i}.png" for i in range(nets.shape[1])]
+    files = lambda s: [out_dir / "images" / ("original" if s is None else f"seed_{s:06d}") / n for n in names]
+    for s, per in zip([*seeds, None], nets, strict=True):
+        for path, im in zip(files(s), per, strict=True):
+            save_image(path, im)
+    cur = Curator(out_dir, title="DCGAN sweep", settings=settings, row_labels=[n[:-4] for n in names],
+                  original=nets[-1], files=files, score_with=score_with, enabled=gallery,
+                  command=lambda s: f"{command} --seeds={0 if s is None else s} --out_dir={out_dir}_seed{s}")  # fmt: skip
+    cur.add(list(seeds), nets[:-1])
+    cur.write(list(seeds), running=False)
+
+
+def walk_dir(out_dir, *, weights=None, seeds: Sequence[int] = (0,), n_latents: int = 6,
+             alpha: float = 0.35, seed: int = 0, frames: int = 16) -> list[dict]:
+    """Weight-space walks θ*·(1 + tαε_k), t = 0..1, one per seed (:mod:`neural_art.walk`;
+    the last frame is seed k's sweep column), all frames of a walk in one vmapped program;
+    PNG frames + GIF under ``<out_dir>/walks/seed_XXXXXX/``."""
+    from neural_art import walk
+    from neural_art.curate import write_walk
+
+    cfg, g, _, _ = hub.load(weights)
+    z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
+    root, ts = jax.random.key(seed + 1), walk.frames(frames)
+    out = []
+    for k in seeds:
+        key = perturb.seed_key(root, k)
+        imgs = jax.jit(jax.vmap(lambda t, key=key: generate(cfg, walk.toward(g, key, t, alpha=alpha), z)))(ts)
+        imgs = np.asarray(imgs)
+        out.append(write_walk(out_dir, f"seed_{k:06d}", np.repeat(imgs, 3, -1) if imgs.shape[-1] == 1 else imgs))
+    return out

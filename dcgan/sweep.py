@@ -6,7 +6,9 @@ Runs offline on the embedded model.
     python -m dcgan.sweep --out_dir=out/s --seeds=100-103 --alpha=0.2 --weights=DIR
 
 Writes ``<out_dir>/grid.png``: rows = latents, columns = perturbed networks, far
-right the unperturbed G.
+right the unperturbed G; beside it ``images/seed_XXXXXX/z<i>.png``, ``scores.json``
+and ``index.html`` (``--nogallery``: no page). ``--mode=walk --frames=N``: one
+weight-space walk per seed under ``walks/`` (PNG frames + GIF).
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ _SEEDS = cli.define_seeds("0-7", "Perturbation seeds (columns): inclusive ranges
 _LATENTS = flags.DEFINE_integer("latents", 6, "Number of latents (rows).", lower_bound=1)
 _ALPHA = flags.DEFINE_float("alpha", 0.35, "Perturbation scale alpha of Janik's eq. (2), finite, >= 0.")
 _SEED = cli.define_seed(0, "Root seed for the latents and the perturbations.")
+_MODE = flags.DEFINE_enum("mode", "sweep", ["sweep", "walk"], "sweep (grid + gallery) or weight-space walks.")
+_FRAMES = flags.DEFINE_integer("frames", 16, "--mode=walk: frames per walk.", lower_bound=2)
+_GALLERY = flags.DEFINE_bool("gallery", True, "Write index.html + thumbnails (scores.json always).")
+_SCORE_WITH = flags.DEFINE_string("score_with", "", "Extra score module:function, images [L,H,W,3] in [-1,1] -> scalar.")
 
 
 def main(argv):
@@ -40,11 +46,26 @@ def main(argv):
     if not (math.isfinite(_ALPHA.value) and _ALPHA.value >= 0):
         raise cli.UsageError(f"--alpha={_ALPHA.value}: must be finite and >= 0")
     cli_checks.weights(_WEIGHTS.value)
-    logging.set_verbosity(logging.WARNING)
-    from dcgan.grids import sweep_grid
+    if _SCORE_WITH.value:
+        from neural_art import scores
 
-    print(sweep_grid(os.path.join(out_dir, "grid.png"), weights=_WEIGHTS.value, seeds=seeds,
-                     n_latents=_LATENTS.value, alpha=_ALPHA.value, seed=_SEED.value))  # fmt: skip
+        try:
+            scores.load_score_fn(_SCORE_WITH.value)
+        except ValueError as e:
+            raise cli.UsageError(str(e)) from None
+    logging.set_verbosity(logging.WARNING)
+    from dcgan import grids
+
+    common = dict(weights=_WEIGHTS.value, seeds=seeds, n_latents=_LATENTS.value, alpha=_ALPHA.value,
+                  seed=_SEED.value)  # fmt: skip
+    if _MODE.value == "walk":
+        for w in grids.walk_dir(out_dir, frames=_FRAMES.value, **common):
+            print(w["gif"])
+        return
+    held = [h for h in (_WEIGHTS, _LATENTS, _ALPHA, _SEED, _SCORE_WITH) if h.present]
+    command = " ".join(["python -m dcgan.sweep", *(flags.FLAGS[h.name].serialize() for h in held)])
+    print(grids.sweep_grid(os.path.join(out_dir, "grid.png"), gallery=_GALLERY.value,
+                           score_with=_SCORE_WITH.value, command=command, **common))  # fmt: skip
 
 
 def run() -> None:
