@@ -151,7 +151,11 @@ def test_config_json_beside_a_bin_is_found_once(tmp_path):
     from biggan_jax import hub
 
     cfg = hub.config_for("random:biggan-deep-128:8")
-    (tmp_path / "biggan-deep-128-pytorch_model.bin").write_bytes(b"x")
+    fake = b"PK\x03\x04"  # a torch.save (zip) header: enough for the checkpoint sniff
+    (tmp_path / "notes.bin").write_text("not weights")
+    with pytest.raises(ValueError, match="not a PyTorch checkpoint"):
+        hub.config_for(tmp_path / "notes.bin")
+    (tmp_path / "biggan-deep-128-pytorch_model.bin").write_bytes(fake)
     with pytest.raises(FileNotFoundError, match="no config.json beside it"):
         hub.config_for(tmp_path / "biggan-deep-128-pytorch_model.bin")
     (tmp_path / "biggan-deep-128-config.json").write_text(json.dumps(cfg.to_hf_dict()))
@@ -159,7 +163,7 @@ def test_config_json_beside_a_bin_is_found_once(tmp_path):
     assert got.to_hf_dict() == cfg.to_hf_dict()
     d = tmp_path / "d"
     d.mkdir()
-    (d / "pytorch_model.bin").write_bytes(b"x")
+    (d / "pytorch_model.bin").write_bytes(fake)
     (d / "config.json").write_text(json.dumps(cfg.to_hf_dict()))
     assert hub.parse(d).kind == "file" and hub.config_for(d).to_hf_dict() == cfg.to_hf_dict()
     (tmp_path / "empty").mkdir()
