@@ -89,7 +89,7 @@ _TEMPLATE = r"""<!doctype html>
 body{font:14px system-ui,sans-serif;margin:12px;background:#fafafa;color:#222}
 header{display:flex;gap:12px;align-items:center;flex-wrap:wrap;margin-bottom:10px}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
-.net{background:#fff;border:1px solid #ddd;border-radius:4px;padding:4px;cursor:pointer;font-size:12px}
+.net{background:#fff;border:1px solid #ddd;border-radius:4px;padding:4px;cursor:pointer;font-size:12px;width:min-content}
 .net.orig{border-color:#c60}
 .net img{display:block;height:96px}
 .sc{color:#666}
