@@ -120,7 +120,8 @@ def class_index(name_or_id: str | int) -> int:
     close = difflib.get_close_matches(key, names, n=8, cutoff=0.6)
     contains = [k for k in names if key and key in k][:8]
     suggestions = list(dict.fromkeys(close + contains))[:8]
-    hint = ", ".join(repr(n) for n in suggestions) if suggestions else "none"
+    where = lambda n: exact.get(n, (first.get(n) or other.get(n) or [None])[0])
+    hint = ", ".join(f"{n!r} ({where(n)})" for n in suggestions) if suggestions else "none"
     raise ValueError(f"unknown ImageNet class {name_or_id!r}; closest names: {hint}")
 
 

@@ -108,7 +108,7 @@ def test_cli_end_to_end(pics, tmp_path):
     blocker.write_text("x")
     p = subprocess.run(cmd + [f"--out_dir={blocker}"], capture_output=True, text=True, env=env,
                        cwd=ROOT, timeout=120)  # fmt: skip
-    assert p.returncode == 1 and "not a directory" in p.stderr, p.stderr[-2000:]
+    assert p.returncode == 2 and "not a directory" in p.stderr, p.stderr[-2000:]  # a bad flag value
 
 
 def test_settings_checks_name_the_flag(pics):
