@@ -45,6 +45,7 @@ from biggan_jax.sharded import Perturbation, SweepPlan, sweep_chunks, sweep_plan
 from neural_art import imagenet as cls
 from neural_art import images as imio
 from neural_art.atomic import write_json
+from neural_art.curate import Curator
 
 MANIFEST_VERSION = 1
 
@@ -315,8 +316,6 @@ def regenerate_command(job: SweepJob, seed) -> str:
 
 
 def curator(job: SweepJob, lay: Layout, manifest: dict, orig: np.ndarray):
-    from neural_art.curate import Curator
-
     return Curator(lay.out, title=f"BigGAN sweep {job.weights}", settings=manifest,
                    row_labels=[f"{r['class_name']} z{r['latent']}" for r in lay.rows], original=orig,
                    files=lay.files, command=lambda s: regenerate_command(job, s),

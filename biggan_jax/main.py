@@ -22,7 +22,7 @@ import math
 
 from absl import flags
 
-from neural_art import blocks, cli, ranges
+from neural_art import blocks, cli, ranges, scores
 
 _WEIGHTS = cli.define_weights("biggan-deep-256", "BigGAN-deep weights (biggan-deep-128/256/512 "
                               "are downloaded once), e.g. random:biggan-deep-128:8 for smoke tests.")  # fmt: skip
@@ -126,8 +126,6 @@ def main(argv) -> None:
     from biggan_jax.sharded import Perturbation
 
     if _SCORE_WITH.value:
-        from neural_art import scores
-
         try:
             scores.load_score_fn(_SCORE_WITH.value)
         except ValueError as e:

@@ -28,6 +28,7 @@ import numpy as np
 
 from dcgan.model import DCGANConfig
 from dcgan.steps import init_state, model_config
+from neural_art import store
 
 
 def manager(workdir: str | os.PathLike, *, keep: int = 3, every: int = 1000):
@@ -90,8 +91,6 @@ def export(
     """Saves G and D variables (optionally cast, e.g. to ``bfloat16``) with metadata
     (:func:`neural_art.store.save_params`: another model's weights or a workdir in
     ``path`` are refused unless ``overwrite``)."""
-    from neural_art import store
-
     cast = (lambda a: np.asarray(a).astype(dtype)) if dtype is not None else np.asarray
     tree = {"generator": jax.tree.map(cast, g_vars), "discriminator": jax.tree.map(cast, d_vars)}
     meta = {"model": "dcgan", "config": dataclasses.asdict(cfg), **metadata}

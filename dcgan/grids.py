@@ -19,7 +19,8 @@ import numpy as np
 
 from dcgan import hub
 from dcgan.model import generate, generate_fn, sample_latents
-from neural_art import perturb
+from neural_art import perturb, walk
+from neural_art.curate import Curator, write_walk
 from neural_art.images import save_grid, save_image
 
 
@@ -95,8 +96,6 @@ def write_networks(out_dir: pathlib.Path, imgs: np.ndarray, seeds: Sequence[int]
                    score_with: str, command: str, settings: dict) -> None:  # fmt: skip
     """Per-seed PNGs, ``scores.json`` and ``index.html`` of a sweep's ``imgs``
     ``[L, S + 1, H, W, C]`` (last column θ*)."""
-    from neural_art.curate import Curator
-
     nets = np.asarray(imgs).transpose(1, 0, 2, 3, 4)
     if nets.shape[-1] == 1:
         nets = np.repeat(nets, 3, axis=-1)
@@ -117,9 +116,6 @@ def walk_dir(out_dir, *, weights=None, seeds: Sequence[int] = (0,), n_latents: i
     """Weight-space walks θ*·(1 + tαε_k), t = 0..1, one per seed (:mod:`neural_art.walk`;
     the last frame is seed k's sweep column), all frames of a walk in one vmapped program;
     PNG frames + GIF under ``<out_dir>/walks/seed_XXXXXX/``."""
-    from neural_art import walk
-    from neural_art.curate import write_walk
-
     cfg, g, _, _ = hub.load(weights)
     z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
     root, ts = jax.random.key(seed + 1), walk.frames(frames)

@@ -24,7 +24,7 @@ import numpy as np
 
 from dcgan import torch_layout as layout
 from dcgan.model import CONFIGS, DCGANConfig, init_discriminator, init_generator
-from neural_art import hub
+from neural_art import hub, store
 
 EMBEDDED_DIR = pathlib.Path(__file__).parent / "assets" / "embedded"
 RELEASES = ("embedded",)
@@ -65,8 +65,6 @@ def random_weights(name: str, width: int | None = None, *, seed: int = 0) -> Loa
 
 def load_dir(path: str | os.PathLike, *, what: str | None = None) -> Loaded:
     """Exported weights in ``path`` (the :mod:`neural_art.store` format)."""
-    from neural_art import store
-
     path = pathlib.Path(path)
     if not (path / "metadata.json").exists():
         if what:

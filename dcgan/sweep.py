@@ -19,7 +19,7 @@ import os
 from absl import flags, logging
 
 from dcgan import cli_checks
-from neural_art import cli
+from neural_art import cli, scores
 from neural_art.ranges import parse_ranges
 
 MAX_SEEDS = 4096  # one grid page; every seed is one column
@@ -47,8 +47,6 @@ def main(argv):
         raise cli.UsageError(f"--alpha={_ALPHA.value}: must be finite and >= 0")
     cli_checks.weights(_WEIGHTS.value)
     if _SCORE_WITH.value:
-        from neural_art import scores
-
         try:
             scores.load_score_fn(_SCORE_WITH.value)
         except ValueError as e:

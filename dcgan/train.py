@@ -34,6 +34,7 @@ from dcgan import checkpoints, hub
 from dcgan.model import generate_fn, sample_latents
 from dcgan.steps import State, init_state, make_train_step, model_config
 from neural_art import atomic
+from neural_art.images import save_grid
 from neural_art.plots import Panel, save_curves
 
 # ------------------------------------------------------------------ outputs
@@ -219,8 +220,6 @@ class Outputs:
                 f.write(json.dumps({"step": done, **m}) + "\n")
 
     def samples(self, done: int, g) -> None:
-        from neural_art.images import save_grid
-
         if not self.is_main:
             return
         imgs = np.asarray(self.sample_fn(g, self.fixed_z))

@@ -24,6 +24,7 @@ from featvis import param as P
 from featvis import render as R
 from featvis import transform as T
 from neural_art import imagenet
+from neural_art import images as imio
 from neural_art.ranges import parse_ranges
 
 METHODS = ("pixel", "fft", "despraz", "despraz-pretrained")
@@ -248,8 +249,6 @@ def _slug(s: str) -> str:
 
 def write_pngs(out_dir, shown: np.ndarray, labels: Sequence[str], s: Settings) -> None:
     """``out_dir/NNNN_label.png`` (last snapshot) and ``out_dir/grid.png``."""
-    from neural_art import images as imio
-
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for i, (label, im) in enumerate(zip(labels, shown, strict=True)):

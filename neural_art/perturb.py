@@ -182,15 +182,21 @@ def multiplicative(
       A pytree like ``params``. jit/vmap friendly (vmap over ``key`` for many
       perturbed networks).
     """
-    where = where or trainable(params)
+    return map_noise(params, key, where or trainable(params),
+                     lambda path, x, e: x * (1 + alpha * e))  # fmt: skip
+
+
+def map_noise(params, key: jax.Array, where: Where, fn: Callable[[str, Any, jax.Array], Any]):
+    """``params`` with every leaf selected by ``where`` replaced by
+    ``fn(path, leaf, ε)`` (cast back to the leaf's dtype), ε = :func:`normals` of
+    ``key`` for that leaf; the others returned as is. One vectorised draw."""
     flat, tree = jax.tree_util.tree_flatten_with_path(params)
     paths = [path_str(p) for p, _ in flat]
     sel = [i for i, (ps, (_, x)) in enumerate(zip(paths, flat, strict=True)) if where(ps, x)]
     eps = normals(key, [paths[i] for i in sel], [jnp.shape(flat[i][1]) for i in sel])
     out = [x for _, x in flat]
     for i, e in zip(sel, eps, strict=True):
-        x = out[i]
-        out[i] = (x * (1 + alpha * e)).astype(jnp.asarray(x).dtype)
+        out[i] = fn(paths[i], out[i], e).astype(jnp.asarray(out[i]).dtype)
     return jax.tree_util.tree_unflatten(tree, out)
 
 
@@ -213,21 +219,14 @@ def replace(
     """Eq. (3) of Janik: every selected tensor replaced by draws from a normal
     with that tensor's own mean and std; for convolution kernels the statistics
     are per kernel position (``per_position``, the paper's footnote 6).
-
     """
-    flat, tree = jax.tree_util.tree_flatten_with_path(params)
-    paths = [path_str(p) for p, _ in flat]
-    sel = [i for i, (ps, (_, x)) in enumerate(zip(paths, flat, strict=True)) if where(ps, x)]
-    eps = normals(key, [paths[i] for i in sel], [jnp.shape(flat[i][1]) for i in sel])
-    out = [x for _, x in flat]
-    for i, e in zip(sel, eps, strict=True):
-        x, ps = out[i], paths[i]
-        axes = _per_position_axes(ps, x) if per_position else tuple(range(jnp.ndim(x)))
+
+    def draw(path, x, e):
+        axes = _per_position_axes(path, x) if per_position else tuple(range(jnp.ndim(x)))
         xf = jnp.asarray(x, jnp.float32)
-        mean = jnp.mean(xf, axis=axes, keepdims=True)
-        std = jnp.std(xf, axis=axes, keepdims=True)
-        out[i] = (mean + std * e).astype(jnp.asarray(x).dtype)
-    return jax.tree_util.tree_unflatten(tree, out)
+        return jnp.mean(xf, axis=axes, keepdims=True) + jnp.std(xf, axis=axes, keepdims=True) * e
+
+    return map_noise(params, key, where, draw)
 
 
 def block_names(params) -> list[str]:
