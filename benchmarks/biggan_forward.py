@@ -22,11 +22,61 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import biggan_jax
 from benchmarks.common import matmul_peak_tflops, psnr, report, timeit, use_torch
 
 # Multiply-accumulates per image (issue 2 / PERF_NOTES, BigGAN-deep-256 as released).
 GMAC_RELEASED = {"biggan-deep-256": 37.5}
-GMAC_USED = {"biggan-deep-256": 37.5 - 9.7 * 125 / 128}  # conv_to_rgb: 3 of 128 channels computed
+
+
+def _row(name: str, med: float, batch: int, gmac: float | None) -> dict:
+    tflops = (2 * gmac * 1e9 * batch / med / 1e12) if gmac else "-"
+    return {"impl": name, "ms/batch": med * 1e3, "img/s": batch / med,
+            "TFLOP/s (released FLOPs)": tflops}  # fmt: skip
+
+
+def _ours(cfg, params, z, y, iters: int, imgs: dict) -> list[tuple[str, float]]:
+    params_dev = jax.device_put(params)
+    out = []
+    for name, dt in (("ours fp32", jnp.float32), ("ours bf16", jnp.bfloat16)):
+        f = lambda dt=dt: biggan_jax.generate(cfg, params_dev, z, y, 0.4, dtype=dt)
+        imgs[name] = np.asarray(f())
+        med, _ = timeit(f, iters=iters, sync=lambda x: x.block_until_ready())
+        out.append((name, med))
+    return out
+
+
+def _pytorch(cfg, params, z, y, iters: int, imgs: dict) -> list[tuple[str, float]]:
+    """The reference generator, eager and ``torch.compile``d, on the same weights."""
+    import torch
+    from pytorch_pretrained_biggan import BigGAN
+    from pytorch_pretrained_biggan import BigGANConfig as RefConfig
+
+    from weights_convert.biggan import to_torch_state_dict
+
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    ref = BigGAN(RefConfig.from_dict(cfg.to_hf_dict())).eval()
+    ref.load_state_dict({k: torch.from_numpy(v) for k, v in to_torch_state_dict(cfg, params).items()})
+    ref = ref.to(dev)
+    zt, yt = (torch.from_numpy(np.asarray(a)).to(dev) for a in (z, y))
+    sync = (lambda x: torch.cuda.synchronize()) if dev == "cuda" else (lambda x: x)
+    peers = [("pytorch eager", ref)]
+    try:
+        peers.append(("torch.compile", torch.compile(ref)))
+    except Exception as e:
+        print("torch.compile unavailable:", e)
+    out = []
+    for name, m in peers:
+        with torch.no_grad():
+            f = lambda m=m: m(zt, yt, 0.4)
+            try:
+                imgs[name] = f().permute(0, 2, 3, 1).float().cpu().numpy()
+            except Exception as e:
+                print(f"{name} failed: {e}")
+                continue
+            med, _ = timeit(f, iters=iters, sync=sync)
+        out.append((name, med))
+    return out
 
 
 def main():
@@ -38,74 +88,27 @@ def main():
     ap.add_argument("--no_torch", action="store_true")
     args = ap.parse_args()
 
-    import biggan_jax
-    from weights_convert.biggan import to_torch_state_dict
-
     cfg = biggan_jax.get_config(args.config)
     if args.smoke:
         cfg, args.batch, args.iters = cfg.replace(channel_width=4), 2, 2
     params = biggan_jax.init_params(cfg, jax.random.key(0))
     z = biggan_jax.truncated_noise(jax.random.key(1), args.batch, 0.4)
     y = jnp.asarray(biggan_jax.class_vector([i % 1000 for i in range(args.batch)]))
-    params_dev = jax.device_put(params)
-    rows, imgs = [], {}
-    gmac = (
-        GMAC_RELEASED.get(cfg.name) if cfg == biggan_jax.get_config(cfg.name) else None
-    )  # smoke: not released
-    for name, dt in (("ours fp32", jnp.float32), ("ours bf16", jnp.bfloat16)):
-        f = lambda dt=dt: biggan_jax.generate(cfg, params_dev, z, y, 0.4, dtype=dt)
-        imgs[name] = np.asarray(f())
-        med, _ = timeit(f, iters=args.iters, sync=lambda x: x.block_until_ready())
-        rows.append({"impl": name, "ms/batch": med * 1e3, "img/s": args.batch / med,
-                     "TFLOP/s (released FLOPs)": (2 * gmac * 1e9 * args.batch / med / 1e12) if gmac else "-"})  # fmt: skip
+    released = cfg == biggan_jax.get_config(cfg.name)  # smoke: not a released size
+    gmac = GMAC_RELEASED.get(cfg.name) if released else None
+    imgs = {}
+    timings = _ours(cfg, params, z, y, args.iters, imgs)
     if use_torch(args.no_torch):
-        import torch
-        from pytorch_pretrained_biggan import BigGAN
-        from pytorch_pretrained_biggan import BigGANConfig as RefConfig
-
-        dev = "cuda" if torch.cuda.is_available() else "cpu"
-        ref = BigGAN(RefConfig.from_dict(cfg.to_hf_dict())).eval()
-        ref.load_state_dict(
-            {k: torch.from_numpy(v) for k, v in to_torch_state_dict(cfg, params).items()}
-        )
-        ref = ref.to(dev)
-        zt = torch.from_numpy(np.asarray(z)).to(dev)
-        yt = torch.from_numpy(np.asarray(y)).to(dev)
-        sync = (lambda x: torch.cuda.synchronize()) if dev == "cuda" else (lambda x: x)
-        peers = [("pytorch eager", ref)]
-        try:
-            peers.append(("torch.compile", torch.compile(ref)))
-        except Exception as e:
-            print("torch.compile unavailable:", e)
-        for name, m in peers:
-            with torch.no_grad():
-                f = lambda m=m: m(zt, yt, 0.4)
-                try:
-                    out = f()
-                except Exception as e:
-                    print(f"{name} failed: {e}")
-                    continue
-                imgs[name] = out.permute(0, 2, 3, 1).float().cpu().numpy()
-                med, _ = timeit(f, iters=args.iters, sync=sync)
-            rows.append({"impl": name, "ms/batch": med * 1e3, "img/s": args.batch / med,
-                         "TFLOP/s (released FLOPs)": (2 * gmac * 1e9 * args.batch / med / 1e12) if gmac else "-"})  # fmt: skip
-    extra = {
-        "config": cfg.name,
-        "batch": args.batch,
-        "bf16 vs fp32 PSNR (dB)": round(psnr(imgs["ours bf16"], imgs["ours fp32"]), 2),
-    }
+        timings += _pytorch(cfg, params, z, y, args.iters, imgs)
+    extra = {"config": cfg.name, "batch": args.batch,
+             "bf16 vs fp32 PSNR (dB)": round(psnr(imgs["ours bf16"], imgs["ours fp32"]), 2)}  # fmt: skip
     if "pytorch eager" in imgs:
-        extra["max |ours fp32 - pytorch|"] = float(
-            np.abs(imgs["ours fp32"] - imgs["pytorch eager"]).max()
-        )
+        extra["max |ours fp32 - pytorch|"] = float(np.abs(imgs["ours fp32"] - imgs["pytorch eager"]).max())
     if not args.smoke and jax.devices()[0].platform == "gpu":
         extra["measured bf16 matmul peak (TFLOP/s)"] = round(matmul_peak_tflops("bfloat16"), 1)
         extra["measured fp32 matmul peak (TFLOP/s)"] = round(matmul_peak_tflops("float32"), 1)
-    report(
-        f"BigGAN-deep forward, {cfg.name} (width {cfg.channel_width}), batch {args.batch}",
-        rows,
-        extra,
-    )
+    title = f"BigGAN-deep forward, {cfg.name} (width {cfg.channel_width}), batch {args.batch}"
+    report(title, [_row(n, med, args.batch, gmac) for n, med in timings], extra)
 
 
 if __name__ == "__main__":

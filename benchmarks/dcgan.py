@@ -32,6 +32,8 @@ import ml_collections
 import numpy as np
 
 from benchmarks.common import report, timeit, use_torch
+from dcgan import steps
+from dcgan.model import sample_latents
 
 
 def _config(ngf: int, batch: int, convt_impl: str):
@@ -46,8 +48,6 @@ def _config(ngf: int, batch: int, convt_impl: str):
 
 def bench_ours(config: ml_collections.ConfigDict, state, real: np.ndarray, iters: int):
     """Median seconds per step, and the first step's metrics (from ``state``)."""
-    from dcgan import steps
-
     step = jax.jit(steps.make_train_step(config), donate_argnums=0)
     rng = jax.random.key(1)
     x = jax.device_put(jnp.asarray(real))
@@ -123,6 +123,38 @@ def make_torch_step(config, net_g, net_d, device):
     return step
 
 
+def _pytorch(a, config, mcfg, state, real, first, extra: dict) -> list[dict]:
+    """PyTorch eager / torch.compile steps from the same weights; step-1 parity into ``extra``."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    sync = (lambda v: torch.cuda.synchronize()) if device == "cuda" else (lambda v: v)
+    real_t = torch.from_numpy(real.transpose(0, 3, 1, 2).copy()).to(device)
+    # parity: one step from the same weights on the same z (ours: fold_in(rng, 0)) and batch
+    z = sample_latents(jax.random.fold_in(jax.random.key(1), 0), a.batch, mcfg.nz)
+    net_g, net_d = _torch_nets(mcfg, state["g"], state["d"], device)
+    zt = torch.from_numpy(np.array(z)).view(a.batch, mcfg.nz, 1, 1).to(device)
+    d_t, g_t = make_torch_step(config, net_g, net_d, device)(real_t, zt)
+    extra["step-1 |d_loss - torch|"] = f"{abs(float(first['d_loss']) - float(d_t)):.2e}"
+    extra["step-1 |g_loss - torch|"] = f"{abs(float(first['g_loss']) - float(g_t)):.2e}"
+    rows = []
+    for mode in a.torch_modes.split(","):
+        net_g, net_d = _torch_nets(mcfg, state["g"], state["d"], device)
+        if mode == "compile":
+            net_g, net_d = torch.compile(net_g), torch.compile(net_d)
+        step = make_torch_step(config, net_g, net_d, device)
+        name = "pytorch eager" if mode == "eager" else "torch.compile"
+        try:
+            med, _ = timeit(lambda step=step: step(real_t), warmup=3, iters=a.iters, sync=sync)
+        except Exception as e:  # torch.compile needs a C compiler (CPU) / triton (GPU)
+            print(f"{name} unavailable: {type(e).__name__}: {str(e)[:200]}")
+            continue
+        rows.append({"impl": name, "steps/s": 1 / med, "ms/step": med * 1e3, "img/s": a.batch / med})
+    extra["device (torch)"] = torch.cuda.get_device_name() if device == "cuda" else "cpu"
+    extra["torch"] = torch.__version__
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=128)
@@ -137,9 +169,6 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.smoke:
         a.ngf, a.batch, a.iters = 8, 8, 2
-    from dcgan import steps
-    from dcgan.model import sample_latents
-
     configs = {impl: _config(a.ngf, a.batch, impl) for impl in a.convt.split(",")}
     config = next(iter(configs.values()))
     mcfg = steps.model_config(config)
@@ -154,35 +183,7 @@ def main(argv=None):
              "batch": a.batch, "device (ours)": jax.devices()[0].device_kind}  # fmt: skip
 
     if use_torch(a.no_torch):
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        sync = (lambda v: torch.cuda.synchronize()) if device == "cuda" else (lambda v: v)
-        real_t = torch.from_numpy(real.transpose(0, 3, 1, 2).copy()).to(device)
-        # parity: one step from the same weights on the same z (ours: fold_in(rng, 0)) and batch
-        z = sample_latents(jax.random.fold_in(jax.random.key(1), 0), a.batch, mcfg.nz)
-        m = first
-        net_g, net_d = _torch_nets(mcfg, state["g"], state["d"], device)
-        zt = torch.from_numpy(np.array(z)).view(a.batch, mcfg.nz, 1, 1).to(device)
-        d_t, g_t = make_torch_step(config, net_g, net_d, device)(real_t, zt)
-        extra["step-1 |d_loss - torch|"] = f"{abs(float(m['d_loss']) - float(d_t)):.2e}"
-        extra["step-1 |g_loss - torch|"] = f"{abs(float(m['g_loss']) - float(g_t)):.2e}"
-        for mode in a.torch_modes.split(","):
-            net_g, net_d = _torch_nets(mcfg, state["g"], state["d"], device)
-            if mode == "compile":
-                net_g, net_d = torch.compile(net_g), torch.compile(net_d)
-            step = make_torch_step(config, net_g, net_d, device)
-            name = "pytorch eager" if mode == "eager" else "torch.compile"
-            try:
-                med, _ = timeit(lambda step=step: step(real_t), warmup=3, iters=a.iters, sync=sync)
-            except Exception as e:  # torch.compile needs a C compiler (CPU) / triton (GPU)
-                print(f"{name} unavailable: {type(e).__name__}: {str(e)[:200]}")
-                continue
-            rows.append(
-                {"impl": name, "steps/s": 1 / med, "ms/step": med * 1e3, "img/s": a.batch / med}
-            )
-        extra["device (torch)"] = torch.cuda.get_device_name() if device == "cuda" else "cpu"
-        extra["torch"] = torch.__version__
+        rows += _pytorch(a, config, mcfg, state, real, first, extra)
     title = "DCGAN train step" + (" (SMOKE: tiny widths, not a measurement)" if a.smoke else "")
     report(title, rows, extra)
     return rows, extra
