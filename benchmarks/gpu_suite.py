@@ -1,7 +1,7 @@
 """Every benchmark in one run: ours, PyTorch eager and ``torch.compile`` side by side.
 
     python benchmarks/gpu_suite.py                  # on the GPU: sizes of BENCHMARKS.md, < 8 min
-    OMP_NUM_THREADS=2 python benchmarks/gpu_suite.py --suite=cpu   # the CPU table (issue 10's sizes)
+    OMP_NUM_THREADS=2 python benchmarks/gpu_suite.py --suite=cpu --repeats=3   # the CPU table, median of 3
     python benchmarks/gpu_suite.py --smoke --out=/tmp/suite.md     # CI: every script, tiny sizes
 
 Each script runs in its own process (so one failure or hang costs only its own row,
@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import pathlib
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -122,8 +124,9 @@ def _versions() -> str:
     return r.stdout.strip() or "versions unknown"
 
 
-def run_one(title: str, script: str, args: list[str], limit: float) -> str:
-    """One script's markdown (its tables, without the JSON lines), or a failure row."""
+def run_one(title: str, script: str, args: list[str], limit: float) -> tuple[str, dict]:
+    """One script's markdown (its tables, without the JSON lines), or a failure row;
+    and its ratios against PyTorch (:func:`ratios`)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     t0 = time.perf_counter()
     cmd = [sys.executable, str(ROOT / "benchmarks" / script), *args]
@@ -141,7 +144,62 @@ def run_one(title: str, script: str, args: list[str], limit: float) -> str:
     if rc != 0:
         last = (err or "").strip().splitlines()[-1:] or ["no output"]
         head += f"\n\n**FAILED** (exit {rc}): {last[0][:300]}"
-    return head + ("\n\n" + body if body else "") + "\n"
+    return head + ("\n\n" + body if body else "") + "\n", ratios(out)
+
+
+THROUGHPUT = ("it/s", "image-it/s", "steps/s", "img/s")  # first one a row has is compared
+
+
+def _row_ratios(rows: list[dict]) -> dict[str, float]:
+    key = next((k for k in THROUGHPUT if k in rows[0]), None)
+    ours = [r[key] for r in rows if str(r["impl"]).startswith("ours") and "bf16" not in r["impl"]
+            and "bfloat16" not in r["impl"]]  # fmt: skip
+    out = {}
+    for r in rows:
+        impl = str(r["impl"])
+        peer = "torch.compile" if "compile" in impl else "pytorch eager" if "pytorch" in impl else None
+        if peer and ours and r[key]:
+            out[peer] = max(ours) / r[key]
+    return out
+
+
+def _result_ratios(results: dict) -> dict[str, float]:
+    def speed(r):
+        return r.get("it_per_s") or r.get("img_it_per_s") if isinstance(r, dict) else None
+
+    out = {}
+    for name, r in results.items():  # "torch_eager/adam" vs "ours/adam"
+        if name.startswith("torch_") and speed(r) and speed(results.get("ours/" + name.split("/")[1])):
+            peer = "torch.compile" if name.startswith("torch_compile") else "pytorch eager"
+            out.setdefault(peer, speed(results["ours/" + name.split("/")[1]]) / speed(r))
+    return out
+
+
+def ratios(stdout: str) -> dict[str, float]:
+    """Ours (fp32) over each PyTorch peer, from the JSON line a script prints last."""
+    for line in reversed(stdout.splitlines()):
+        if line.lstrip().startswith("{"):
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if data.get("rows"):
+                return _row_ratios(data["rows"])
+            if isinstance(data.get("results"), dict):
+                return _result_ratios(data["results"])
+    return {}
+
+
+def summary(titles: list[str], runs: list[list[dict]]) -> str:
+    """Per workload: ours/PyTorch in each repeat, and the median."""
+    lines = ["| workload | peer | ratio per run | median |", "|---|---|---|---|"]
+    for i, title in enumerate(titles):
+        peers = sorted({p for run in runs for p in run[i]})
+        for peer in peers:
+            vals = [run[i][peer] for run in runs if peer in run[i]]
+            cells = ", ".join(f"{v:.2f}×" for v in vals)
+            lines.append(f"| {title} | {peer} | {cells} | **{statistics.median(vals):.2f}×** |")
+    return "\n".join(lines) + "\n"
 
 
 def write(text: str, name: str, out: pathlib.Path) -> None:
@@ -165,6 +223,7 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="every script with --smoke (CI)")
     ap.add_argument("--only", default="", help="comma list of scripts to run (e.g. style.py)")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    ap.add_argument("--repeats", type=int, default=1, help="rounds of the whole suite (median ratio)")
     a = ap.parse_args(argv)
     suite = SUITES[a.suite]
     if a.only:
@@ -173,12 +232,17 @@ def main(argv=None) -> int:
         suite = _smoke(suite)
     name = a.suite + ("-smoke" if a.smoke else "")
     t0 = time.perf_counter()
-    parts = [run_one(*s) for s in suite]
+    runs, parts = [], []
+    for k in range(a.repeats):  # whole rounds, so a slow spell of the machine hits every row
+        got = [run_one(*s) for s in suite]
+        parts = [p for p, _ in got]
+        runs.append([r for _, r in got])
     head = (
         f"### Suite `{name}`: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC\n\n"
-        f"{_device()} · {_versions()} · {time.perf_counter() - t0:.0f} s in all\n"
+        f"{_device()} · {_versions()} · {a.repeats} round(s), {time.perf_counter() - t0:.0f} s in all\n"
     )
-    text = head + "\n" + "\n".join(parts)
+    text = head + "\nOurs (fp32) over PyTorch, same run:\n\n" + summary([s[0] for s in suite], runs)
+    text += "\nTables of the last round:\n\n" + "\n".join(parts)
     write(text, name, pathlib.Path(a.out))
     print(text)
     return 0 if all("**FAILED**" not in p for p in parts) else 1

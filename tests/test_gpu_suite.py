@@ -23,3 +23,7 @@ def test_suite_smoke_writes_every_table(tmp_path):
     for script in ("biggan_forward.py", "biggan_sweep.py", "style.py", "dcgan.py", "featvis.py"):
         assert f"benchmarks/{script} --smoke" in text
     assert text.count("| impl") + text.count("|---") >= 5  # each script printed a table
+    # the summary: ours over PyTorch eager for each of the five workloads, with a median
+    summary = text[text.index("Ours (fp32) over PyTorch"):text.index("Tables of the last round")]
+    assert summary.count("| pytorch eager |") == 5, summary
+    assert summary.count("×** |") >= 5, summary
