@@ -273,7 +273,8 @@ def visualise(
 ) -> dict:  # fmt: skip
     """Renders every target, writes ``out_dir/NNNN_label.png`` and ``out_dir/grid.png``
     (rows: targets, columns: snapshots). Returns images ``[T, S, H, W, 3]``,
-    labels and the snapshot steps."""
+    labels and the snapshot steps. Raises :class:`neural_art.atomic.OutputError`
+    if ``out_dir`` fails mid-way (:func:`write_pngs`: nothing rendered is lost)."""
     check_settings(settings, has_decoder=decoder is not None)
     check_targets(model, targets, settings.size, num_classes)
     imgs = render_targets(model, targets, settings, decoder=decoder, num_classes=num_classes,

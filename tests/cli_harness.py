@@ -1,7 +1,7 @@
 """Runs many invocations of one CLI in one process (the bad-input table): for each
-argv, flags reset to their defaults (flags defined by the previous parse, such as
-ml_collections' ``--config.*`` overrides, removed), ``<module>.run()`` called,
-exit code and stderr captured. Prints one JSON line per case. Used by tests/test_bad_inputs.py
+argv, flags reset to their defaults (ml_collections' ``--config.*`` overrides,
+which each parse defines, removed), ``<module>.run()`` called, exit code and
+stderr captured. Prints one JSON line per case. Used by tests/test_bad_inputs.py
 so the table costs one interpreter start (jax import) per CLI, not per case.
 
     python tests/cli_harness.py MODULE < cases.json   # [[argv...], ...]
@@ -21,10 +21,10 @@ def main() -> None:
     from absl import flags
 
     cases = json.load(sys.stdin)
-    defined = set(flags.FLAGS)
     for argv in cases:
-        for name in set(flags.FLAGS) - defined:  # defined while parsing: --config.* overrides
-            delattr(flags.FLAGS, name)
+        for name in list(flags.FLAGS):  # ml_collections' overrides, defined anew by each parse
+            if "." in name and name.split(".")[0] in flags.FLAGS:
+                delattr(flags.FLAGS, name)
         flags.FLAGS.unparse_flags()
         err, out = io.StringIO(), io.StringIO()
         sys.argv = [sys.argv[1], *argv]

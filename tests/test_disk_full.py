@@ -109,12 +109,12 @@ def _run_cli(module: str, cases: list[dict], tmp: pathlib.Path) -> list[dict]:
     return [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
 
 
-def _error_line(result: dict) -> str:
+def _error_line(result: dict, starts: str = "error: could not write ") -> str:
     """The run failed with exit 1 and ends with one ``error:`` line, no traceback."""
     assert result["code"] == 1, result["stderr"][-3000:]
     assert "Traceback" not in result["stderr"], result["stderr"][-3000:]
     last = result["stderr"].strip().splitlines()[-1]
-    assert last.startswith("error: could not write "), result["stderr"][-3000:]
+    assert last.startswith(starts), result["stderr"][-3000:]
     return last
 
 
@@ -138,15 +138,21 @@ def test_style_transfer_keeps_the_optimised_image_when_the_disk_fills(tmp_path):
     args = [f"--content={tmp_path / 'content.png'}", f"--style={tmp_path / 'style.png'}",
             "--weights=random", "--size=32", "--steps=4", "--snapshot_every=2", "--optimizer=adam",
             "--style_layers=conv1_1,conv2_1", "--content_layers=conv2_2", "--noprogress"]  # fmt: skip
-    ref, d2, d4 = tmp_path / "ref", tmp_path / "full2", tmp_path / "full4"
+    ref, d1, d2, d4 = (tmp_path / d for d in ("ref", "full1", "full2", "full4"))
     # files in order: settings.json, result.png, snapshots/step_00002.png, .../step_00004.png, ...
     cases = [{"argv": [*args, f"--out_dir={ref}"], "full": None},
+             {"argv": [*args, f"--out_dir={d1}"], "full": [str(d1), 1]},
              {"argv": [*args, f"--out_dir={d2}"], "full": [str(d2), 2]},
              {"argv": [*args, f"--out_dir={d4}"], "full": [str(d4), 4]}]  # fmt: skip
-    ok, at_result, at_snapshot = _run_cli("styletransfer.main", cases, tmp_path)
+    ok, at_settings, at_result, at_snapshot = _run_cli("styletransfer.main", cases, tmp_path)
     assert ok["code"] == 0, ok["stderr"][-3000:]
     assert _files(ref) == ["losses.json", "losses.png", "result.png", "settings.json",
                            "snapshots/step_00002.png", "snapshots/step_00004.png"]  # fmt: skip
+
+    # settings.json is written before the optimisation: a full disk stops the run there
+    line = _error_line(at_settings, "error: ")
+    assert line == f"error: [Errno {errno.ENOSPC}] {ENOSPC}: '{d1}/settings.json'", line
+    assert _files(d1) == []  # no truncated settings.json, no .tmp
 
     line = _error_line(at_result)
     assert line.startswith(f"error: could not write {d2}/result.png: {ENOSPC}; kept in {d2}: "
