@@ -1,7 +1,10 @@
 """Training CLI: ``python -m dcgan.main --config=dcgan/configs/art.py --workdir=DIR``.
 
 Overrides as ``--config.batch_size=64``; ``--config=...py:quick`` for a CPU run.
-Re-running with the same workdir resumes exactly from the last checkpoint.
+Re-running with the same workdir resumes exactly from the last checkpoint; the
+config may then change only in :data:`dcgan.checkpoints.RESUMABLE` (steps,
+intervals), anything else is refused in one line naming the keys. Every run is
+recorded in ``<workdir>/configs/run-NNN.json``.
 """
 
 import logging as std_logging
@@ -27,11 +30,12 @@ class QuietOrbax(std_logging.Filter):
 
 def main(argv):
     del argv
-    from dcgan import train
+    from dcgan import checkpoints, train
 
-    try:
+    try:  # before any compute: the config, then whether the workdir's checkpoints fit it
         train.check_config(_CONFIG.value)
-    except train.ConfigError as e:
+        checkpoints.check_resume(_CONFIG.value, _WORKDIR.value)
+    except (train.ConfigError, checkpoints.ResumeError) as e:
         raise cli.UsageError(str(e)) from e
     logging.set_verbosity(logging.INFO)
     logging.get_absl_handler().addFilter(QuietOrbax())

@@ -163,9 +163,13 @@ def shardings(config):
 
 def restore_or_init(config, mngr, repl, metrics_file: pathlib.Path) -> State:
     """Checkpoint in the workdir -> resume; else ``config.init_from`` (exported
-    weights) -> start from them; else from scratch."""
-    state = jax.jit(lambda k: init_state(config, k), out_shardings=repl)(jax.random.key(config.seed))
-    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl), state)
+    weights) -> start from them; else from scratch. A checkpoint is read into the
+    config's shapes (``eval_shape``: nothing is computed before its shapes are
+    checked, :func:`dcgan.checkpoints.check_shapes`)."""
+    init = lambda k: init_state(config, k)
+    key = jax.random.key(config.seed)
+    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=repl),
+                            jax.eval_shape(init, key))  # fmt: skip
     restored = checkpoints.restore(mngr, abstract)
     if restored is not None:
         state, meta = restored
@@ -173,6 +177,7 @@ def restore_or_init(config, mngr, repl, metrics_file: pathlib.Path) -> State:
         truncate_metrics(metrics_file, int(meta["step"]))
         return state
     metrics_file.unlink(missing_ok=True)
+    state = jax.jit(init, out_shardings=repl)(key)
     if config.get("init_from"):
         _, g_vars, d_vars, _ = hub.load(config.init_from)
         logging.info("initialised G and D from %s", config.init_from)
@@ -266,20 +271,26 @@ def run_steps(config, state: State, batches, step_fn, mngr, out: Outputs, meta, 
     return state
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike) -> State:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
+                       argv: list[str] | None = None) -> State:  # fmt: skip
     """Trains for ``config.num_steps`` steps in ``workdir``; returns the final state.
 
     Writes ``checkpoints/``, ``samples/step_XXXXXX.png``, ``metrics.jsonl``,
-    ``losses.png`` and ``config.json``. Raises ``FloatingPointError`` naming the
-    step if a loss becomes non-finite (nothing is checkpointed after the last
-    finite step) and :class:`ConfigError` on an unusable config.
+    ``losses.png``, ``configs/run-NNN.json`` (this run: config, ``argv``, default
+    ``sys.argv``) and, starting without a checkpoint, ``config.json``
+    (:func:`dcgan.checkpoints.record_run`). Raises ``FloatingPointError`` naming
+    the step if a loss becomes non-finite (nothing is checkpointed after the last
+    finite step), :class:`ConfigError` on an unusable config and
+    :class:`dcgan.checkpoints.ResumeError` if the workdir's checkpoints were
+    trained with another config (both before any compute).
     """
     check_config(config)
     workdir = pathlib.Path(workdir).absolute()
+    checkpoints.check_resume(config, workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     logging.info("config:\n%s", config)
     if jax.process_index() == 0:
-        atomic.write_text(workdir / "config.json", config.to_json_best_effort(indent=2) + "\n")
+        logging.info("run recorded in %s", checkpoints.record_run(config, workdir, argv))
     repl, data_sh = shardings(config)
     mngr = checkpoints.manager(workdir, keep=config.keep_checkpoints, every=config.checkpoint_every)
     state = restore_or_init(config, mngr, repl, workdir / "metrics.jsonl")

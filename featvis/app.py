@@ -9,6 +9,7 @@ write PNGs. :mod:`featvis.main` only parses flags and calls :func:`visualise`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import pathlib
 import re
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from featvis import objectives as O
 from featvis import param as P
 from featvis import render as R
 from featvis import transform as T
-from neural_art import imagenet
+from neural_art import atomic, imagenet
 from neural_art import images as imio
 from neural_art.ranges import parse_ranges
 
@@ -248,16 +249,21 @@ def _slug(s: str) -> str:
 
 
 def write_pngs(out_dir, shown: np.ndarray, labels: Sequence[str], s: Settings) -> None:
-    """``out_dir/NNNN_label.png`` (last snapshot) and ``out_dir/grid.png``."""
+    """``out_dir/NNNN_label.png`` (last snapshot) and ``out_dir/grid.png``, in that
+    order. If ``out_dir`` fails mid-way (a full disk), the earlier targets' PNGs
+    stay, the failing one and the rest go to a fallback directory and
+    :class:`neural_art.atomic.OutputError` names both (:func:`neural_art.atomic.write_all`)."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for i, (label, im) in enumerate(zip(labels, shown, strict=True)):
-        imio.save_image(out / f"{i:04d}_{_slug(label)}.png", im[-1], value_range=(0, 1))
-    imio.save_grid(
-        out / "grid.png", shown, row_labels=list(labels),
+    files = [(f"{i:04d}_{_slug(label)}.png",
+              functools.partial(imio.save_image, image=im[-1], value_range=(0, 1)))
+             for i, (label, im) in enumerate(zip(labels, shown, strict=True))]  # fmt: skip
+    grid = functools.partial(
+        imio.save_grid, images=shown, row_labels=list(labels),
         col_labels=[f"step {t}" for t in s.snapshot_steps()], title=f"featvis {s.method}",
         value_range=(0, 1),
     )  # fmt: skip
+    atomic.write_all(out, [*files, ("grid.png", grid)], app="featvis")
 
 
 def visualise(
@@ -267,7 +273,8 @@ def visualise(
 ) -> dict:  # fmt: skip
     """Renders every target, writes ``out_dir/NNNN_label.png`` and ``out_dir/grid.png``
     (rows: targets, columns: snapshots). Returns images ``[T, S, H, W, 3]``,
-    labels and the snapshot steps."""
+    labels and the snapshot steps. Raises :class:`neural_art.atomic.OutputError`
+    if ``out_dir`` fails mid-way (:func:`write_pngs`: nothing rendered is lost)."""
     check_settings(settings, has_decoder=decoder is not None)
     check_targets(model, targets, settings.size, num_classes)
     imgs = render_targets(model, targets, settings, decoder=decoder, num_classes=num_classes,

@@ -8,12 +8,16 @@ Writes into ``out_dir``: ``result.png`` (a sweep: ``sweep.png`` grid plus
 ``result_ratio_<r>.png`` each), ``snapshots/step_<n>.png``, ``losses.png``
 (loss curve), ``losses.json`` (per-step totals and the final loss parts) and
 ``settings.json``. A non-finite loss keeps the last finite image as
-``last_finite_step_<n>.png``.
+``last_finite_step_<n>.png``. If ``out_dir`` stops taking files (a full disk),
+the optimised image is not lost: it and every file not yet written go to
+``<temp dir or $HOME>/styletransfer-rescued-XXXX/`` and the error says where
+(:func:`neural_art.atomic.write_all`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import pathlib
@@ -28,6 +32,8 @@ from styletransfer.settings import Settings
 log = logging.getLogger(__name__)
 
 _RANGE = (0.0, 1.0)
+_APP = "styletransfer"
+_KEPT = ("settings.json",)  # written before the optimisation
 
 
 class Inputs(NamedTuple):
@@ -95,54 +101,79 @@ def optimise(net: transfer.Net, s: Settings, x: Inputs, callback) -> transfer.Re
     return transfer.sweep(net, x.content, x.styles, s.ratios, s, blend=s.style_blend, **kw)
 
 
+def _image(im) -> atomic.Writer:
+    return functools.partial(images.save_image, image=im, value_range=_RANGE)
+
+
+def _grid(ims, ncols: int, **kw) -> atomic.Writer:
+    return functools.partial(images.save_grid, images=ims, ncols=ncols, value_range=_RANGE, **kw)
+
+
 def save_last_finite(out: pathlib.Path, e: optim.NonFiniteLossError) -> None:
-    """Writes ``e.last_good`` and names the file in the error's message."""
+    """Writes ``e.last_good`` (elsewhere if ``out`` fails: :func:`neural_art.atomic.write_all`)
+    and names the file in the error's message."""
     if e.last_good is None:
         return
     im = np.asarray(e.last_good)
-    path = out / f"last_finite_step_{e.step:05d}.png"
-    if im.ndim == 4:
-        images.save_grid(path, im, len(im), value_range=_RANGE)
-    else:
-        images.save_image(path, im, value_range=_RANGE)
-    e.saved = str(path)
-    e.args = (f"{e.args[0]} The last finite image is in {path}.",)
+    rel = f"last_finite_step_{e.step:05d}.png"
+    write = _grid(im, len(im)) if im.ndim == 4 else _image(im)
+    try:
+        e.saved = str(atomic.write_all(out, [(rel, write)], app=_APP, kept=_KEPT)[rel])
+        e.args = (f"{e.args[0]} The last finite image is in {e.saved}.",)
+    except atomic.OutputError as oe:
+        e.saved = str(oe.rescued[rel]) if oe.rescued else None
+        e.args = (f"{e.args[0]} Saving the last finite image: {oe}",)
 
 
-def save_losses(out: pathlib.Path, r: transfer.Result, labels=None) -> dict[str, str]:
+def loss_files(r: transfer.Result, labels=None) -> list[tuple[str, atomic.Writer]]:
     """``losses.png`` (total loss per step) and ``losses.json`` (+ the final parts)."""
     trace = np.atleast_2d(np.asarray(r.losses))
     labels = labels or [None] * len(trace)
     series = {lb: (np.arange(t.shape[-1]), t) for lb, t in zip(labels, trace, strict=True)}
-    png = plots.save_curves(out / "losses.png", [plots.Panel(series, ylabel="total loss")])
+    panels = [plots.Panel(series, ylabel="total loss")]
     doc = {
         "total_per_step": np.asarray(r.losses).tolist(),
         "final_parts": {k: np.asarray(v).tolist() for k, v in r.parts.items()},
     }
-    return {"losses": str(png), "losses_json": str(atomic.write_json(out / "losses.json", doc))}
+    return [("losses.png", functools.partial(plots.save_curves, panels=panels)),
+            ("losses.json", functools.partial(atomic.write_json, obj=doc))]  # fmt: skip
 
 
-def save_sweep(out: pathlib.Path, s: Settings, r: transfer.Result) -> dict[str, str]:
+def _snapshot_name(s: Settings, k: int) -> str:
+    return f"snapshots/step_{(k + 1) * s.snapshot_every:05d}.png"
+
+
+def sweep_files(s: Settings, r: transfer.Result) -> list[tuple[str, atomic.Writer]]:
+    """``sweep.png`` (the ratios side by side), ``result_ratio_<r>.png`` each,
+    snapshot grids, losses."""
     labels = [f"a/b={x:g}" for x in s.ratios]
-    grid = images.save_grid(out / "sweep.png", r.image, len(s.ratios), col_labels=labels,
-                            value_range=_RANGE)  # fmt: skip
-    for x, im in zip(s.ratios, r.image, strict=True):
-        images.save_image(out / f"result_ratio_{x:g}.png", im, value_range=_RANGE)
+    files = [("sweep.png", _grid(r.image, len(s.ratios), col_labels=labels))]
+    files += [(f"result_ratio_{x:g}.png", _image(im)) for x, im in zip(s.ratios, r.image, strict=True)]
     if r.snapshots is not None:
-        for k in range(r.snapshots.shape[1]):
-            path = out / "snapshots" / f"step_{(k + 1) * s.snapshot_every:05d}.png"
-            images.save_grid(path, r.snapshots[:, k], len(s.ratios), value_range=_RANGE)
-    return {"grid": str(grid), **save_losses(out, r, labels)}
+        files += [(_snapshot_name(s, k), _grid(r.snapshots[:, k], len(s.ratios)))
+                  for k in range(r.snapshots.shape[1])]  # fmt: skip
+    return files + loss_files(r, labels)
 
 
-def save_result(out: pathlib.Path, s: Settings, r: transfer.Result) -> dict[str, str]:
-    written = {"result": str(images.save_image(out / "result.png", r.image, value_range=_RANGE))}
+def result_files(s: Settings, r: transfer.Result) -> list[tuple[str, atomic.Writer]]:
+    """``result.png`` first (the optimised image), then snapshots and losses."""
+    files = [("result.png", _image(r.image))]
     if r.snapshots is not None:
-        for k, im in enumerate(r.snapshots):
-            path = out / "snapshots" / f"step_{(k + 1) * s.snapshot_every:05d}.png"
-            images.save_image(path, im, value_range=_RANGE)
-        written["snapshots"] = str(out / "snapshots")
-    return {**written, **save_losses(out, r)}
+        files += [(_snapshot_name(s, k), _image(im)) for k, im in enumerate(r.snapshots)]
+    return files + loss_files(r)
+
+
+def save(out: pathlib.Path, s: Settings, r: transfer.Result) -> dict[str, str]:
+    """Writes the run's files (:func:`neural_art.atomic.write_all`: if ``out``
+    fails, e.g. a full disk, the rest goes to a fallback directory and the
+    ``OutputError`` says where); returns ``{what: path}``."""
+    files = sweep_files(s, r) if s.mode == "sweep" else result_files(s, r)
+    atomic.write_all(out, files, app=_APP, kept=_KEPT)
+    keys = {"grid": "sweep.png"} if s.mode == "sweep" else {"result": "result.png"}
+    if r.snapshots is not None and s.mode != "sweep":
+        keys["snapshots"] = "snapshots"
+    keys |= {"losses": "losses.png", "losses_json": "losses.json"}
+    return {k: str(out / rel) for k, rel in keys.items()}
 
 
 def run(s: Settings) -> dict[str, str]:
@@ -153,6 +184,8 @@ def run(s: Settings) -> dict[str, str]:
       ValueError: inconsistent settings (named by flag).
       optim.NonFiniteLossError: the loss became NaN/inf (names the step; the
         last finite image is saved).
+      neural_art.atomic.OutputError: ``out_dir`` failed mid-way (names the file,
+        what was kept and where the rest went).
     """
     settings.check(s)
     x = read_inputs(s)
@@ -170,7 +203,7 @@ def run(s: Settings) -> dict[str, str]:
         raise
     finally:
         bar.close()
-    written = save_sweep(out, s, r) if s.mode == "sweep" else save_result(out, s, r)
+    written = save(out, s, r)
     last = np.asarray(r.losses)[..., -1]
     log.info("done: final total loss %s; wrote %s", np.round(last, 6).tolist(), out)
     return written

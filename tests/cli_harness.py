@@ -1,5 +1,6 @@
 """Runs many invocations of one CLI in one process (the bad-input table): for each
-argv, flags reset to their defaults, ``<module>.run()`` called, exit code and
+argv, flags reset to their defaults (ml_collections' ``--config.*`` overrides,
+which each parse defines, removed), ``<module>.run()`` called, exit code and
 stderr captured. Prints one JSON line per case. Used by tests/test_bad_inputs.py
 so the table costs one interpreter start (jax import) per CLI, not per case.
 
@@ -21,6 +22,9 @@ def main() -> None:
 
     cases = json.load(sys.stdin)
     for argv in cases:
+        for name in list(flags.FLAGS):  # ml_collections' overrides, defined anew by each parse
+            if "." in name and name.split(".")[0] in flags.FLAGS:
+                delattr(flags.FLAGS, name)
         flags.FLAGS.unparse_flags()
         err, out = io.StringIO(), io.StringIO()
         sys.argv = [sys.argv[1], *argv]

@@ -240,6 +240,12 @@ def test_kill_and_resume_is_exact(tmp_path):
     assert rows == list(
         range(1, n + 1)
     )  # rows written after the last checkpoint were dropped on resume
+    # each run recorded (step_delay_s may change on resume); config.json: the first run's
+    runs = [json.loads((run_dir / "configs" / f"run-00{i}.json").read_text()) for i in range(3)]
+    assert [r["resumed_from_step"] for r in runs] == [None, stopped, killed_at]
+    assert [r["config"]["step_delay_s"] for r in runs] == [0.3, 0.3, 0.0]
+    assert "--config.step_delay_s=0" in runs[2]["argv"]
+    assert json.loads((run_dir / "config.json").read_text()) == runs[0]["config"]
 
 
 def test_data_parallel_over_two_devices_matches_one(tmp_path):
