@@ -18,7 +18,7 @@ written by :mod:`neural_art.images`.
 
 from neural_art import images
 from neural_art.images import ImageError, load_image
-from styletransfer import color, losses, objective, optim, settings, transfer, vgg
+from styletransfer import color, losses, objective, optim, scores, settings, transfer, vgg
 from styletransfer.losses import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
@@ -72,6 +72,7 @@ __all__ = [
     "reconstruct_content",
     "run",
     "save_image",
+    "scores",
     "settings",
     "style_loss",
     "style_representation",
