@@ -12,7 +12,8 @@ Modules: :mod:`~styletransfer.vgg` (network, loading), :mod:`~styletransfer.loss
 settings dataclass, fields named as the CLI flags), :mod:`~styletransfer.optim`
 (the jitted optax loop), :mod:`~styletransfer.objective` (the loss of an image),
 :mod:`~styletransfer.color` (YIQ, original colours), :mod:`~styletransfer.transfer`
-(modes), :mod:`~styletransfer.pipeline` (what the CLI does); images are read and
+(modes), :mod:`~styletransfer.pipeline` (what the CLI does), :mod:`~styletransfer.scores`
+(VGG-feature scores for the sweep galleries' ``--score_with``); images are read and
 written by :mod:`neural_art.images`.
 """
 
