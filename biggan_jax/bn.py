@@ -20,6 +20,8 @@ re-estimates inside its compiled program, per perturbed network.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
@@ -44,13 +46,15 @@ def _batch_stats_interceptor(next_fun, args, kwargs, context):
     return next_fun(*args, **kwargs)
 
 
+@functools.partial(jax.jit, static_argnames=("cfg", "dtype"))
 def recompute(cfg: BigGANConfig, params, z: jax.Array, y: jax.Array, sel, *,
               dtype=jnp.float32):  # fmt: skip
     """``params`` with every BN table replaced by the statistics of this network's
     own activations on the batch ``z [B, z_dim]``, ``y [B, num_classes]``.
 
     Returns ``(params', images)``: ``images`` are the batch generated with batch
-    statistics (equal to generating it again with ``params'``)."""
+    statistics (equal to generating it again with ``params'``). Jitted (one compile
+    for θ*'s re-estimation; inlined where a sweep's program calls it)."""
     model = BigGANDeep(cfg, dtype)
     with nn.intercept_methods(_batch_stats_interceptor):
         images, new = model.apply(params, z, y, sel, mutable=["batch_stats"])

@@ -73,6 +73,7 @@ class SweepJob:
     group: int | None = None
     gallery: bool = True
     score_with: str = ""
+    score_weights: str = ""  # --score_weights: the spec a factory hook reads (neural_art.scores)
     command: str = ""  # the regenerate command without --seeds / --out_dir
 
 
@@ -319,7 +320,7 @@ def curator(job: SweepJob, lay: Layout, manifest: dict, orig: np.ndarray):
     return Curator(lay.out, title=f"BigGAN sweep {job.weights}", settings=manifest,
                    row_labels=[f"{r['class_name']} z{r['latent']}" for r in lay.rows], original=orig,
                    files=lay.files, command=lambda s: regenerate_command(job, s),
-                   score_with=job.score_with, enabled=job.gallery)  # fmt: skip
+                   score_with=job.score_with, score_weights=job.score_weights, enabled=job.gallery)  # fmt: skip
 
 
 def _sweep(job, cfg, params, z, y, todo, lay, writer, manifest, progress, cur, bn_batch) -> None:

@@ -8,6 +8,12 @@ Examples::
     # Janik Fig. 4: eq. (3), block B2 replaced
     python -m biggan_jax --weights=biggan-deep-256 --mode=replace --block=B2 \
         --classes=stupa,espresso,volcano --seeds=0-10 --out_dir=out/fig4
+    # curating: VGG-16 feature departure from θ* as an extra score (styletransfer.scores)
+    python -m biggan_jax --weights=biggan-deep-256 --seeds=0-99 --out_dir=out/s \
+        --score_with=styletransfer.scores:vgg_departure --score_weights=vgg16
+    # weight-space walks with the sweep's per-block α and BN mode
+    python -m biggan_jax --weights=biggan-deep-256 --mode=walk --walk_between=3:17 \
+        --alpha_per_block=B1:0,B2-B13:0.35 --bn=recompute --frames=24 --out_dir=out/walk
     # smoke test with random weights (architecture 128 at channel width 8)
     python -m biggan_jax --weights=random:biggan-deep-128:8 --classes=volcano --seeds=0-3 --out_dir=/tmp/s
 
@@ -22,7 +28,7 @@ import math
 
 from absl import flags
 
-from neural_art import blocks, cli, ranges, scores
+from neural_art import blocks, cli, curate, ranges, scores, walk
 
 _WEIGHTS = cli.define_weights("biggan-deep-256", "BigGAN-deep weights (biggan-deep-128/256/512 "
                               "are downloaded once), e.g. random:biggan-deep-128:8 for smoke tests.")  # fmt: skip
@@ -47,13 +53,15 @@ _STRATEGY = flags.DEFINE_enum("strategy", "auto", ["auto", "map", "vmap", "hybri
                               "How a device walks its seeds (auto: the measured default; in the manifest).")
 _GROUP = flags.DEFINE_integer("group", 0, "Seeds vmapped together by vmap/hybrid (0: default).")
 _GALLERY = flags.DEFINE_bool("gallery", True, "Write index.html + thumbnails + scores.json, rewritten per chunk.")
-_SCORE_WITH = flags.DEFINE_string("score_with", "", "Extra score module:function, images [L,H,W,3] in [-1,1] -> scalar.")
+_SCORE_WITH = flags.DEFINE_string("score_with", "", scores.SCORE_WITH_HELP)
+_SCORE_WEIGHTS = flags.DEFINE_string("score_weights", "", scores.SCORE_WEIGHTS_HELP)
 _ALPHA_PER_BLOCK = flags.DEFINE_string("alpha_per_block", "", "eq. (2) α per block, e.g. B1:0,B2:0.5,B5-B13:0.2.")
 _BLOCKS = flags.DEFINE_string("blocks", "", "eq. (2) on these blocks only, e.g. B3,B5-B7 (α 0 elsewhere).")
 _BN = flags.DEFINE_enum("bn", "stored", ["stored", "recompute"],
                         "BN statistics: stored (paper) or re-estimated per perturbed network on 32 latents.")
 _FRAMES = flags.DEFINE_integer("frames", 16, "--mode=walk: frames per walk (>= 2).")
-_WALK_BETWEEN = flags.DEFINE_list("walk_between", [], "--mode=walk: pairs a:b of seeds to walk between.")
+_WALK_BETWEEN = flags.DEFINE_list("walk_between", [], "--mode=walk: pairs a:b of seeds to walk between "
+                                   "(without --seeds: these walks only).")
 _MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() (TPU pod slices).")
 
 
@@ -85,21 +93,17 @@ def check_more() -> tuple[tuple[int, int], ...]:
         raise cli.UsageError(f"--group must be >= 0, got {_GROUP.value}")
     if _ALPHA_PER_BLOCK.value and _BLOCKS.value:
         raise cli.UsageError("--alpha_per_block and --blocks exclude each other")
-    if (_ALPHA_PER_BLOCK.value or _BLOCKS.value) and (_MODE.value != "multiplicative" or _EFFECTIVE.value):
-        raise cli.UsageError("--alpha_per_block / --blocks need --mode=multiplicative without --effective")
-    if _MODE.value == "walk" and (_BN.value != "stored" or _EFFECTIVE.value):
-        raise cli.UsageError("--mode=walk supports --bn=stored without --effective")
+    if (_ALPHA_PER_BLOCK.value or _BLOCKS.value) and (_MODE.value == "replace" or _EFFECTIVE.value):
+        raise cli.UsageError("--alpha_per_block / --blocks need --mode=multiplicative or walk, without --effective")
+    if _MODE.value == "walk" and _EFFECTIVE.value:
+        raise cli.UsageError("--mode=walk does not take --effective")
     if _MODE.value == "walk" and _FRAMES.value < 2:
         raise cli.UsageError(f"--frames must be >= 2, got {_FRAMES.value}")
-    pairs = []
-    for part in _WALK_BETWEEN.value:
-        a, sep, b = part.partition(":")
-        if not (sep and a.isdigit() and b.isdigit()):
-            raise cli.UsageError(f"--walk_between part {part!r}: use SEED:SEED, e.g. 3:17")
-        pairs.append((int(a), int(b)))
-    if pairs and _MODE.value != "walk":
-        raise cli.UsageError("--walk_between needs --mode=walk")
-    return tuple(pairs)
+    try:
+        pairs = walk.parse_pairs(_WALK_BETWEEN.value, walk_mode=_MODE.value == "walk")
+    except ValueError as e:
+        raise cli.UsageError(str(e)) from None
+    return pairs
 
 
 def block_alphas(config) -> tuple[tuple[str, float], ...]:
@@ -114,8 +118,8 @@ def block_alphas(config) -> tuple[tuple[str, float], ...]:
 
 
 def command() -> str:
-    """The command line of this sweep without --seeds / --out_dir (for the gallery)."""
-    set_flags = [h for h in _ALL if h.present and h.name not in ("seeds", "out_dir")]
+    """The command line of this sweep without --seeds / --walk_between / --out_dir (for the gallery)."""
+    set_flags = [h for h in _ALL if h.present and h.name not in ("seeds", "walk_between", "out_dir")]
     return " ".join(["python -m biggan_jax", *(flags.FLAGS[h.name].serialize() for h in set_flags)])
 
 
@@ -125,16 +129,14 @@ def main(argv) -> None:
     from biggan_jax import experiment, hub
     from biggan_jax.sharded import Perturbation
 
-    if _SCORE_WITH.value:
-        try:
-            scores.load_score_fn(_SCORE_WITH.value)
-        except ValueError as e:
-            raise cli.UsageError(str(e)) from None
+    if pairs and not _SEEDS.present:
+        seeds = ()  # --walk_between alone: only those walks
     try:
         config = hub.config_for(_WEIGHTS.value)
     except ValueError as e:
         raise cli.UsageError(str(e)) from None
     alphas = block_alphas(config)
+    curate.check_hook(_SCORE_WITH.value, _SCORE_WEIGHTS.value)  # a factory loads here, once
     mode = "multiplicative" if _MODE.value == "walk" else _MODE.value
     job = experiment.SweepJob(
         weights=_WEIGHTS.value, classes=tuple(_CLASSES.value), seeds=seeds, out_dir=_OUT_DIR.value,
@@ -146,7 +148,8 @@ def main(argv) -> None:
         chunk_size=_CHUNK_SIZE.value or None, hf_compat=_HF_COMPAT.value,
         grid_columns=_GRID_COLUMNS.value, writers=_WRITERS.value,
         strategy=None if _STRATEGY.value == "auto" else _STRATEGY.value, group=_GROUP.value or None,
-        gallery=_GALLERY.value, score_with=_SCORE_WITH.value, command=command(),
+        gallery=_GALLERY.value, score_with=_SCORE_WITH.value, score_weights=_SCORE_WEIGHTS.value,
+        command=command(),
     )  # fmt: skip
     try:
         experiment.validate(job)  # classes, block, weights spec: before any compute

@@ -20,7 +20,7 @@ import numpy as np
 from dcgan import hub
 from dcgan.model import generate, generate_fn, sample_latents
 from neural_art import perturb, walk
-from neural_art.curate import Curator, write_walk
+from neural_art.curate import Curator, Scorer, write_walks
 from neural_art.images import save_grid, save_image
 
 
@@ -64,13 +64,15 @@ def sweep_grid(
     seed: int = 0,
     gallery: bool = True,
     score_with: str = "",
+    score_weights: str = "",
     command: str = "",
 ) -> pathlib.Path:
     """Sweeps ``seeds`` on ``weights`` (default: the embedded model); writes the
     labelled grid to ``out`` (parent dirs created) and returns its path. Beside it:
     per-seed PNGs ``images/seed_XXXXXX/z<i>.png`` (θ*: ``images/original/``),
     ``scores.json`` and, with ``gallery``, ``index.html`` (:mod:`neural_art.curate`);
-    ``command``: the regenerate command without ``--seeds`` / ``--out_dir``."""
+    ``command``: the regenerate command without ``--seeds`` / ``--out_dir``;
+    ``score_with`` / ``score_weights``: a user score (:class:`neural_art.curate.Scorer`)."""
     seeds = list(seeds)
     if not seeds or n_latents < 1:
         raise ValueError(f"need at least one seed and one latent, got {len(seeds)}, {n_latents}")
@@ -80,9 +82,9 @@ def sweep_grid(
     z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
     imgs = sweep(cfg, g, root=jax.random.key(seed + 1), seeds=seeds, z=z, alpha=alpha)
     write_networks(pathlib.Path(out).parent, imgs, seeds, gallery=gallery, score_with=score_with,
+                   score_weights=score_weights,
                    command=command or f"python -m dcgan.sweep --latents={n_latents} --alpha={alpha} --seed={seed}",
-                   settings={"weights": str(weights or "embedded"), "alpha": alpha, "seed": seed,
-                             "latents": n_latents})  # fmt: skip
+                   settings=settings(weights, alpha, seed, n_latents))  # fmt: skip
     cols = [f"s{s}" for s in seeds] + ["orig"]
     title = (
         f"DCGAN eq.(2) perturbation, alpha={alpha} ({meta.get('trained_steps', '?')}-step model)"
@@ -92,8 +94,13 @@ def sweep_grid(
     )
 
 
+def settings(weights, alpha: float, seed: int, n_latents: int) -> dict:
+    """A sweep's / walk's settings (the gallery's and ``walks.json``'s)."""
+    return {"weights": str(weights or "embedded"), "alpha": alpha, "seed": seed, "latents": n_latents}
+
+
 def write_networks(out_dir: pathlib.Path, imgs: np.ndarray, seeds: Sequence[int], *, gallery: bool,
-                   score_with: str, command: str, settings: dict) -> None:  # fmt: skip
+                   score_with: str, command: str, settings: dict, score_weights: str = "") -> None:  # fmt: skip
     """Per-seed PNGs, ``scores.json`` and ``index.html`` of a sweep's ``imgs``
     ``[L, S + 1, H, W, C]`` (last column θ*)."""
     nets = np.asarray(imgs).transpose(1, 0, 2, 3, 4)
@@ -105,24 +112,34 @@ def write_networks(out_dir: pathlib.Path, imgs: np.ndarray, seeds: Sequence[int]
         for path, im in zip(files(s), per, strict=True):
             save_image(path, im)
     cur = Curator(out_dir, title="DCGAN sweep", settings=settings, row_labels=[n[:-4] for n in names],
-                  original=nets[-1], files=files, score_with=score_with, enabled=gallery,
+                  original=nets[-1], files=files, score_with=score_with, score_weights=score_weights,
+                  enabled=gallery,
                   command=lambda s: f"{command} --seeds={0 if s is None else s} --out_dir={out_dir}_seed{s}")  # fmt: skip
     cur.add(list(seeds), nets[:-1])
     cur.write(list(seeds), running=False)
 
 
-def walk_dir(out_dir, *, weights=None, seeds: Sequence[int] = (0,), n_latents: int = 6,
-             alpha: float = 0.35, seed: int = 0, frames: int = 16) -> list[dict]:
-    """Weight-space walks θ*·(1 + tαε_k), t = 0..1, one per seed (:mod:`neural_art.walk`;
-    the last frame is seed k's sweep column), all frames of a walk in one vmapped program;
-    PNG frames + GIF under ``<out_dir>/walks/seed_XXXXXX/``."""
+def walk_dir(out_dir, *, weights=None, seeds: Sequence[int] = (0,), between: Sequence[tuple[int, int]] = (),
+             n_latents: int = 6, alpha: float = 0.35, seed: int = 0, frames: int = 16, gallery: bool = True,
+             score_with: str = "", score_weights: str = "", command: str = "") -> dict:  # fmt: skip
+    """Weight-space walks (:mod:`neural_art.walk`, one implementation with BigGAN's):
+    θ*·(1 + tαε_k), t = 0..1, one per seed (the last frame is seed k's sweep column),
+    and θ*·(1 + αε(t)) between the seeds of each pair (ε(t) on the sphere), all frames
+    of a walk in one vmapped program. PNG frames + GIF under ``<out_dir>/walks/<name>/``,
+    per-frame scores in ``walks.json``, ``index.html`` (:func:`neural_art.curate.write_walks`);
+    ``command``: the regenerate command without ``--seeds`` / ``--walk_between`` / ``--out_dir``.
+    Returns the walk manifest."""
+    walks = walk.plan(seeds, between)
+    if not walks:
+        raise ValueError("no walks: give seeds and/or pairs")
     cfg, g, _, _ = hub.load(weights)
     z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
+    rgb = lambda x: jax.numpy.repeat(x, 3, -1) if x.shape[-1] == 1 else x
+    render = walk.renderer(lambda gp: rgb(generate(cfg, gp, z)), alpha=alpha)
     root, ts = jax.random.key(seed + 1), walk.frames(frames)
-    out = []
-    for k in seeds:
-        key = perturb.seed_key(root, k)
-        imgs = jax.jit(jax.vmap(lambda t, key=key: generate(cfg, walk.toward(g, key, t, alpha=alpha), z)))(ts)
-        imgs = np.asarray(imgs)
-        out.append(write_walk(out_dir, f"seed_{k:06d}", np.repeat(imgs, 3, -1) if imgs.shape[-1] == 1 else imgs))
-    return out
+    base = command or (f"python -m dcgan.sweep --mode=walk --frames={frames} --latents={n_latents} "
+                       f"--alpha={alpha} --seed={seed}")  # fmt: skip
+    return write_walks(out_dir, walks, lambda w: render(g, w, root, ts), ts=ts,
+                       reference=np.asarray(rgb(generate_fn(cfg)(g, z))),
+                       scorer=Scorer(score_with, score_weights), settings=settings(weights, alpha, seed, n_latents),
+                       title="DCGAN walks", command=lambda w: walk.command(base, w, out_dir), enabled=gallery)  # fmt: skip

@@ -15,7 +15,7 @@ exactly :func:`neural_art.perturb.multiplicative`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 
@@ -79,6 +79,11 @@ def multiplicative(params, key: jax.Array, alphas: Mapping[str, float], *, alpha
         sel = lambda path, leaf, m=members: where(path, leaf) and _block_of(path, params) in m
         out = perturb.multiplicative(out, key, alpha=a, where=sel)
     return out
+
+
+def alpha_of(params, alphas: Mapping[str, float], alpha: float) -> Callable[[str], float]:
+    """``path -> α`` of the leaf's top-level block (``alphas``, else ``alpha``)."""
+    return lambda path: float(alphas.get(_block_of(path, params), alpha))
 
 
 def _block_of(path: str, params) -> str:

@@ -1,12 +1,14 @@
 """A sweep's curation files, shared by the BigGAN and DCGAN sweeps (issue 13):
 ``scores.json`` (seed -> scores, :mod:`neural_art.scores`), thumbnails and
 ``index.html`` (:mod:`neural_art.gallery`), and weight-space walk outputs
-(PNG frames + animated GIF, MP4 when imageio + ffmpeg are importable).
+(PNG frames + animated GIF, MP4 when imageio + ffmpeg are importable, per-frame
+scores, ``walks.json``, a gallery of walks).
 
-:class:`Curator` is fed each chunk's images as they come off the device; it
-scores them (one jitted, vmapped :func:`neural_art.scores.all_scores` against
-the unperturbed images, plus the JPEG ratio and an optional user score), writes
-each seed's thumbnail once and rewrites the page.
+:class:`Scorer` scores networks' images against θ*'s (one jitted, vmapped
+:func:`neural_art.scores.all_scores`, the JPEG ratio and an optional user score,
+:func:`neural_art.scores.load_score`). :class:`Curator` is fed each chunk's
+images as they come off the device; it scores them, writes each seed's
+thumbnail once and rewrites the page. :func:`write_walks` does the same for walks.
 """
 
 from __future__ import annotations
@@ -18,8 +20,40 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from neural_art import atomic, gallery, scores
+from neural_art import atomic, cli, gallery, scores
 from neural_art.images import save_image, to_uint8
+
+
+def check_hook(spec: str, weights: str) -> None:
+    """The CLIs' check of ``--score_with`` / ``--score_weights`` (:func:`neural_art.scores.load_score`;
+    a mistake is a usage error), before any compute; a factory loads its weights here."""
+    if spec or weights:
+        try:
+            scores.load_score(spec, weights)
+        except ValueError as e:
+            raise cli.UsageError(str(e)) from None
+
+
+class Scorer:
+    """Every score of some networks' images: ``score_with`` / ``score_weights`` as the
+    CLIs' ``--score_with`` / ``--score_weights`` (empty: the built-in scores only)."""
+
+    def __init__(self, score_with: str = "", score_weights: str = ""):
+        self.user = scores.load_score(score_with, score_weights) if score_with else None
+        self._all = jax.jit(jax.vmap(scores.all_scores, in_axes=(0, None)))
+
+    def __call__(self, images: np.ndarray, reference: np.ndarray) -> list[dict[str, float]]:
+        """``images [n, L, H, W, 3]`` (n networks), ``reference [L, H, W, 3]`` (θ*'s
+        images of the same latents), both in [-1, 1] -> one ``{name: score}`` each."""
+        got = jax.device_get(self._all(images, reference))
+        out = []
+        for i, imgs in enumerate(images):
+            sc = {k: float(v[i]) for k, v in got.items()}
+            sc["jpeg_ratio"] = float(np.mean([scores.jpeg_ratio(u) for u in to_uint8(imgs)]))
+            if self.user is not None:
+                sc[self.user.name] = float(np.asarray(self.user(imgs, reference)))
+            out.append(sc)
+        return out
 
 
 class Curator:
@@ -28,19 +62,18 @@ class Curator:
     Args:
       out: the sweep's directory. original: θ*'s images ``[L, H, W, 3]`` in [-1, 1].
       files: ``seed -> list of image paths`` (seed None: θ*).
-      command: ``seed -> regenerate command``. score_with: ``"module:function"`` or "".
+      command: ``seed -> regenerate command``. score_with, score_weights: :class:`Scorer`.
     """
 
     def __init__(self, out, *, title: str, settings: dict, row_labels: Sequence[str],
                  original: np.ndarray, files: Callable, command: Callable,
-                 score_with: str = "", enabled: bool = True):  # fmt: skip
+                 score_with: str = "", score_weights: str = "", enabled: bool = True):  # fmt: skip
         self.out, self.title, self.settings = pathlib.Path(out), title, settings
         self.row_labels, self.files, self.command, self.enabled = list(row_labels), files, command, enabled
         self.original = np.asarray(original, np.float32)
-        self.user = scores.load_score_fn(score_with) if score_with else None
+        self.scorer = Scorer(score_with, score_weights)
         self.path = self.out / "scores.json"
         self.scores: dict[str, dict] = json.loads(self.path.read_text()) if self.path.exists() else {}
-        self._all = jax.jit(jax.vmap(scores.all_scores, in_axes=(0, None)))
         self.thumb(None, self.original)
 
     def thumb(self, seed, images) -> str:
@@ -51,14 +84,9 @@ class Curator:
         """Scores and thumbnails of one chunk: ``images [n, L, H, W, 3]`` in [-1, 1]."""
         if not len(seeds):
             return
-        got = jax.device_get(self._all(images, self.original))
-        for i, s in enumerate(seeds):
-            sc = {k: float(v[i]) for k, v in got.items()}
-            sc["jpeg_ratio"] = float(np.mean([scores.jpeg_ratio(u) for u in to_uint8(images[i])]))
-            if self.user is not None:
-                sc[self.user[0]] = float(np.asarray(self.user[1](images[i])))
+        for s, sc, imgs in zip(seeds, self.scorer(images, self.original), images, strict=True):
             self.scores[str(s)] = sc
-            self.thumb(s, images[i])
+            self.thumb(s, imgs)
         atomic.write_json(self.path, self.scores)
 
     def write(self, seeds: Sequence[int], *, running: bool) -> pathlib.Path | None:
@@ -100,3 +128,37 @@ def write_walk(out_dir, name: str, frames: np.ndarray, *, fps: float = 8.0) -> d
     except Exception:  # imageio or its ffmpeg plugin absent: GIF only
         (d / "walk.mp4").unlink(missing_ok=True)
     return out
+
+
+def write_walks(out_dir, walks: Sequence, render: Callable, *, ts, reference: np.ndarray,
+                scorer: Scorer, settings: dict, title: str, command: Callable,
+                enabled: bool = True) -> dict:  # fmt: skip
+    """Every walk's files (:func:`write_walk`), per-frame scores, ``walks.json`` and,
+    with ``enabled``, ``index.html`` (one entry per walk, its scores its last frame's).
+
+    Args:
+      walks: :class:`neural_art.walk.Walk` s. render: ``walk -> [F, L, H, W, 3]`` in
+        [-1, 1] at ``ts`` (one walk in memory at a time). reference: θ*'s images
+        ``[L, H, W, 3]`` (the scores' departure). command: ``walk -> regenerate command``.
+    Returns the manifest written to ``walks.json``: ``settings``, ``frames``, ``t`` and
+    ``walks``: ``name -> {label, frames, gif[, mp4], scores (one per frame), command}``.
+    """
+    out = pathlib.Path(out_dir)
+    rel = lambda p: pathlib.Path(p).relative_to(out).as_posix()
+    done, nets = {}, []
+    manifest = {"settings": settings, "frames": len(ts), "t": [float(t) for t in ts], "walks": done}
+    for w in walks:
+        imgs = np.asarray(render(w), np.float32)
+        files = write_walk(out, w.name, imgs)
+        done[w.name] = {"label": w.label, "frames": [rel(p) for p in files["frames"]],
+                        **{k: rel(v) for k, v in files.items() if k != "frames"},
+                        "scores": scorer(imgs, reference), "command": command(w)}  # fmt: skip
+        strips = to_uint8(np.concatenate(list(np.moveaxis(imgs, 1, 0)), axis=2))
+        nets.append({"seed": w.label, "thumb": gallery.thumbnail(out, w.name, [strips[0], strips[-1]]),
+                     "images": [done[w.name]["gif"], *done[w.name]["frames"]],
+                     "scores": done[w.name]["scores"][-1], "command": command(w)})  # fmt: skip
+        atomic.write_json(out / "walks.json", manifest)  # after every walk: finished ones are listed
+    if enabled:
+        gallery.write(out, title=title, settings=settings, networks=nets,
+                      row_labels=["animation"] + [f"t={float(t):.2f}" for t in ts])  # fmt: skip
+    return manifest

@@ -17,13 +17,27 @@ unperturbed network's images of the same latents ``[L, H, W, 3]``.
 * :func:`jpeg_ratio` -- host side: JPEG size (quality 75) over raw size, a
   compressibility proxy for spatial complexity.
 
-:func:`load_score_fn` turns ``"module:function"`` (``--score_with``) into a user
-score ``images [L, H, W, 3] in [-1, 1] -> scalar``.
+:func:`load_score` turns ``--score_with=module:function`` into a user score, by
+the function's signature (its required positional parameters):
+
+* one, ``f(images)``: called with the network's images;
+* two, ``f(images, reference)``: called with θ*'s images of the same latents too
+  (e.g. ``neural_art.scores:departure`` itself);
+* none, a *factory*: called once before any compute, as ``f()`` or, with
+  ``--score_weights=SPEC``, ``f(SPEC)``; it returns the score (one or two
+  parameters, as above), e.g. ``styletransfer.scores:vgg_departure`` with
+  ``--score_weights=vgg16`` (the spec is the factory's to read: weights, a
+  path...). ``--score_weights`` with a hook that is not a factory is an error.
+
+The score's name (in ``scores.json`` and the gallery) is the function's name.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
+import inspect
 import io
 from collections.abc import Callable
 
@@ -32,6 +46,10 @@ import jax.numpy as jnp
 import numpy as np
 
 NAMES = ("departure", "colourfulness", "complexity", "diversity")
+SCORE_WITH_HELP = ("Extra score module:function: f(images) or f(images, reference) -> scalar (images "
+                   "[L,H,W,3] in [-1,1], reference: theta*'s), or a factory f() / f(--score_weights).")
+SCORE_WEIGHTS_HELP = ("Spec passed to a --score_with factory, e.g. random:vgg16 for "
+                      "styletransfer.scores:vgg_departure.")
 
 
 def _unit(images: jax.Array) -> jax.Array:
@@ -103,3 +121,56 @@ def load_score_fn(spec: str) -> tuple[str, Callable[[jax.Array], jax.Array]]:
     if not callable(fn):
         raise ValueError(f"--score_with={spec!r}: {name} is not callable")
     return name, fn
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    """A user score: ``name``, the function, and whether it takes θ*'s images."""
+
+    name: str
+    fn: Callable
+    reference: bool = False
+
+    def __call__(self, images, reference):
+        return self.fn(images, reference) if self.reference else self.fn(images)
+
+
+def _required(fn) -> int | None:
+    """How many required positional parameters ``fn`` has (None: no signature)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    n = sum(p.kind in kinds and p.default is p.empty for p in params)
+    star = any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params)
+    return max(n, 1) if star else n  # f(*args) takes images: not a factory
+
+
+@functools.lru_cache(maxsize=8)
+def load_score(spec: str, weights: str = "") -> Score:
+    """``--score_with`` / ``--score_weights`` -> :class:`Score` (module docstring); a
+    factory is called here, once per process (cached: the CLI's check before any
+    compute and the sweep share it). Raises ``ValueError`` naming the flags."""
+    if not spec:
+        raise ValueError(f"--score_weights={weights}: needs --score_with=module:factory")
+    name, fn = load_score_fn(spec)
+    flag = f"--score_with={spec}" + (f" --score_weights={weights}" if weights else "")
+    n = _required(fn)
+    if n == 0:
+        try:
+            fn = fn(weights) if weights else fn()
+        except ValueError as e:
+            raise ValueError(f"{flag}: {e}") from e
+        if not callable(fn):
+            raise ValueError(f"{flag}: the factory {name} returned {type(fn).__name__}, not a score")
+        n = _required(fn)
+        if n == 0:
+            raise ValueError(f"{flag}: the score {name} returned takes no images")
+    elif weights:
+        raise ValueError(f"{flag}: --score_weights needs a factory hook (a function of no required "
+                         f"argument that returns the score); {name} takes {n} argument(s)")  # fmt: skip
+    if n is not None and n > 2:
+        raise ValueError(f"{flag}: a score takes (images) or (images, reference); {name} needs {n} arguments")
+    return Score(name, fn, reference=n == 2)
+

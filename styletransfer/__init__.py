@@ -12,13 +12,14 @@ Modules: :mod:`~styletransfer.vgg` (network, loading), :mod:`~styletransfer.loss
 settings dataclass, fields named as the CLI flags), :mod:`~styletransfer.optim`
 (the jitted optax loop), :mod:`~styletransfer.objective` (the loss of an image),
 :mod:`~styletransfer.color` (YIQ, original colours), :mod:`~styletransfer.transfer`
-(modes), :mod:`~styletransfer.pipeline` (what the CLI does); images are read and
+(modes), :mod:`~styletransfer.pipeline` (what the CLI does), :mod:`~styletransfer.scores`
+(VGG-feature scores for the sweep galleries' ``--score_with``); images are read and
 written by :mod:`neural_art.images`.
 """
 
 from neural_art import images
 from neural_art.images import ImageError, load_image
-from styletransfer import color, losses, objective, optim, settings, transfer, vgg
+from styletransfer import color, losses, objective, optim, scores, settings, transfer, vgg
 from styletransfer.losses import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
@@ -72,6 +73,7 @@ __all__ = [
     "reconstruct_content",
     "run",
     "save_image",
+    "scores",
     "settings",
     "style_loss",
     "style_representation",

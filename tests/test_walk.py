@@ -1,12 +1,13 @@
-"""neural_art.walk: end points are θ* and eq. (2) exactly; the spherical walk
-between two seeds keeps ‖ε‖ within 1% of one draw's; frames vmap."""
+"""neural_art.walk: end points are θ* and eq. (2) exactly, with or without per-block α;
+the spherical walk between two seeds keeps ‖ε‖ within 1% of one draw's; frames vmap;
+every walk (toward a seed or between two) renders with one compiled program."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from neural_art import perturb, walk
+from neural_art import blocks, perturb, walk
 
 
 def _params():
@@ -37,6 +38,40 @@ def test_between_end_points_norm_and_vmap():
     frames = jax.jit(jax.vmap(lambda t: walk.between(p, ka, kb, t)))(ts)
     assert frames["params"]["a"]["kernel"].shape == (9, 64, 300)
     np.testing.assert_array_equal(frames["batch_stats"]["mean"], np.broadcast_to(p["batch_stats"]["mean"], (9, 5)))
+
+
+def test_per_block_alpha_end_points_are_the_sweeps():
+    p, ka, kb, alphas = _params(), jax.random.key(3), jax.random.key(17), {"a": 0.0, "b": 0.6}
+    sweep_a = blocks.multiplicative(p, ka, alphas, alpha=0.35)  # what the sweep's seed a is
+    jax.tree.map(np.testing.assert_array_equal, walk.toward(p, ka, jnp.float32(1.0), alphas=alphas), sweep_a)
+    jax.tree.map(np.testing.assert_array_equal, walk.between(p, ka, kb, jnp.float32(0.0), alphas=alphas), sweep_a)
+    mid = walk.between(p, ka, kb, jnp.float32(0.5), alphas=alphas)
+    np.testing.assert_array_equal(mid["params"]["a"]["kernel"], p["params"]["a"]["kernel"])  # α_a = 0
+    assert not np.allclose(mid["params"]["b"]["bias"], p["params"]["b"]["bias"])
+
+
+def test_renderer_one_program_for_every_walk():
+    p, root, ts = _params(), jax.random.key(0), walk.frames(3)
+    net = lambda q: q["params"]["b"]["bias"] * 2.0
+    render = walk.renderer(net, alpha=0.35)
+    to, mid = render(p, walk.Walk(4), root, ts), render(p, walk.Walk(4, 9), root, ts)
+    assert render.program._cache_size() == 1
+    k4, k9 = perturb.seed_key(root, 4), perturb.seed_key(root, 9)
+    for i, t in enumerate(ts):
+        np.testing.assert_allclose(to[i], net(walk.toward(p, k4, t)), rtol=1e-6)
+        np.testing.assert_allclose(mid[i], net(walk.between(p, k4, k9, t)), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(to[0], net(p))
+
+
+def test_pairs_and_plan():
+    assert walk.parse_pairs(["3:17", " 0:2"]) == ((3, 17), (0, 2))
+    with pytest.raises(ValueError, match="use SEED:SEED"):
+        walk.parse_pairs(["3-17"])
+    with pytest.raises(ValueError, match="needs --mode=walk"):
+        walk.parse_pairs(["3:17"], walk_mode=False)
+    assert [w.name for w in walk.plan([7], [(3, 17)])] == ["seed_000007", "seed_3_to_17"]
+    assert walk.command("python -m x --a=1", walk.Walk(3, 17), "out/w/") == (
+        "python -m x --a=1 --walk_between=3:17 --out_dir=out/w_seed_3_to_17")
 
 
 def test_frames_needs_two():
