@@ -28,9 +28,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
     try:
         yield pathlib.Path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.filename in (None, tmp):
+            e.filename = str(path)  # the file the caller asked for; the temp is gone
         raise
 
 
