@@ -2,8 +2,8 @@
 
 One uninterrupted run (default chunking: 16 seeds a chunk on one CPU device, so
 50 seeds are 4 chunks) is the reference; every other run must end with the same
-PNG bytes: killed + resumed (default chunking), and ``--chunk_size=1`` run
-in-process on a disk that fills up, then resumed.
+PNG bytes: killed + resumed (default chunking), and ``--chunk_size=1`` on a disk
+that fills up (``os.replace`` patched in the CLI's process), then resumed.
 """
 
 import errno
@@ -105,13 +105,16 @@ def test_sigkill_then_resume_gives_the_uninterrupted_bytes(reference, cache, tmp
 
 
 class FullDisk:
-    """``os.replace`` (the last step of every atomic write) as on a disk with room
-    for ``room`` more files: then each write gets half its bytes and ENOSPC."""
+    """``os.replace`` (the last step of every atomic write) as if the disk holding
+    ``under`` had room for ``room`` more files: then each write there gets half its
+    bytes and ENOSPC."""
 
-    def __init__(self, room: int):
-        self.room, self.real, self.lock = room, os.replace, threading.Lock()
+    def __init__(self, room: int, under: str):
+        self.room, self.under, self.real, self.lock = room, under, os.replace, threading.Lock()
 
     def __call__(self, src, dst):
+        if not os.fspath(dst).startswith(self.under):
+            return self.real(src, dst)
         with self.lock:
             self.room -= 1
             full = self.room < 0
@@ -122,36 +125,26 @@ class FullDisk:
         return self.real(src, dst)
 
 
-def _cli(argv, monkeypatch, capsys) -> tuple[int, str]:
-    """``python -m biggan_jax ARGV`` in this process: (exit code, stderr)."""
-    from absl import flags
-
-    from biggan_jax import main
-    from neural_art import cli
-
-    monkeypatch.setattr(cli, "use_compilation_cache", lambda: None)
-    monkeypatch.setattr(sys, "argv", ["biggan_jax", *argv])
-    flags.FLAGS.unparse_flags()
-    with pytest.raises(SystemExit) as e:
-        main.run()
-    return e.value.code or 0, capsys.readouterr().err
+def _on_full_disk(argv, room: int, out, cache) -> subprocess.CompletedProcess:
+    """``python -m biggan_jax ARGV`` with :class:`FullDisk` (``room`` files) patched in."""
+    code = (f"import os, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); "
+            f"from test_sweep_faults import FullDisk; os.replace = FullDisk({room}, {str(out)!r}); "
+            f"sys.argv = ['biggan_jax', *{argv!r}]; from biggan_jax import main; main.run()")  # fmt: skip
+    return subprocess.run([sys.executable, "-c", code], env=_env(cache), capture_output=True, text=True, timeout=900)
 
 
-def test_disk_full_keeps_finished_seeds_and_resumes_to_the_same_bytes(reference, tmp_path, monkeypatch, capsys):
+def test_disk_full_keeps_finished_seeds_and_resumes_to_the_same_bytes(reference, cache, tmp_path):
     _, ref_pngs = reference
     out = tmp_path / "sweep"
     argv = [*ARGS, f"--out_dir={out}", "--chunk_size=1"]
-    disk = FullDisk(room=60)
-    monkeypatch.setattr(os, "replace", disk)
-    code, err = _cli(argv, monkeypatch, capsys)
-    monkeypatch.setattr(os, "replace", disk.real)
-    errors = [l for l in err.splitlines() if l.startswith("error:")]
-    assert code == 1 and len(errors) == 1 and "Traceback" not in err, err[-3000:]
+    r = _on_full_disk(argv, 60, out, cache)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+    assert r.returncode == 1 and len(errors) == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
     m = json.loads((out / "manifest.json").read_text())
     kept = m["seeds_done"]
     assert 0 < len(kept) < SEEDS and kept == list(range(len(kept)))
     line = errors[0]
-    assert "No space left on device" in line and str(out) in line, line
+    assert "No space left on device" in line and f"{out}/" in line, line
     assert f"kept {len(kept)} finished seeds (0-{len(kept) - 1})" in line and "re-run the same command" in line
     pngs = _pngs(out)
     for s in kept:  # the manifest lists only whole seeds, identical to the reference
@@ -160,7 +153,7 @@ def test_disk_full_keeps_finished_seeds_and_resumes_to_the_same_bytes(reference,
     assert all(whole_png(out / n) for n in pngs)  # cut-short writes left no partial file
     assert not list(out.rglob("*.tmp"))
 
-    code, err = _cli(argv, monkeypatch, capsys)  # the disk has room again
-    assert code == 0, err[-3000:]
+    r = subprocess.run(_cmd(out, "--chunk_size=1"), env=_env(cache), capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]  # the disk has room again: the same command
     assert _done(out) == list(range(SEEDS))
     assert _pngs(out) == ref_pngs  # --chunk_size=1 = default chunking, byte for byte
