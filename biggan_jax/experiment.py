@@ -12,40 +12,42 @@ parses flags). Layout of ``out_dir``::
 Every image can be regenerated from the manifest: network = the settings'
 perturbation with key ``fold_in(key(root_seed), seed)``; row r's latent is
 ``truncated_noise(fold_in(key(latent_seed), latent), 1, truncation)`` and its
-class vector the row's class. Re-running with the same settings skips seeds
-already written (resumable); different settings in the same directory are
-refused, so finished work is never overwritten.
+class vector the row's class. Re-running with the same settings skips the seeds
+the manifest lists whose images are whole and computes the rest, byte for byte as
+an uninterrupted run would (a killed run, a full disk: :mod:`biggan_jax.outputs`);
+different settings in the same directory are refused, so finished work is never
+overwritten. A write error ends the run with one line naming the file and what
+was kept.
 
 PNGs are encoded on worker threads (:class:`ImageWriter`) while the device
 computes the next chunk; the manifest's ``seeds_done`` lists a seed only once
-all its files are written (each file atomically).
+all its files are written (each file atomically). Over several processes
+(``--multihost``) every process computes its share of each chunk and process 0
+writes the one output directory (:mod:`biggan_jax.multihost`).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
-import json
-import os
-import pathlib
-import re
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from biggan_jax import hub
+from biggan_jax import hub, multihost
 from biggan_jax.bn import BN_BATCH, with_bn
 from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.noise import truncated_noise
+from biggan_jax.outputs import (ImageWriter, Layout, Manifest, check_out_dir, layout, resume_state,
+                                write_grids)  # fmt: skip
 from biggan_jax.sharded import Perturbation, SweepPlan, sweep_chunks, sweep_plan
 from neural_art import imagenet as cls
 from neural_art import images as imio
-from neural_art.atomic import write_json
 from neural_art.curate import Curator
+
+__all__ = ["ImageWriter", "Layout", "SweepJob", "check_out_dir", "layout", "run", "validate", "write_grids"]
 
 MANIFEST_VERSION = 1
 
@@ -75,101 +77,6 @@ class SweepJob:
     score_with: str = ""
     score_weights: str = ""  # --score_weights: the spec a factory hook reads (neural_art.scores)
     command: str = ""  # the regenerate command without --seeds / --out_dir
-
-
-class ImageWriter:
-    """Writes PNGs on worker threads, overlapped with device work.
-
-    PIL's PNG encoder (zlib) and numpy's uint8 conversion release the GIL, so
-    ``workers`` threads encode at once while the main thread waits on the
-    device. At most ``max_pending`` submissions wait (``submit`` blocks beyond),
-    so memory stays flat however long the sweep. :meth:`finished` returns the
-    keys whose files are all written and re-raises the first write error.
-    """
-
-    def __init__(self, workers: int = 0, max_pending: int = 0):
-        self.workers = workers or min(16, os.cpu_count() or 1)
-        self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="png")
-        self._room = threading.Semaphore(max_pending or 4 * self.workers)
-        self._pending: list[tuple[object, concurrent.futures.Future]] = []
-
-    def submit(self, key, paths: Sequence[pathlib.Path], images) -> None:
-        """Queues ``images[i]`` (``[H, W, 3]`` in [-1, 1] or uint8) -> ``paths[i]``."""
-        self._room.acquire()
-        fut = self._pool.submit(lambda: [imio.save_image(p, im) for p, im in zip(paths, images, strict=True)])
-        fut.add_done_callback(lambda _: self._room.release())
-        self._pending.append((key, fut))
-
-    def finished(self) -> list:
-        keep, done = [], []
-        for kf in self._pending:
-            (done if kf[1].done() else keep).append(kf)
-        self._pending = keep
-        for _, f in done:
-            f.result()
-        return [k for k, _ in done]
-
-    def wait(self) -> None:
-        concurrent.futures.wait([f for _, f in self._pending])
-
-    def map(self, fn: Callable, args: Sequence[tuple]) -> list:
-        """``[fn(*a) for a in args]`` on the workers."""
-        return list(self._pool.map(lambda a: fn(*a), args))
-
-    def __enter__(self) -> ImageWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._pool.shutdown(wait=True)
-        if exc[0] is None:
-            self.finished()
-
-
-@dataclasses.dataclass(frozen=True)
-class Layout:
-    """Where a sweep's files go: one directory per seed, one file per row."""
-
-    out: pathlib.Path
-    rows: tuple[dict, ...]
-    names: tuple[str, ...]
-
-    def seed_dir(self, seed: int | None) -> pathlib.Path:
-        return self.out / "images" / (f"seed_{seed:06d}" if seed is not None else "original")
-
-    def complete(self, seed: int | None) -> bool:
-        d = self.seed_dir(seed)
-        return all((d / n).exists() for n in self.names)
-
-    def files(self, seed: int | None) -> list[pathlib.Path]:
-        return [self.seed_dir(seed) / n for n in self.names]
-
-
-def slug(s: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_")[:40]
-
-
-def layout(out_dir: str, ids: Sequence[int], latents: int) -> Layout:
-    rows = tuple(
-        {"row": r, "class_id": i, "class_name": cls.class_name(i), "latent": j}
-        for r, (i, j) in enumerate((i, j) for i in ids for j in range(latents))
-    )
-    names = tuple(f"r{r['row']:03d}_{slug(r['class_name'])}_l{r['latent']}.png" for r in rows)
-    return Layout(pathlib.Path(out_dir), rows, names)
-
-
-def check_out_dir(out_dir: str) -> pathlib.Path:
-    """``out_dir`` exists (created) and is writable; a file is refused."""
-    out = pathlib.Path(out_dir)
-    if out.is_file():
-        raise ValueError(f"output dir {out} is a file")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise PermissionError(f"output dir {out} is not writable: {e}") from e
-    return out
 
 
 def validate(job: SweepJob) -> tuple[list[int], BigGANConfig | None]:
@@ -216,20 +123,6 @@ def settings(job: SweepJob, ids: Sequence[int]) -> dict:
     }
 
 
-def check_resume(manifest_path: pathlib.Path, new: dict) -> None:
-    """Refuses a directory holding a sweep with other settings."""
-    if not manifest_path.exists():
-        return
-    old = json.loads(manifest_path.read_text())
-    old = {k: v for k, v in old.items() if k not in ("seeds_done", "rows", "images", "plan")}
-    if old != new:
-        diff = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
-        raise ValueError(
-            f"{manifest_path.parent} holds a sweep with other settings ({', '.join(diff)} differ); "
-            "use another --out_dir (finished images are never overwritten)"
-        )
-
-
 def latents(job: SweepJob, cfg: BigGANConfig, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """``(z, y)`` of every row: class-major, ``job.latents`` latents per class."""
     root = jax.random.key(job.latent_seed)
@@ -270,42 +163,58 @@ def write_original(job: SweepJob, cfg, params, z, y, lay: Layout, writer: ImageW
 
 
 def run(job: SweepJob, *, progress: bool = True) -> dict:
-    """Runs (or resumes) the sweep; returns the manifest."""
+    """Runs (or resumes) the sweep; returns the manifest. Process 0 reads and writes
+    ``out_dir``; every process computes (module docstring)."""
     ids, _ = validate(job)
     lay = layout(job.out_dir, ids, job.latents)
-    manifest_path = lay.out / "manifest.json"
-    manifest = settings(job, ids)
-    check_resume(manifest_path, manifest)
-    # A seed is finished when all its images exist (on a pod slice each host holds its own seeds').
-    todo = [s for s in job.seeds if not lay.complete(s)]
-    manifest.update(rows=list(lay.rows), seeds_done=sorted(set(job.seeds) - set(todo)))
+    man = Manifest(lay.out / "manifest.json", settings(job, ids))
+    state = multihost.on_main(lambda: resume_state(lay, man.data, job.seeds), share=True)
+    todo = state["todo"]
+    man.data.update(rows=list(lay.rows), seeds_done=state["done"])
+    man.kept = list(state["done"])  # listed by the manifest already there, their files whole
+    if state["plan"]:
+        man.data["plan"] = state["plan"]
     cfg, params = hub.load(job.weights)
     z, y = latents(job, cfg, ids)
     bn_batch = bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None
-    is_main = jax.process_index() == 0
     if todo:
-        manifest["plan"] = plan_for(job, cfg, params, todo, z, y, bn_batch, manifest_path).as_dict()
+        man.data["plan"] = plan_for(job, cfg, params, todo, z, y, bn_batch, state["plan"]).as_dict()
+    main = multihost.is_main()
     with ImageWriter(job.writers) as writer:
-        orig = write_original(job, cfg, original_params(job, cfg, params, bn_batch), z, y, lay, writer)
-        cur = curator(job, lay, manifest, orig) if is_main else None
-        _sweep(job, cfg, params, z, y, todo, lay, writer, manifest, is_main and progress, cur, bn_batch)
-    if is_main:
-        finish(job, lay, manifest)
-        if cur is not None:
-            cur.write(manifest["seeds_done"], running=False)
-    return manifest
+        try:
+            cur = multihost.on_main(lambda: start(job, cfg, params, bn_batch, z, y, lay, writer, man))
+            _sweep(job, cfg, params, z, y, todo, lay, writer, man, main and progress, cur, bn_batch)
+            multihost.on_main(lambda: finish(job, lay, man, writer, cur))
+        except OSError as e:
+            if not main:
+                raise
+            writer.wait()
+            try:  # what finished before the error is kept and listed
+                man.add(writer.poll()[0])
+            except OSError:
+                pass
+            raise man.failure(e) from e
+    return man.data
 
 
-def plan_for(job, cfg, params, todo, z, y, bn_batch, manifest_path) -> SweepPlan:
-    """The manifest's plan on resume (same pixels), else a new one from the job."""
-    if manifest_path.exists():
-        old = json.loads(manifest_path.read_text()).get("plan")
-        if old:
-            return SweepPlan(**old)
-    return sweep_plan(cfg, params, todo, z, y, job.truncation, root=jax.random.key(job.root_seed),
-                      perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
-                      strategy=job.strategy, group=job.group, chunk_size=job.chunk_size,
-                      bn_batch=bn_batch)  # fmt: skip
+def plan_for(job, cfg, params, todo, z, y, bn_batch, old: dict | None) -> SweepPlan:
+    """The manifest's plan on resume (same pixels), else a new one from the job
+    (process 0's on every process)."""
+    if old:
+        return SweepPlan(**old)
+    new = sweep_plan(cfg, params, todo, z, y, job.truncation, root=jax.random.key(job.root_seed),
+                     perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
+                     strategy=job.strategy, group=job.group, chunk_size=job.chunk_size,
+                     bn_batch=bn_batch)  # fmt: skip
+    return SweepPlan(**multihost.on_main(new.as_dict, share=True))
+
+
+def start(job, cfg, params, bn_batch, z, y, lay, writer, man):
+    """Process 0, before the first chunk: the manifest (settings, plan, the seeds
+    found finished), θ*'s images, the curator."""
+    man.save()
+    orig = write_original(job, cfg, original_params(job, cfg, params, bn_batch), z, y, lay, writer)
+    return curator(job, lay, man.data, orig)
 
 
 def regenerate_command(job: SweepJob, seed) -> str:
@@ -323,7 +232,9 @@ def curator(job: SweepJob, lay: Layout, manifest: dict, orig: np.ndarray):
                    score_with=job.score_with, score_weights=job.score_weights, enabled=job.gallery)  # fmt: skip
 
 
-def _sweep(job, cfg, params, z, y, todo, lay, writer, manifest, progress, cur, bn_batch) -> None:
+def _sweep(job, cfg, params, z, y, todo, lay, writer, man, progress, cur, bn_batch) -> None:
+    """Every process walks the chunks (each chunk's images on every process);
+    process 0 writes them and records the seeds whose files are written."""
     bar = None
     if progress and todo:
         from tqdm import tqdm
@@ -332,58 +243,38 @@ def _sweep(job, cfg, params, z, y, todo, lay, writer, manifest, progress, cur, b
     chunks = sweep_chunks(
         cfg, params, todo, z, y, job.truncation, root=jax.random.key(job.root_seed),
         perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
-        plan=SweepPlan(**manifest["plan"]), bn_batch=bn_batch,
+        plan=SweepPlan(**man.data["plan"]), bn_batch=bn_batch, gather=True,
     ) if todo else ()  # fmt: skip
-    for got, imgs in chunks:
+
+    def write(got, imgs):
         for s, per_seed in zip(got, imgs, strict=True):
             writer.submit(s, lay.files(s), per_seed)
-        record(manifest, writer.finished(), lay.out / "manifest.json")
-        if cur is not None:
-            cur.add(got, imgs)
-            cur.write(sorted(set(manifest["seeds_done"]) | set(got)), running=True)
+        cur.add(got, imgs)  # scores + thumbnails before the manifest may list the seeds
+        keep(writer, man)
+        cur.write(sorted(set(man.data["seeds_done"]) | set(got)), running=True)
+
+    try:
+        for got, imgs in chunks:
+            multihost.on_main(lambda got=got, imgs=imgs: write(got, imgs))
+            if bar is not None:
+                bar.update(len(got))
+    finally:
         if bar is not None:
-            bar.update(len(got))
+            bar.close()  # ends its line: an error message starts on its own
+
+
+def keep(writer: ImageWriter, man: Manifest) -> None:
+    """Lists the seeds whose files are all written; re-raises the first write error."""
+    done, err = writer.poll()
+    man.add(done)
+    if err is not None:
+        raise err
+
+
+def finish(job: SweepJob, lay: Layout, man: Manifest, writer: ImageWriter, cur: Curator) -> None:
+    """Process 0, after the last chunk: the final manifest, gallery and grid pages."""
     writer.wait()
-    record(manifest, writer.finished(), lay.out / "manifest.json")
-    if bar is not None:
-        bar.close()
-
-
-def record(manifest: dict, seeds, manifest_path: pathlib.Path) -> None:
-    """Adds the seeds whose files are all written to ``seeds_done`` (process 0 writes it)."""
-    seeds = [s for s in seeds if s is not None]
-    if seeds:
-        manifest["seeds_done"] = sorted(set(manifest["seeds_done"]) | set(seeds))
-        if jax.process_index() == 0:
-            write_json(manifest_path, manifest)
-
-
-def finish(job: SweepJob, lay: Layout, manifest: dict) -> None:
-    """Final manifest and the grid pages (of the seeds whose images are on this host)."""
-    present = [s for s in job.seeds if lay.complete(s)]
-    manifest["seeds_done"] = sorted(set(manifest["seeds_done"]) | set(present))
-    write_json(lay.out / "manifest.json", manifest)
-    if len(present) < len(job.seeds):
-        print(
-            f"grid shows the {len(present)} of {len(job.seeds)} seeds whose images are on this "
-            "host; gather all hosts' images into one directory and re-run the command to redraw it"
-        )
-    write_grids(lay, present, job.grid_columns, workers=job.writers)
-
-
-def write_grids(lay: Layout, seeds: Sequence[int], columns: int, *, workers: int = 0) -> list[pathlib.Path]:
-    """Figure layout: rows = (class, latent), columns = seeds, far right θ*.
-    One page per ``columns`` seeds: grid.png, grid_001.png, ... (pages encoded in parallel)."""
-    read = lambda s: np.stack([imio.load_image(p) for p in lay.files(s)])
-    labels = [f"{r['class_name']} z{r['latent']}" for r in lay.rows]
-    orig = read(None)
-
-    def page(p: int, start: int) -> pathlib.Path:
-        cols = list(seeds[start : start + columns])
-        grid = np.stack([read(s) for s in cols] + [orig], axis=1)  # [rows, cols, H, W, 3]
-        path = lay.out / ("grid.png" if p == 0 else f"grid_{p:03d}.png")
-        return imio.save_grid(path, grid, row_labels=labels, value_range=(0.0, 1.0),
-                              col_labels=[f"seed {s}" for s in cols] + ["original"])  # fmt: skip
-
-    with ImageWriter(workers) as pool:
-        return pool.map(page, list(enumerate(range(0, len(seeds), columns))))
+    keep(writer, man)
+    cur.write(man.data["seeds_done"], running=False)
+    done = set(man.data["seeds_done"])
+    write_grids(lay, [s for s in job.seeds if s in done], job.grid_columns, workers=job.writers)

@@ -62,7 +62,8 @@ _BN = flags.DEFINE_enum("bn", "stored", ["stored", "recompute"],
 _FRAMES = flags.DEFINE_integer("frames", 16, "--mode=walk: frames per walk (>= 2).")
 _WALK_BETWEEN = flags.DEFINE_list("walk_between", [], "--mode=walk: pairs a:b of seeds to walk between "
                                    "(without --seeds: these walks only).")
-_MULTIHOST = flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() (TPU pod slices).")
+_MULTIHOST = flags.DEFINE_bool("multihost", False, "jax.distributed.initialize(): TPU pod slice, SLURM, or "
+                                "JAX_COORDINATOR_ADDRESS + JAX_NUM_PROCESSES + JAX_PROCESS_ID.")
 
 
 def check_flags() -> tuple[int, ...]:
@@ -126,7 +127,7 @@ def command() -> str:
 def main(argv) -> None:
     seeds = check_flags()
     pairs = check_more()
-    from biggan_jax import experiment, hub
+    from biggan_jax import experiment, hub, multihost
     from biggan_jax.sharded import Perturbation
 
     if pairs and not _SEEDS.present:
@@ -159,7 +160,7 @@ def main(argv) -> None:
     import jax
 
     if _MULTIHOST.value:
-        jax.distributed.initialize()
+        multihost.initialize()
     if _MODE.value == "walk":
         from biggan_jax import walks
 

@@ -32,10 +32,11 @@ from collections.abc import Iterator, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from biggan_jax import perturb
+from biggan_jax import multihost, perturb
 from biggan_jax.bn import MODES as BN_MODES
 from biggan_jax.bn import with_bn
 from biggan_jax.configs import BigGANConfig
@@ -289,9 +290,10 @@ def sweep_chunks(
     budget: int | None = None,
     plan: SweepPlan | None = None,
     bn_batch=None,
+    gather: bool = False,
 ) -> Iterator[tuple[list[int], np.ndarray]]:
     """Yields ``(seeds, images [n, L, H, W, 3])`` per chunk, for the seeds whose
-    images this process holds (all of them on one host).
+    images this process holds (all of them on one host, or with ``gather``).
 
     Args:
       seeds: perturbation seeds (network k uses ``fold_in(root, k)``).
@@ -304,6 +306,8 @@ def sweep_chunks(
         manifest) instead of ``chunk_size``/``strategy``/``group``/``budget``.
       dtype: ``"float32"`` or ``"bfloat16"`` compute.
       bn_batch: ``(z_bn [B, z_dim], y_bn [B, classes])`` for ``perturbation.bn == "recompute"``.
+      gather: every process gets every seed's images (all-gathered over the
+        processes of a multi-host mesh; nothing changes on one host).
 
     The next chunk is dispatched before the current one is copied to the host,
     so device work overlaps the caller's image writing.
@@ -318,7 +322,7 @@ def sweep_chunks(
                                    chunk=-(-plan.chunk // (mesh.devices.size * plan.group))
                                    * mesh.devices.size * plan.group)
     prog = compiled_chunk(cfg, perturbation, dtype, mesh, plan.group, plan.chunk, args, bn_batch)
-    yield from _run_chunks(prog, args, list(seeds), plan.chunk, mesh)
+    yield from _run_chunks(prog, args, list(seeds), plan.chunk, mesh, gather)
 
 
 def sweep_plan(cfg: BigGANConfig, params, seeds: Sequence[int], z, y, truncation: float, *,
@@ -345,12 +349,12 @@ def _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_com
         jnp.asarray(x)
         for x in truncation_stat_selector(truncation, cfg.n_stats, hf_compat=hf_compat)
     )
-    repl = NamedSharding(mesh, P())
-    params, root, z, y, sel = jax.device_put((params, root, z, y, sel), repl)
+    params, root, z, y, sel = multihost.replicated((params, root, z, y, sel), mesh)
     return params, root, None, z, y, sel
 
 
-def _run_chunks(prog, args, seeds, chunk, mesh):
+
+def _run_chunks(prog, args, seeds, chunk, mesh, gather=False):
     params, root, _, z, y, sel = args
     seed_sharding = NamedSharding(mesh, P(AXIS))
 
@@ -366,6 +370,9 @@ def _run_chunks(prog, args, seeds, chunk, mesh):
     for i in range(len(chunks)):
         chunk_seeds, padded, out = pending
         pending = launch(chunks[i + 1]) if i + 1 < len(chunks) else None
+        if gather and not out.is_fully_addressable:  # every host: the whole chunk
+            yield list(chunk_seeds), multihost_utils.process_allgather(out, tiled=True)[: len(chunk_seeds)]
+            continue
         got_seeds, got_imgs = [], []
         for shard in sorted(out.addressable_shards, key=lambda s: s.index[0].start or 0):
             sl = shard.index[0]

@@ -14,10 +14,22 @@ itself resumes (images already written are skipped).
 Arguments after ``--`` go to ``python -m biggan_jax`` (or, with
 ``--job=dcgan``, to ``python -m dcgan.main``, which is data-parallel over one
 host's devices: the script refuses multi-host slices for it).
+
+Weights reach every worker before the sweep starts (:func:`weights_plan`): a
+release (``--weights=biggan-deep-256``, the sweep's default) is downloaded,
+verified and converted once on each worker, into its cache (the install adds the
+``convert`` extra with a CPU-only torch); a directory converted on this machine
+(``python -m weights_convert.biggan --src=... --out_dir=DIR``, then
+``--weights=DIR``) is packed, copied to every worker with the code, and the job
+reads that copy. On a pod slice the workers form one JAX mesh and worker 0
+writes the whole output directory (:mod:`biggan_jax.multihost`), so the bucket
+copy is worker 0's.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import pathlib
 import re
 import shlex
 import subprocess
@@ -25,6 +37,7 @@ import sys
 
 from absl import flags
 
+from biggan_jax import hub
 from neural_art import cli
 
 _NAME = flags.DEFINE_string("name", None, "TPU VM name.")
@@ -47,6 +60,54 @@ _DELETE = flags.DEFINE_bool("delete_after", False, "Delete the VM when the job i
 _DRY = flags.DEFINE_bool("dry_run", False, "Print every command; run nothing.")
 
 PKG = "/tmp/neural-art-jax.tar.gz"
+TORCH_CPU = "https://download.pytorch.org/whl/cpu"  # torch for the convert extra, without CUDA
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsPlan:
+    """How the job's weights reach the workers. ``convert``: install the convert
+    extra and convert this release on each worker; ``pack``: a local converted
+    directory shipped as ``~/weights/<name>``; ``job_weights``: the job's
+    ``--weights`` on the workers (None: as given)."""
+
+    convert: str | None = None
+    pack: pathlib.Path | None = None
+    job_weights: str | None = None
+
+
+def job_weights(argv_job: list[str]) -> tuple[str, list[str]]:
+    """The sweep's ``--weights`` (its default, ``biggan-deep-256``, when absent) and
+    the other arguments."""
+    value, rest, it = hub.DEFAULT_CONFIG, [], iter(argv_job)  # = python -m biggan_jax's default
+    for a in it:
+        if a.startswith("--weights="):
+            value = a.split("=", 1)[1]
+        elif a == "--weights":
+            value = next(it, value)
+        else:
+            rest.append(a)
+    return value, rest
+
+
+def weights_plan(weights: str) -> WeightsPlan:
+    """A release: converted on each worker (once; later runs read its cache). A local
+    converted directory: copied. Random weights: nothing. A raw checkpoint: refused
+    (convert it here first, then pass the directory)."""
+    try:
+        ws = hub.parse(weights)
+    except ValueError as e:
+        raise cli.UsageError(f"--weights: {e}") from None
+    if ws.kind == "release":
+        return WeightsPlan(convert=weights)
+    if ws.kind == "dir":
+        local = pathlib.Path(weights).resolve()
+        return WeightsPlan(pack=local, job_weights=f"weights/{local.name}")
+    if ws.kind == "file":
+        raise cli.UsageError(
+            f"--weights={weights} is a raw checkpoint: convert it here first "
+            f"(python -m weights_convert.biggan --src={weights} --out_dir=DIR) and pass --weights=DIR"
+        )
+    return WeightsPlan()
 
 
 def hosts(accelerator_type: str) -> int:
@@ -61,15 +122,45 @@ def hosts(accelerator_type: str) -> int:
     return max(1, int(m.group(2)) // 8)
 
 
+def weights_steps(wp: WeightsPlan, scp: list[str], dest: str, loc: list[str], ssh) -> list:
+    """Copy the code (and packed weights) to every worker, install, prepare the weights."""
+    steps, files = [], []
+    if wp.pack is not None:
+        files = [f"/tmp/weights-{wp.pack.name}.tar.gz"]
+        steps.append((f"pack the converted weights {wp.pack} (the job reads ~/{wp.job_weights})",
+                      ["tar", "czf", files[0], "-C", str(wp.pack.parent), wp.pack.name]))  # fmt: skip
+    steps.append(("copy it" + (" and the weights" if files else "") + " to every worker",
+                  [*scp, *files, dest, *loc, "--worker=all"]))  # fmt: skip
+    pip = "~/venv/bin/pip install -q"
+    install = ["mkdir -p ~/neural-art-jax", "tar xzf ~/neural-art-jax.tar.gz -C ~/neural-art-jax",
+               "python3 -m venv ~/venv"]  # fmt: skip
+    if wp.convert:  # the convert extra, its torch a CPU build (no CUDA wheels on a TPU VM)
+        install += [f"{pip} torch --index-url {TORCH_CPU}", f'{pip} -U "jax[tpu]" -e "$HOME/neural-art-jax[convert]"']
+    else:
+        install += [f'{pip} -U "jax[tpu]" -e ~/neural-art-jax']
+    if wp.pack is not None:
+        install += [f"mkdir -p ~/weights && tar xzf ~/weights-{wp.pack.name}.tar.gz -C ~/weights"]
+    extra = ", with the convert extra" if wp.convert else ""
+    steps.append((f"unpack and install on every worker (idempotent){extra}", ssh(" && ".join(install))))
+    if wp.convert:
+        steps.append((f"download, verify and convert {wp.convert} on every worker (once: then cached there)",
+                      ssh(f"cd ~ && ~/venv/bin/python -m launch.prepare --weights={wp.convert}")))  # fmt: skip
+    return steps
+
+
 def plan(argv_job: list[str]) -> list[tuple[str, list[str]]]:
     """The steps as (description, argv) pairs."""
     name, zone = _NAME.value, _ZONE.value
     g = ["gcloud", "compute", "tpus", "tpu-vm"]
     loc = [f"--zone={zone}"] + ([f"--project={_PROJECT.value}"] if _PROJECT.value else [])
-    ssh = lambda cmd: [*g, "ssh", name, *loc, "--worker=all", f"--command={cmd}"]
+    ssh = lambda cmd, worker="all": [*g, "ssh", name, *loc, f"--worker={worker}", f"--command={cmd}"]
     multihost = hosts(_TYPE.value) > 1 if _MULTI.value is None else _MULTI.value
+    wp = WeightsPlan()
     if _JOB.value == "sweep":
-        command = ["python", "-m", "biggan_jax", f"--out_dir={_OUT.value}/sweep", *argv_job]
+        weights, rest = job_weights(argv_job)
+        wp = weights_plan(weights)
+        job = [*rest, f"--weights={wp.job_weights}"] if wp.job_weights else argv_job
+        command = ["python", "-m", "biggan_jax", f"--out_dir={_OUT.value}/sweep", *job]
         if multihost:
             command.insert(3, "--multihost")
     else:
@@ -86,16 +177,13 @@ def plan(argv_job: list[str]) -> list[tuple[str, list[str]]]:
           + " ".join(map(shlex.quote, [*g, "create", name, *loc, f"--accelerator-type={_TYPE.value}",
                                         f"--version={_VERSION.value}", *(["--spot"] if _SPOT.value else [])]))]),
         ("package this checkout", ["git", "archive", "--format=tar.gz", "-o", PKG, "HEAD"]),
-        ("copy it to every worker", [*g, "scp", PKG, f"{name}:~/", *loc, "--worker=all"]),
-        ("unpack and install on every worker (idempotent)",
-         ssh("mkdir -p ~/neural-art-jax && tar xzf ~/neural-art-jax.tar.gz -C ~/neural-art-jax && "
-             "python3 -m venv ~/venv && ~/venv/bin/pip install -q -U 'jax[tpu]' -e ~/neural-art-jax")),
+        *weights_steps(wp, [*g, "scp", PKG], f"{name}:~/", loc, ssh),
         (f"run the {_JOB.value} on every worker" + (" (one JAX mesh over all hosts)" if multihost else ""),
          ssh("cd ~ && ~/venv/bin/" + " ".join(map(shlex.quote, command)))),
     ]  # fmt: skip
-    if _BUCKET.value:
-        steps.append(("copy every worker's outputs to the bucket",
-                      ssh(f"cd ~ && gcloud storage rsync -r {_OUT.value} {_BUCKET.value.rstrip('/')}/{name}")))  # fmt: skip
+    if _BUCKET.value:  # worker 0 holds the whole output directory (on a pod slice too)
+        rsync = f"cd ~ && gcloud storage rsync -r {_OUT.value} {_BUCKET.value.rstrip('/')}/{name}"
+        steps.append(("copy worker 0's outputs (the whole sweep) to the bucket", ssh(rsync, 0)))
     if _DELETE.value:
         steps.append(("delete the VM", [*g, "delete", name, *loc, "--quiet"]))
     return steps

@@ -17,34 +17,86 @@ def _dry(*args):
     return r.stdout
 
 
+def _lines(out):
+    return [l for l in out.splitlines() if not l.startswith("#")]
+
+
 def test_single_host_dry_run():
     out = _dry("--name=art", "--accelerator_type=v4-8", "--", "--seeds=0-99", "--classes=stupa")
-    lines = [l for l in out.splitlines() if not l.startswith("#")]
-    assert len(lines) == 5  # create-if-absent, package, copy, install, run
+    lines = _lines(out)
+    assert len(lines) == 6  # create-if-absent, package, copy, install, weights, run
     assert "describe art" in lines[0] and "|| gcloud compute tpus tpu-vm create art" in lines[0]
     assert "--accelerator-type=v4-8" in lines[0]
     assert all("--worker=all" in l for l in lines[2:])
     assert (
-        "-m biggan_jax " in lines[4]
-        and "--seeds=0-99" in lines[4]
-        and "--multihost" not in lines[4]
+        "-m biggan_jax " in lines[5]
+        and "--seeds=0-99" in lines[5]
+        and "--multihost" not in lines[5]
     )
 
 
 def test_pod_slice_dry_run_uses_all_workers_and_one_mesh():
     out = _dry("--name=pod", "--accelerator_type=v4-32", "--out_bucket=gs://b/x", "--delete_after", "--spot",
                "--", "--seeds=0-9999")  # fmt: skip
-    lines = [l for l in out.splitlines() if not l.startswith("#")]
+    lines = _lines(out)
     assert "--spot" in lines[0]
-    assert "--multihost" in lines[4] and "--worker=all" in lines[4]
-    assert "gcloud storage rsync -r neural-art-out gs://b/x/pod" in lines[5]
-    assert "tpu-vm delete pod" in lines[6]
+    assert "--multihost" in lines[5] and "--worker=all" in lines[5]
+    # worker 0 writes the whole sweep (the others compute): its directory is the bucket's
+    assert "--worker=0" in lines[6] and "gcloud storage rsync -r neural-art-out gs://b/x/pod" in lines[6]
+    assert "tpu-vm delete pod" in lines[7]
+
+
+def test_a_release_is_converted_on_every_worker_before_the_sweep():
+    out = _dry("--name=pod", "--accelerator_type=v4-32", "--", "--weights=biggan-deep-256", "--seeds=0-9")
+    lines = _lines(out)
+    install, prepare, run = lines[3], lines[4], lines[5]
+    # the convert extra, its torch a CPU build, on every worker
+    assert "--worker=all" in install and "neural-art-jax[convert]" in install
+    assert "pip install -q torch --index-url https://download.pytorch.org/whl/cpu" in install
+    assert install.index("whl/cpu") < install.index("[convert]")  # CPU torch first: pip keeps it
+    assert "--worker=all" in prepare and "python -m launch.prepare --weights=biggan-deep-256" in prepare
+    assert "download, verify and convert biggan-deep-256 on every worker" in out
+    assert "-m biggan_jax --multihost" in run and "--weights=biggan-deep-256" in run
+
+
+def test_a_local_converted_dir_is_shipped_to_every_worker(tmp_path):
+    conv = tmp_path / "b256"
+    conv.mkdir()
+    (conv / "metadata.json").write_text("{}")
+    out = _dry("--name=pod", "--accelerator_type=v4-32", "--", "--weights", str(conv), "--seeds=0-9")
+    lines = _lines(out)
+    assert lines[2] == f"tar czf /tmp/weights-b256.tar.gz -C {tmp_path} b256"
+    assert "/tmp/weights-b256.tar.gz" in lines[3] and "scp" in lines[3] and "--worker=all" in lines[3]
+    assert "tar xzf ~/weights-b256.tar.gz -C ~/weights" in lines[4] and "[convert]" not in lines[4]
+    assert "launch.prepare" not in out
+    assert lines[5].endswith("--seeds=0-9 --weights=weights/b256'") and str(conv) not in lines[5]
+
+
+def test_random_weights_need_nothing_and_raw_checkpoints_are_refused(tmp_path):
+    out = _dry("--name=art", "--accelerator_type=v4-8", "--", "--weights=random:biggan-deep-128:8")
+    assert "[convert]" not in out and "launch.prepare" not in out and len(_lines(out)) == 5
+    raw = tmp_path / "pytorch_model.bin"
+    raw.write_bytes(b"PK\x03\x04rest")
+    r = subprocess.run([sys.executable, "-m", "launch.tpu_vm", "--dry_run", "--name=x", "--", f"--weights={raw}"],
+                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                       timeout=120)  # fmt: skip
+    assert r.returncode == 2 and "convert it here first (python -m weights_convert.biggan" in r.stderr
+
+
+def test_prepare_makes_weights_ready():
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    r = subprocess.run([sys.executable, "-m", "launch.prepare", "--weights=random:biggan-deep-128:4"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)  # fmt: skip
+    assert r.returncode == 0 and "weights ready: random:biggan-deep-128:4 (biggan-deep-128)" in r.stdout, r.stderr
+    r = subprocess.run([sys.executable, "-m", "launch.prepare", "--weights=biggan-deep-99"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)  # fmt: skip
+    assert r.returncode == 2 and r.stderr.startswith("error: "), r.stderr
 
 
 def test_dcgan_job_single_host_and_refused_on_pods():
     out = _dry("--name=g", "--accelerator_type=v4-8", "--job=dcgan", "--",
                "--config=dcgan/configs/art.py")  # fmt: skip
-    run = [l for l in out.splitlines() if not l.startswith("#")][4]
+    run = _lines(out)[4]
     assert "dcgan.main" in run and "--config=dcgan/configs/art.py" in run and "--worker=all" in run
     r = subprocess.run([sys.executable, "-m", "launch.tpu_vm", "--dry_run", "--name=g",
                         "--accelerator_type=v4-32", "--job=dcgan"], capture_output=True, text=True,

@@ -1,0 +1,237 @@
+"""A sweep's output directory: where each image goes, what counts as finished, the
+PNG writer threads, the manifest, the grid pages (:mod:`biggan_jax.experiment` runs
+the sweep).
+
+The resume contract: a seed is finished when the manifest's ``seeds_done`` lists
+it *and* every one of its PNGs is whole (PNG signature first, ``IEND`` chunk last).
+A seed whose files are missing, empty or cut short (a killed run, a full disk, a
+copy that stopped) is computed again, and temporary files a killed writer left
+behind (``.<name>.<random>.tmp``, :mod:`neural_art.atomic`) are removed. The
+manifest is rewritten atomically after each chunk and lists a seed only once all
+its files are written, so it never names an unfinished seed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import errno
+import json
+import os
+import pathlib
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from neural_art import imagenet as cls
+from neural_art import images as imio
+from neural_art.atomic import write_json
+
+PNG_HEAD = b"\x89PNG\r\n\x1a\n"
+PNG_TAIL = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
+
+
+def whole_png(path: pathlib.Path) -> bool:
+    """``path`` is a PNG written to the end (not missing, empty or truncated)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != PNG_HEAD:
+                return False
+            f.seek(0, os.SEEK_END)
+            if f.tell() < len(PNG_HEAD) + len(PNG_TAIL):
+                return False
+            f.seek(-len(PNG_TAIL), os.SEEK_END)
+            return f.read() == PNG_TAIL
+    except OSError:
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Where a sweep's files go: one directory per seed, one file per row."""
+
+    out: pathlib.Path
+    rows: tuple[dict, ...]
+    names: tuple[str, ...]
+
+    def seed_dir(self, seed: int | None) -> pathlib.Path:
+        return self.out / "images" / (f"seed_{seed:06d}" if seed is not None else "original")
+
+    def complete(self, seed: int | None) -> bool:
+        """Every file of ``seed`` (None: θ*) is a whole PNG."""
+        return all(whole_png(p) for p in self.files(seed))
+
+    def files(self, seed: int | None) -> list[pathlib.Path]:
+        return [self.seed_dir(seed) / n for n in self.names]
+
+
+def slug(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_")[:40]
+
+
+def layout(out_dir: str, ids: Sequence[int], latents: int) -> Layout:
+    rows = tuple(
+        {"row": r, "class_id": i, "class_name": cls.class_name(i), "latent": j}
+        for r, (i, j) in enumerate((i, j) for i in ids for j in range(latents))
+    )
+    names = tuple(f"r{r['row']:03d}_{slug(r['class_name'])}_l{r['latent']}.png" for r in rows)
+    return Layout(pathlib.Path(out_dir), rows, names)
+
+
+def check_out_dir(out_dir: str) -> pathlib.Path:
+    """``out_dir`` exists (created) and is writable; a file is refused. The probe has
+    a unique name, so processes checking one shared directory at once do not race."""
+    out = pathlib.Path(out_dir)
+    if out.is_file():
+        raise ValueError(f"output dir {out} is a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise PermissionError(f"output dir {out} is not writable: {e}") from e
+    return out
+
+
+def _save_all(paths: Sequence[pathlib.Path], images) -> None:
+    for p, im in zip(paths, images, strict=True):
+        imio.save_image(p, im)
+
+
+class ImageWriter:
+    """Writes PNGs on worker threads, overlapped with device work.
+
+    PIL's PNG encoder (zlib) and numpy's uint8 conversion release the GIL, so
+    ``workers`` threads encode at once while the main thread waits on the
+    device. At most ``max_pending`` submissions wait (``submit`` blocks beyond),
+    so memory stays flat however long the sweep. :meth:`poll` returns the keys
+    whose files are all written and the first write error; :meth:`finished`
+    returns the keys and raises that error.
+    """
+
+    def __init__(self, workers: int = 0, max_pending: int = 0):
+        self.workers = workers or min(16, os.cpu_count() or 1)
+        self._pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="png")
+        self._room = threading.Semaphore(max_pending or 4 * self.workers)
+        self._pending: list[tuple[object, concurrent.futures.Future]] = []
+
+    def submit(self, key, paths: Sequence[pathlib.Path], images) -> None:
+        """Queues ``images[i]`` (``[H, W, 3]`` in [-1, 1] or uint8) -> ``paths[i]``."""
+        self._room.acquire()
+        fut = self._pool.submit(_save_all, list(paths), images)
+        fut.add_done_callback(lambda _: self._room.release())
+        self._pending.append((key, fut))
+
+    def poll(self) -> tuple[list, BaseException | None]:
+        keep, done = [], []
+        for kf in self._pending:
+            (done if kf[1].done() else keep).append(kf)
+        self._pending = keep
+        errors = [f.exception() for _, f in done if f.exception() is not None]
+        return [k for k, f in done if f.exception() is None], (errors[0] if errors else None)
+
+    def finished(self) -> list:
+        keys, err = self.poll()
+        if err is not None:
+            raise err
+        return keys
+
+    def wait(self) -> None:
+        concurrent.futures.wait([f for _, f in self._pending])
+
+    def map(self, fn: Callable, args: Sequence[tuple]) -> list:
+        """``[fn(*a) for a in args]`` on the workers."""
+        return list(self._pool.map(lambda a: fn(*a), args))
+
+    def __enter__(self) -> ImageWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True)
+        if exc[0] is None:
+            self.finished()
+
+
+def check_resume(manifest_path: pathlib.Path, new: dict) -> dict:
+    """The manifest already in the directory ({} if none); refuses one with other settings."""
+    if not manifest_path.exists():
+        return {}
+    old = json.loads(manifest_path.read_text())
+    same = {k: v for k, v in old.items() if k not in ("seeds_done", "rows", "images", "plan")}
+    if same != new:
+        diff = sorted(k for k in set(new) | set(same) if new.get(k) != same.get(k))
+        raise ValueError(
+            f"{manifest_path.parent} holds a sweep with other settings ({', '.join(diff)} differ); "
+            "use another --out_dir (finished images are never overwritten)"
+        )
+    return old
+
+
+def resume_state(lay: Layout, settings: dict, seeds: Sequence[int]) -> dict:
+    """What is already done in ``lay.out`` (module docstring): ``{"done": finished
+    seeds (any run's), "todo": the job's other seeds, "plan": the recorded plan}``.
+    Removes the temporary files a killed run left."""
+    old = check_resume(lay.out / "manifest.json", settings)
+    for tmp in lay.out.rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    done = {s for s in old.get("seeds_done", []) if lay.complete(s)}
+    return {"done": sorted(done), "todo": [s for s in seeds if s not in done], "plan": old.get("plan")}
+
+
+def spans(seeds: Sequence[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` -> ``"0-2,5,7-8"`` (the ``--seeds`` grammar)."""
+    parts, seeds = [], sorted(seeds)
+    for s in seeds:
+        if parts and s == parts[-1][1] + 1:
+            parts[-1][1] = s
+        else:
+            parts.append([s, s])
+    return ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in parts)
+
+
+class Manifest:
+    """``manifest.json``: settings, rows, plan, ``seeds_done``; written atomically
+    (by process 0). ``kept``: the finished seeds the file on disk lists."""
+
+    def __init__(self, path: pathlib.Path, data: dict):
+        self.path, self.data, self.kept = path, data, []
+
+    def save(self) -> None:
+        write_json(self.path, self.data)
+        self.kept = list(self.data["seeds_done"])
+
+    def add(self, seeds) -> None:
+        """Adds the seeds whose files are all written (None: θ*, not listed)."""
+        seeds = set(seeds) - {None} - set(self.data["seeds_done"])
+        if seeds:
+            self.data["seeds_done"] = sorted(set(self.data["seeds_done"]) | seeds)
+            self.save()
+
+    def failure(self, e: OSError) -> OSError:
+        """``e`` as one line that says what is kept and how to go on."""
+        kept = (f"kept {len(self.kept)} finished seeds ({spans(self.kept)}) and their images, "
+                f"listed in {self.path}") if self.kept else f"no seed finished in {self.path.parent}"  # fmt: skip
+        fix = "free space" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
+        return OSError(f"{' '.join(str(e).split())}; {kept}; {fix} and re-run the same command to resume")
+
+
+def write_grids(lay: Layout, seeds: Sequence[int], columns: int, *, workers: int = 0) -> list[pathlib.Path]:
+    """Figure layout: rows = (class, latent), columns = seeds, far right θ*.
+    One page per ``columns`` seeds: grid.png, grid_001.png, ... (pages encoded in parallel)."""
+    read = lambda s: np.stack([imio.load_image(p) for p in lay.files(s)])
+    labels = [f"{r['class_name']} z{r['latent']}" for r in lay.rows]
+    orig = read(None)
+
+    def page(p: int, start: int) -> pathlib.Path:
+        cols = list(seeds[start : start + columns])
+        grid = np.stack([read(s) for s in cols] + [orig], axis=1)  # [rows, cols, H, W, 3]
+        path = lay.out / ("grid.png" if p == 0 else f"grid_{p:03d}.png")
+        return imio.save_grid(path, grid, row_labels=labels, value_range=(0.0, 1.0),
+                              col_labels=[f"seed {s}" for s in cols] + ["original"])  # fmt: skip
+
+    with ImageWriter(workers) as pool:
+        return pool.map(page, list(enumerate(range(0, len(seeds), columns))))
