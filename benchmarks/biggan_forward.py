@@ -46,7 +46,7 @@ def _ours(cfg, params, z, y, iters: int, imgs: dict) -> list[tuple[str, float]]:
     return out
 
 
-def _pytorch(cfg, params, z, y, iters: int, imgs: dict) -> list[tuple[str, float]]:
+def _pytorch(cfg, params, z, y, iters: int, imgs: dict, modes=("eager", "compile")) -> list[tuple[str, float]]:
     """The reference generator, eager and ``torch.compile``d, on the same weights."""
     import torch
     from pytorch_pretrained_biggan import BigGAN
@@ -60,9 +60,10 @@ def _pytorch(cfg, params, z, y, iters: int, imgs: dict) -> list[tuple[str, float
     ref = ref.to(dev)
     zt, yt = (torch.from_numpy(np.asarray(a)).to(dev) for a in (z, y))
     sync = (lambda x: torch.cuda.synchronize()) if dev == "cuda" else (lambda x: x)
-    peers = [("pytorch eager", ref)]
+    peers = [("pytorch eager", ref)] if "eager" in modes else []
     try:
-        peers.append(("torch.compile", torch.compile(ref)))
+        if "compile" in modes:
+            peers.append(("torch.compile", torch.compile(ref)))
     except Exception as e:
         print("torch.compile unavailable:", e)
     out = []
@@ -86,6 +87,7 @@ def main():
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--smoke", action="store_true", help="tiny model on CPU")
     ap.add_argument("--no_torch", action="store_true")
+    ap.add_argument("--torch_modes", default="eager,compile", help="eager, compile or both")
     args = ap.parse_args()
 
     cfg = biggan_jax.get_config(args.config)
@@ -99,7 +101,7 @@ def main():
     imgs = {}
     timings = _ours(cfg, params, z, y, args.iters, imgs)
     if use_torch(args.no_torch):
-        timings += _pytorch(cfg, params, z, y, args.iters, imgs)
+        timings += _pytorch(cfg, params, z, y, args.iters, imgs, args.torch_modes.split(","))
     extra = {"config": cfg.name, "batch": args.batch,
              "bf16 vs fp32 PSNR (dB)": round(psnr(imgs["ours bf16"], imgs["ours fp32"]), 2)}  # fmt: skip
     if "pytorch eager" in imgs:

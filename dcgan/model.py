@@ -220,13 +220,16 @@ class Discriminator(nn.Module):
 Variables = dict[str, Any]
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def init_generator(cfg: DCGANConfig, key: jax.Array) -> Variables:
-    """Fresh ``{"params", "batch_stats"}`` for G."""
+    """Fresh ``{"params", "batch_stats"}`` for G (one compiled program: Flax's eager
+    init dispatched the full-width model op by op, 4x slower on CPU)."""
     return dict(Generator(cfg).init(key, jnp.zeros((1, cfg.nz)), train=False))
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def init_discriminator(cfg: DCGANConfig, key: jax.Array) -> Variables:
-    """Fresh ``{"params", "batch_stats"}`` for D."""
+    """Fresh ``{"params", "batch_stats"}`` for D (compiled, as :func:`init_generator`)."""
     x = jnp.zeros((1, cfg.resolution, cfg.resolution, cfg.nc))
     return dict(Discriminator(cfg).init(key, x, train=False))
 

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import math
+import os
+import pathlib
 
 from absl import flags, logging
 
@@ -32,6 +34,20 @@ cli.define_out_dir("featvis_autoencoder", "Directory for decoder.npz.")
 FLAGS = flags.FLAGS
 
 
+def check_images(images: str, split: str) -> None:
+    """A path (has a separator, or exists) must be an ImageFolder root with ``split``;
+    anything else is taken as a tfds dataset name. Checked before TF is imported."""
+    root = pathlib.Path(images).expanduser()
+    if not (os.sep in images or images.startswith(("~", ".")) or root.exists()):
+        return  # a tfds name such as stanford_dogs
+    if not root.is_dir():
+        raise cli.UsageError(f"--images={images}: no such directory (an ImageFolder root "
+                             "root/<split>/<label>/*.jpg, or a tfds dataset name)")  # fmt: skip
+    if not (root / split).is_dir():
+        raise cli.UsageError(f"--images={images}: no {split!r} split ({root / split}/<label>/*.jpg); "
+                             "see --split")  # fmt: skip
+
+
 def main(argv):
     del argv
     if not (math.isfinite(FLAGS.noise_sd) and FLAGS.noise_sd >= 0):
@@ -39,6 +55,7 @@ def main(argv):
     for name in ("width", "learning_rate"):
         if not (math.isfinite(FLAGS[name].value) and FLAGS[name].value > 0):
             raise cli.UsageError(f"--{name} must be finite and > 0, got {FLAGS[name].value}")
+    check_images(FLAGS.images, FLAGS.split)
     out = cli.check_out_dir(FLAGS.out_dir)
     from featvis import autoencoder
 

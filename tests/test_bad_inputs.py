@@ -119,7 +119,8 @@ CASES = {
         ([*FV, "--out_dir={out}", "stray"], USAGE, "stray"),
     ],
     "featvis.train_autoencoder": [
-        (["--images=/no/such/images", "--steps=2", "--out_dir={out}"], ANY, "/no/such/images"),
+        (["--images=/no/such/images", "--steps=2", "--out_dir={out}"], USAGE, "/no/such/images"),
+        (["--images={empty}", "--split=val", "--steps=2", "--out_dir={out}"], USAGE, "'val' split"),
         (["--images={empty}", "--steps=0", "--out_dir={out}"], USAGE, "steps"),
     ],
     "weights_convert.biggan": [

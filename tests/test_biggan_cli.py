@@ -34,9 +34,8 @@ SMOKE = [
 
 def test_cli_end_to_end_resume_and_regenerate(tmp_path):
     out = tmp_path / "sweep"
-    cache = {
-        "NEURAL_ART_JAX_CACHE": str(tmp_path / "cache")
-    }  # the CLI's XLA cache: the resume run reuses it
+    # the CLI's own XLA cache (not the test run's shared one): the resume run reuses it
+    cache = {"NEURAL_ART_JAX_CACHE": str(tmp_path / "cache"), "JAX_COMPILATION_CACHE_DIR": ""}
     r = _run(
         [*SMOKE, "--seeds=0-2", f"--out_dir={out}", "--chunk_size=2", "--truncation=0.5"], env=cache
     )

@@ -1,8 +1,10 @@
 """benchmarks/gpu_suite.py --smoke: every benchmark script runs (tiny sizes, CPU) and
-the suite writes one table block with date and device, replacing its own block."""
+the suite writes one table block with date and device, replacing its own block; each
+script's PyTorch peer computes what ours computes (the parity figures it prints)."""
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -27,3 +29,12 @@ def test_suite_smoke_writes_every_table(tmp_path):
     summary = text[text.index("Ours (fp32) over PyTorch"):text.index("Tables of the last round")]
     assert summary.count("| pytorch eager |") == 5, summary
     assert summary.count("×** |") >= 5, summary
+    # parity of the races (measured: 4.5e-7, 2.4e-7 / 7.2e-7, 0.08%)
+    fwd = float(re.search(r"max \|ours fp32 - pytorch\|: ([0-9.e+-]+)", text).group(1))
+    assert fwd < 1e-4, fwd
+    for which in ("d_loss", "g_loss"):  # one DCGAN training step from the same weights
+        dev = float(re.search(rf"step-1 \|{which} - torch\|: ([0-9.e+-]+)", text).group(1))
+        assert dev < 1e-4, (which, dev)
+    # featvis: PyTorch's fp32 objective trajectory from the same initial images
+    traj = re.search(r"torch_eager/float32 vs ours/float32: mean objective trajectory max dev ([0-9.]+)%", text)
+    assert float(traj.group(1)) < 1.0, traj.group(0)
