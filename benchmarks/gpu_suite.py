@@ -95,12 +95,18 @@ SUITES = {
 }
 
 
+SMOKE_ARGS = {  # PyTorch eager only and fp32 only: every script and its parity checks run in CI;
+    # torch.compile (minutes of C++ compilation on CPU) and bf16 are exercised by the real suites
+    "biggan_forward.py": ["--torch_modes=eager"],
+    "biggan_sweep.py": ["--dtypes=float32"],
+    "style.py": ["--torch_modes=eager"],
+    "dcgan.py": ["--torch_modes=eager"],
+    "featvis.py": ["--torch_modes=eager", "--dtypes=float32"],
+}
+
+
 def _smoke(suite):
-    """Tiny sizes, PyTorch eager only: CI proves each script and its parity checks run;
-    torch.compile (minutes of C++ compilation on CPU) is exercised by the real suites."""
-    eager = {"biggan_forward.py", "style.py", "dcgan.py", "featvis.py"}  # scripts with --torch_modes
-    return [(t, s, ["--smoke"] + (["--torch_modes=eager"] if s in eager else []), 600)
-            for t, s, _, _ in suite]  # fmt: skip
+    return [(t, s, ["--smoke", *SMOKE_ARGS.get(s, [])], 600) for t, s, _, _ in suite]
 
 
 def _device() -> str:
@@ -155,15 +161,23 @@ THROUGHPUT = ("it/s", "image-it/s", "steps/s", "img/s")  # first one a row has i
 
 
 def _row_ratios(rows: list[dict]) -> dict[str, float]:
+    """Each PyTorch row against the best fp32 "ours" row of its group (the ours rows
+    since the previous group; a sweep has one group per latent count, named by it)."""
     key = next((k for k in THROUGHPUT if k in rows[0]), None)
-    ours = [r[key] for r in rows if str(r["impl"]).startswith("ours") and "bf16" not in r["impl"]
-            and "bfloat16" not in r["impl"]]  # fmt: skip
-    out = {}
+    out, group, fresh = {}, [], True
     for r in rows:
         impl = str(r["impl"])
+        if impl.startswith("ours"):
+            group = [] if not fresh else group
+            fresh = True
+            if "bf16" not in impl and "bfloat16" not in impl:
+                group.append(r[key])
+            continue
+        fresh = False
         peer = "torch.compile" if "compile" in impl else "pytorch eager" if "pytorch" in impl else None
-        if peer and ours and r[key]:
-            out[peer] = max(ours) / r[key]
+        if peer and group and r[key]:
+            name = peer + (f" ({r['seeds x latents']})" if "seeds x latents" in r else "")
+            out[name] = max(group) / r[key]
     return out
 
 

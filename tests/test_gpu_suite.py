@@ -27,7 +27,7 @@ def test_suite_smoke_writes_every_table(tmp_path):
     assert text.count("| impl") + text.count("|---") >= 5  # each script printed a table
     # the summary: ours over PyTorch eager for each of the five workloads, with a median
     summary = text[text.index("Ours (fp32) over PyTorch"):text.index("Tables of the last round")]
-    assert summary.count("| pytorch eager |") == 5, summary
+    assert summary.count("| pytorch eager") >= 5, summary
     assert summary.count("×** |") >= 5, summary
     # parity of the races (measured: 4.5e-7, 2.4e-7 / 7.2e-7, 0.08%)
     fwd = float(re.search(r"max \|ours fp32 - pytorch\|: ([0-9.e+-]+)", text).group(1))
