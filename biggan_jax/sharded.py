@@ -353,7 +353,6 @@ def _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_com
     return params, root, None, z, y, sel
 
 
-
 def _run_chunks(prog, args, seeds, chunk, mesh, gather=False):
     params, root, _, z, y, sel = args
     seed_sharding = NamedSharding(mesh, P(AXIS))

@@ -66,19 +66,12 @@ def only(spec: str, names: Sequence[str], alpha: float) -> dict[str, float]:
 
 def multiplicative(params, key: jax.Array, alphas: Mapping[str, float], *, alpha: float,
                    where=None):  # fmt: skip
-    """Eq. (2) with α per top-level block (``alphas``; others ``alpha``)."""
+    """Eq. (2) with α per top-level block (``alphas``; others ``alpha``): one draw of
+    :func:`neural_art.perturb.map_noise` over the leaves whose block has α != 0."""
     where = where or perturb.trainable(params)
-    names = perturb.block_names(params)
-    groups: dict[float, set[str]] = {}
-    for n in names:
-        groups.setdefault(float(alphas.get(n, alpha)), set()).add(n)
-    out = params
-    for a, members in groups.items():
-        if a == 0.0:
-            continue
-        sel = lambda path, leaf, m=members: where(path, leaf) and _block_of(path, params) in m
-        out = perturb.multiplicative(out, key, alpha=a, where=sel)
-    return out
+    a = alpha_of(params, alphas, alpha)
+    sel = lambda path, leaf: where(path, leaf) and a(path) != 0.0
+    return perturb.map_noise(params, key, sel, lambda path, x, e: x * (1 + a(path) * e))
 
 
 def alpha_of(params, alphas: Mapping[str, float], alpha: float) -> Callable[[str], float]:
