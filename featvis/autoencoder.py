@@ -28,6 +28,7 @@ import optax
 from flax import traverse_util
 
 from featvis import despraz as D
+from neural_art.pooling import max_pool_2x2
 
 ENC_WIDTHS = (32, 64, 128, 256, 512)
 
@@ -64,7 +65,7 @@ def apply_encoder(params: dict, x: jax.Array) -> jax.Array:
     for i in range(10):
         x = D.batch_norm(D.conv(x, params[f"conv{i}"], conv), params[f"bn{i}"])
         if i % 2 == 1:
-            x = jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+            x = max_pool_2x2(x)
     x = x.reshape(x.shape[0], -1)
     x = jax.nn.relu(x @ params["fc0"]["kernel"] + params["fc0"]["bias"])
     return x @ params["fc1"]["kernel"] + params["fc1"]["bias"]

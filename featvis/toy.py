@@ -11,6 +11,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from neural_art.pooling import max_pool_2x2
+
 
 def init_params(key: jax.Array, *, width: int = 8, classes: int = 10, hidden: int = 16) -> dict:
     k = jax.random.split(key, 4)
@@ -36,20 +38,16 @@ def _conv(x, p):
     return y + p["bias"]
 
 
-def _pool(x):
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
-
-
 def apply(params: dict, images: jax.Array):
     """``images``: ``[B, H, W, 3]`` in [0, 1]; normalised to mean 0.5 / std 0.25 inside."""
     f = {}
     x = (images - 0.5) / 0.25
     f["conv1_1"] = x = _conv(x, params["conv1_1"])
     f["relu1_1"] = x = jax.nn.relu(x)
-    f["pool1"] = x = _pool(x)
+    f["pool1"] = x = max_pool_2x2(x)
     f["conv2_1"] = x = _conv(x, params["conv2_1"])
     f["relu2_1"] = x = jax.nn.relu(x)
-    f["pool2"] = x = _pool(x)
+    f["pool2"] = x = max_pool_2x2(x)
     x = jnp.mean(x, axis=(1, 2))
     f["fc6"] = x = x @ params["fc6"]["kernel"] + params["fc6"]["bias"]
     f["relu6"] = x = jax.nn.relu(x)

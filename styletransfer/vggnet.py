@@ -51,6 +51,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from neural_art import pooling
+
 # torchvision's ImageNet normalisation (torchvision.transforms docs / the
 # ``IMAGENET1K_V1`` weights' transforms).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -193,11 +195,10 @@ def normalize(images: jax.Array) -> jax.Array:
 
 
 def _pool(x, kind: str):
-    win, strides = (1, 2, 2, 1), (1, 2, 2, 1)
     if kind == "max":
-        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, win, strides, "VALID")
+        return pooling.max_pool_2x2(x)
     if kind == "avg":
-        return jax.lax.reduce_window(x, 0.0, jax.lax.add, win, strides, "VALID") / 4.0
+        return pooling.avg_pool_2x2(x)
     raise ValueError(f"pooling must be 'max' or 'avg', got {kind!r}")
 
 
