@@ -79,7 +79,7 @@ def bench_ours(cfg, params, size: int, n: int, steps: int, dtype: str):
     kw = dict(key=jax.random.key(0), steps=steps, optimizer=optax.adam(LR), chunk_size=n)
 
     def go():
-        return fv.render_many(lambda t: fv.objectives.class_logit(t), tg, prm, model, **kw)
+        return fv.render_many(fv.objectives.class_logit, tg, prm, model, **kw)  # one compiled program
 
     t = time.perf_counter()
     out = jax.block_until_ready(go())  # compile + run

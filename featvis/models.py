@@ -9,6 +9,7 @@ contract works.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable
 
@@ -21,8 +22,22 @@ from featvis.render import Model
 from styletransfer import vgg as _vgg
 
 
-def _vgg_apply(cfg, layers, pooling, params, images):
-    return _vgg.apply(cfg, params, images, layers, pooling=pooling)
+@dataclasses.dataclass(frozen=True)
+class VGGApply:
+    """``apply(params, images)`` of a VGG model; equal (so one compiled program)
+    for equal ``cfg``, ``layers``, ``pooling``, however often it is built."""
+
+    cfg: _vgg.VGGConfig
+    layers: tuple[str, ...]
+    pooling: str = "max"
+
+    def __call__(self, params, images):
+        return _vgg.apply(self.cfg, params, images, self.layers, pooling=self.pooling)
+
+    def fold(self, params, image_hw) -> Model:
+        """The model for ``image_hw`` inputs, fc6 folded (``styletransfer.vgg.fold_head``)."""
+        cfg, params = _vgg.fold_head(self.cfg, params, image_hw)
+        return Model(dataclasses.replace(self, cfg=cfg), params)
 
 
 def vgg_weights(weights: str | None, model: str = "vgg16") -> str:
@@ -48,8 +63,9 @@ def vgg(
 
 
 def vgg_from(cfg, params, layers: Iterable[str], *, pooling: str = "max") -> Model:
-    layers = tuple(sorted(set(layers)))
-    return Model(functools.partial(_vgg_apply, cfg, layers, pooling), params)
+    apply = VGGApply(cfg, tuple(sorted(set(layers))), pooling)
+    head = any(name in _vgg.HEAD_LAYERS for name in apply.layers)
+    return Model(apply, params, apply.fold if head else None)
 
 
 def toy(seed: int = 0, **kw) -> Model:

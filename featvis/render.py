@@ -62,10 +62,16 @@ DEFAULT_BLOCK_STEPS = 1
 
 
 class Model(NamedTuple):
-    """A frozen feature extractor: ``apply(params, images [B,H,W,3] in [0,1]) -> (logits, features)``."""
+    """A frozen feature extractor: ``apply(params, images [B,H,W,3] in [0,1]) -> (logits, features)``.
+
+    ``specialize(params, (H, W)) -> Model``, if given, is called once per
+    :func:`render_many` with the spatial size the model will see, outside the
+    compiled loop (e.g. VGG folds its adaptive pool into fc6 for small images).
+    """
 
     apply: ApplyFn
     params: Any
+    specialize: Callable[[Any, tuple[int, int]], Model] | None = None
 
 
 class RenderResult(NamedTuple):
@@ -238,6 +244,18 @@ def render(
     return RenderResult(*jax.tree.map(lambda a: a[0], out))
 
 
+def _specialized(model: Model, param: Param, transform: tr.Transform, key) -> Model:
+    """``model.specialize`` for the (static) spatial size of the transformed image."""
+    if model.specialize is None:
+        return model
+
+    def model_input(k):
+        k_init, k_noise, k_tr = jax.random.split(k, 3)
+        return transform(k_tr, param.image(param.init(k_init), param.frozen, k_noise))
+
+    return model.specialize(model.params, tuple(jax.eval_shape(model_input, key).shape[1:3]))
+
+
 def _chunk_keys(key, keys, idx: np.ndarray, n: int):
     if keys is None:
         return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(idx, jnp.int32))
@@ -274,6 +292,7 @@ def render_many(
     the loop form (module docstring; ``"auto"`` = :func:`default_loop`).
     """
     th = check_thresholds(steps, thresholds)
+    model = _specialized(model, param, _as_transform(transforms), key)
     prog = Program(objective_fn, param._replace(frozen=None), model.apply,
                    optimizer or DEFAULT_OPTIMIZER, _as_transform(transforms))  # fmt: skip
     n = jax.tree.leaves(targets)[0].shape[0]

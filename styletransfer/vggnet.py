@@ -223,6 +223,43 @@ def adaptive_avg_pool(x: jax.Array, size: int) -> jax.Array:
     )
 
 
+def pool5_side(cfg: VGGConfig, side: int) -> int:
+    """Side of pool5's map for an input side (each 2x2 pool floors)."""
+    for _ in cfg.convs_per_block:
+        side //= 2
+    return side
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _fold_fc6(w: jax.Array, a: np.ndarray, channels: int) -> jax.Array:
+    """fc6's ``[P*P*C, O]`` kernel -> ``[s*s*C, O]``: ``sum_ij a[i, h] a[j, w] W[i, j]``."""
+    p, s = a.shape
+    k = w.astype(jnp.float32).reshape(p, p, channels, w.shape[-1])
+    k = jnp.einsum("ih,jw,ijco->hwco", a, a, k, precision=jax.lax.Precision.HIGHEST)
+    return k.reshape(s * s * channels, -1).astype(w.dtype)
+
+
+def fold_head(cfg: VGGConfig, params, image_hw: tuple[int, int]):
+    """``(cfg', params')`` computing the same logits for ``image_hw`` inputs with
+    the adaptive average pool folded into fc6.
+
+    Below 224² pool5 is ``s x s`` with ``s < 7`` and the 7x7 adaptive pool only
+    averages/replicates it, so ``fc6 . pool`` is one linear map of pool5 with an
+    ``s*s*512``-row kernel instead of 25,088 rows: ``W'[h, w] = sum_ij A[i, h]
+    A[j, w] W[i, j]`` (``A`` the pool's averaging matrix). Equal up to float
+    rounding; fc6's kernel read dominates the head's cost at small sizes (VGG-16,
+    64², batch 8: ~26% of forward + gradient). ``cfg'`` has ``pool_size = s``, so
+    its head accepts only ``image_hw`` inputs. Unchanged where nothing folds:
+    non-square pool5, ``s >= 7``, or no head in ``params``.
+    """
+    s = pool5_side(cfg, image_hw[0])
+    if "fc6" not in params or s != pool5_side(cfg, image_hw[1]) or not 0 < s < cfg.pool_size:
+        return cfg, params
+    a = _adaptive_matrix(s, cfg.pool_size)  # [7, s]
+    fc6 = {**params["fc6"], "kernel": _fold_fc6(params["fc6"]["kernel"], a, cfg.widths[-1])}
+    return cfg.replace(pool_size=s), {**params, "fc6": fc6}
+
+
 class VGG(nn.Module):
     """The network as a Flax (Linen) module; :func:`apply` is its pure-function face.
 
