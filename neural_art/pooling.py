@@ -3,11 +3,11 @@ and ``AvgPool2d(2, 2)``: windows never overlap, an odd last row/column is droppe
 
 Written as a reshape to ``[B, H/2, 2, W/2, 2, C]`` and a reduction over the two window
 axes rather than ``lax.reduce_window``: the values are the same (max exactly; the mean
-of four up to rounding), but the gradients are elementwise. On XLA:CPU
-``reduce_window``'s gradients (``select_and_scatter_add`` for max, a padded window sum
-for avg) were the largest single cost of VGG's backward pass — VGG-16, 64², batch 8,
-forward + gradient w.r.t. the image: 527 ms with ``reduce_window``, 401 ms with this
-(see BENCHMARKS.md).
+of four up to rounding), but the gradients are elementwise. On XLA:CPU the max pool's
+``reduce_window`` gradient is a variadic reduce-window over four materialised int32
+iota arrays — VGG-16, 64², batch 8, forward + gradient w.r.t. the image, 15
+interleaved runs: median 567 ms with ``reduce_window``, 475 ms with this (see
+BENCHMARKS.md for the loops' ratios).
 
 The max pool's gradient goes, as PyTorch's and ``select_and_scatter``'s do, to the
 *first* maximum of each window in row-major order (ties are common in flat or clipped
@@ -52,8 +52,8 @@ def _max_bwd(res, g):
             cols.append(jnp.where(first, g, zero))
         rows.append(jnp.stack(cols, axis=3))  # [B, H2, W2, 2, C]
     dx = jnp.stack(rows, axis=2).reshape(win.shape[0], 2 * y.shape[1], 2 * y.shape[2], -1)
-    pad = ((0, 0), (0, x.shape[1] - dx.shape[1]), (0, x.shape[2] - dx.shape[2]), (0, 0))
-    return (jnp.pad(dx, pad) if pad[1][1] or pad[2][1] else dx,)
+    odd_h, odd_w = x.shape[1] - dx.shape[1], x.shape[2] - dx.shape[2]  # a dropped row/column
+    return (jnp.pad(dx, ((0, 0), (0, odd_h), (0, odd_w), (0, 0))),)
 
 
 max_pool_2x2.defvjp(_max_fwd, _max_bwd)
@@ -61,4 +61,4 @@ max_pool_2x2.defvjp(_max_fwd, _max_bwd)
 
 def avg_pool_2x2(x: jax.Array) -> jax.Array:
     """``[B, H, W, C]`` -> ``[B, H//2, W//2, C]``: the mean of each 2x2 window."""
-    return (jnp.sum(_windows(x), axis=(2, 4)) * jnp.asarray(0.25, x.dtype)).astype(x.dtype)
+    return jnp.sum(_windows(x), axis=(2, 4)) * jnp.asarray(0.25, x.dtype)
