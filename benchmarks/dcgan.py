@@ -36,12 +36,13 @@ from dcgan import steps
 from dcgan.model import sample_latents
 
 
-def _config(ngf: int, batch: int, convt_impl: str):
+def _config(ngf: int, batch: int, convt_impl: str, conv_impl: str = "auto"):
     from dcgan.configs.common import base_config
 
     c = base_config()
     c.model.ngf = c.model.ndf = ngf
     c.model.convt_impl = convt_impl
+    c.model.conv_impl = conv_impl
     c.batch_size = batch
     return c
 
@@ -163,13 +164,15 @@ def main(argv=None):
     )
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--convt", default="subpixel,dilated", help="our ConvT lowering(s) to time")
+    ap.add_argument("--conv", default="auto", help="our convolution lowering(s): auto, xla, im2col")
     ap.add_argument("--torch_modes", default="eager,compile", help="eager, compile or both")
     ap.add_argument("--no_torch", action="store_true")
     ap.add_argument("--smoke", action="store_true", help="tiny CPU run: widths 8, batch 8, 2 iters")
     a = ap.parse_args(argv)
     if a.smoke:
         a.ngf, a.batch, a.iters = 8, 8, 2
-    configs = {impl: _config(a.ngf, a.batch, impl) for impl in a.convt.split(",")}
+    configs = {f"{t} ConvT, {c} conv": _config(a.ngf, a.batch, t, c)
+               for t in a.convt.split(",") for c in a.conv.split(",")}  # fmt: skip
     config = next(iter(configs.values()))
     mcfg = steps.model_config(config)
     real = np.random.default_rng(0).uniform(-1, 1, (a.batch, 64, 64, 3)).astype(np.float32)
@@ -177,7 +180,7 @@ def main(argv=None):
     rows, first = [], None
     for impl, c in configs.items():
         med, first = bench_ours(c, state, real, a.iters)
-        rows.append({"impl": f"ours jit ({impl} ConvT)", "steps/s": 1 / med, "ms/step": med * 1e3,
+        rows.append({"impl": f"ours jit ({impl})", "steps/s": 1 / med, "ms/step": med * 1e3,
                      "img/s": a.batch / med})  # fmt: skip
     extra = {"architecture": f"seed DCGAN, G {mcfg.g_widths()} / D {mcfg.d_widths()}, 64x64",
              "batch": a.batch, "device (ours)": jax.devices()[0].device_kind}  # fmt: skip

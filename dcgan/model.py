@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dcgan.layers import BatchNorm, Conv, ConvT, leaky_relu
+from dcgan.layers import CONV_IMPLS, BatchNorm, Conv, ConvT, leaky_relu
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +65,9 @@ class DCGANConfig:
         scale 1) or ``"dcgan"`` (N(0, 0.02) weights, BN scale N(1, 0.02)).
       head_bias: bias in D's final dense layer.
       convt_impl: ``"dilated"`` or ``"subpixel"`` (same numbers, see module doc).
+      conv_impl: how each dense convolution is computed -- ``"xla"``,
+        ``"im2col"`` or ``"auto"`` (im2col on CPU where it pays; same numbers to
+        float rounding, see :func:`dcgan.layers.uses_im2col`).
     """
 
     nz: int = 100
@@ -79,6 +82,7 @@ class DCGANConfig:
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1  # PyTorch convention: new = (1 - m) * old + m * batch
     convt_impl: str = "subpixel"
+    conv_impl: str = "auto"
 
     def __post_init__(self):
         r = self.resolution
@@ -90,6 +94,8 @@ class DCGANConfig:
             raise ValueError(f"init must be 'torch' or 'dcgan', got {self.init!r}")
         if self.convt_impl not in ("dilated", "subpixel"):
             raise ValueError(f"convt_impl must be 'dilated' or 'subpixel', got {self.convt_impl!r}")
+        if self.conv_impl not in CONV_IMPLS:
+            raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {self.conv_impl!r}")
 
     @property
     def n_up(self) -> int:
@@ -163,13 +169,15 @@ class Generator(nn.Module):
             stride, pad = (1, 0) if i == 0 else (2, 1)
             # torch ConvTranspose2d's fan_in is weight.size(1) * k * k = out * 16
             x = ConvT(
-                width, stride, pad, _kernel_init(cfg, width * 16), cfg.convt_impl, name=f"convt{i}"
-            )(x)
+                width, stride, pad, _kernel_init(cfg, width * 16), cfg.convt_impl,
+                conv_impl=cfg.conv_impl, name=f"convt{i}",
+            )(x)  # fmt: skip
             x = BatchNorm(cfg.bn_eps, cfg.bn_momentum, bn_init, name=f"bn{i}")(x, train)
             x = act(x)
         x = ConvT(
-            cfg.nc, 2, 1, _kernel_init(cfg, cfg.nc * 16), cfg.convt_impl, name=f"convt{cfg.n_up}"
-        )(x)
+            cfg.nc, 2, 1, _kernel_init(cfg, cfg.nc * 16), cfg.convt_impl,
+            conv_impl=cfg.conv_impl, name=f"convt{cfg.n_up}",
+        )(x)  # fmt: skip
         return jnp.tanh(x)
 
 
@@ -196,7 +204,10 @@ class Discriminator(nn.Module):
             )
         feats = {}
         for i, width in enumerate(cfg.d_widths()):
-            x = Conv(width, 2, 1, _kernel_init(cfg, x.shape[-1] * 16), name=f"conv{i}")(x)
+            x = Conv(
+                width, 2, 1, _kernel_init(cfg, x.shape[-1] * 16), conv_impl=cfg.conv_impl,
+                name=f"conv{i}",
+            )(x)  # fmt: skip
             if i > 0:
                 x = BatchNorm(cfg.bn_eps, cfg.bn_momentum, bn_init, name=f"bn{i}")(x, train)
             x = act(x)

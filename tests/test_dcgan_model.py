@@ -45,6 +45,35 @@ def test_subpixel_equals_dilated(h, k, s, p):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "h,k,s,pad",
+    [(8, 4, 2, ((1, 1), (1, 1))), (7, 3, 2, ((1, 0), (2, 1))), (6, 2, 1, ((1, 0), (0, 1))),
+     (9, 4, 3, ((0, -1), (1, 1))), (5, 4, 1, ((3, 3), (3, 3)))],
+)  # fmt: skip
+def test_im2col_conv_and_gradients_equal_xla(h, k, s, pad):
+    """The im2col lowering (and its col2im gradient) computes XLA's convolution."""
+    x = jax.random.normal(jax.random.key(0), (2, h, h + 1, 3))
+    w = jax.random.normal(jax.random.key(1), (k, k, 3, 5))
+    t = jax.random.normal(jax.random.key(2), L.dense_conv(x, w, s, pad, "xla").shape)
+
+    def run(impl):
+        y, vjp = jax.vjp(lambda x, w: L.dense_conv(x, w, s, pad, impl), x, w)
+        return (y, *vjp(t))
+
+    for a, b in zip(run("im2col"), run("xla")):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5, rtol=1e-5)
+
+
+def test_conv_impl_choice():
+    cpu = jax.default_backend() == "cpu"
+    assert L.uses_im2col((4, 4, 128, 256), "auto") == cpu  # D's second conv
+    assert not L.uses_im2col((4, 4, 3, 128), "auto")  # 3 input channels: XLA
+    assert not L.uses_im2col((2, 2, 128, 3), "auto")  # G's last phase: 512 columns, 3 outputs
+    assert L.uses_im2col((4, 4, 3, 128), "im2col") and not L.uses_im2col((4, 4, 128, 256), "xla")
+    with pytest.raises(ValueError, match="conv_impl"):
+        M.DCGANConfig(conv_impl="gemm")
+
+
 def test_sample_latents():
     z = M.sample_latents(jax.random.key(0), 4, 10, "uniform")
     assert z.shape == (4, 10) and float(jnp.max(jnp.abs(z))) <= 1
@@ -96,8 +125,9 @@ def _torch_nets(cfg):
         TINY,
         TINY.replace(g_act="relu", init="dcgan", head_bias=False, nc=1, resolution=16),
         TINY.replace(convt_impl="dilated"),
+        TINY.replace(conv_impl="im2col"),
     ],
-    ids=["seed-lrelu-subpixel", "radford-relu-1ch", "dilated"],
+    ids=["seed-lrelu-subpixel", "radford-relu-1ch", "dilated", "im2col"],
 )
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 def test_parity_with_torch(cfg, train):
@@ -137,9 +167,10 @@ def test_parity_with_torch(cfg, train):
             )
 
 
-def test_gradients_match_torch():
+@pytest.mark.parametrize("conv_impl", ["xla", "im2col"])
+def test_gradients_match_torch(conv_impl):
     """Training-mode backward through G and D agrees with autograd."""
-    cfg = TINY
+    cfg = TINY.replace(conv_impl=conv_impl)
     from dcgan import torch_layout as conv
 
     torch, net_g, net_d = _torch_nets(cfg)

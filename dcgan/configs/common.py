@@ -11,6 +11,7 @@ def base_config() -> ml_collections.ConfigDict:
         dict(
             nz=100, ngf=128, ndf=128, nc=3, resolution=64, g_act="leaky_relu", init="torch",
             head_bias=True, leak=0.2, bn_eps=1e-5, bn_momentum=0.1, convt_impl="subpixel",
+            conv_impl="auto",
         )
     )  # fmt: skip
     c.data = ml_collections.ConfigDict(
