@@ -33,19 +33,22 @@ _DIMS = ("NHWC", "HWIO", "NHWC")
 def uses_im2col(kernel_shape, conv_impl: str = "auto") -> bool:
     """Whether a dense convolution with HWIO ``kernel_shape`` is lowered to im2col.
 
-    ``"auto"``: on the CPU backend when the im2col matrix is at most 16x the
-    output (``kh*kw*C <= 16*O``). Measured on XLA:CPU, 2 cores, batch 32 (fwd +
-    both gradients, ms, XLA conv -> im2col): D's convs 57 -> 55, 455 -> 376,
-    421 -> 256, 398 -> 211; G's ConvT phases 333 -> 260, 311 -> 266, 485 -> 327,
-    but G's last layer (512 columns for 3 outputs) 125 -> 340. Elsewhere XLA's
-    convolutions (cuDNN, TPU) are kept.
+    ``"auto"``: on the CPU backend for inputs of >= 64 channels whose im2col
+    matrix is at most 16x the output (``kh*kw*C <= 16*O``). Measured on XLA:CPU,
+    2 cores, batch 32 (fwd + both gradients, ms, XLA conv -> im2col): D's convs
+    455 -> 376, 421 -> 256, 398 -> 211; G's ConvT phases 333 -> 260,
+    311 -> 266, 485 -> 327; but G's last layer (512 columns for 3 outputs)
+    125 -> 340, and D's 3-channel first conv gains nothing alone and in the
+    train step made XLA write the gradient above it channel-major (2 x 300 ms).
+    Narrower layers gain nothing and compile slower (the quick config's train
+    step: 24 -> 31 s). Elsewhere XLA's convolutions (cuDNN, TPU) are kept.
     """
     if conv_impl not in CONV_IMPLS:
         raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {conv_impl!r}")
     if conv_impl != "auto":
         return conv_impl == "im2col"
     kh, kw, c, o = kernel_shape
-    return jax.default_backend() == "cpu" and c >= 16 and kh * kw * c <= 16 * o
+    return jax.default_backend() == "cpu" and c >= 64 and kh * kw * c <= 16 * o
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
