@@ -74,6 +74,20 @@ def test_conv_impl_choice():
         M.DCGANConfig(conv_impl="gemm")
 
 
+def test_inference_generator_takes_xla_conv_under_auto():
+    """im2col pays for gradients; G's forward alone is faster with XLA's conv."""
+    cfg = M.DCGANConfig(nz=7, ngf=64, ndf=8, nc=3, resolution=16)  # a 128 -> 64 ConvT
+    v = M.init_generator(cfg, jax.random.key(0))
+    z = M.sample_latents(jax.random.key(1), 2, 7)
+    infer = str(jax.make_jaxpr(lambda v, z: M.generate(cfg, v, z))(v, z))
+    train = str(jax.make_jaxpr(lambda v, z: M.generate(cfg, v, z, train=True))(v, z))
+    assert "custom_vjp" not in infer
+    assert ("custom_vjp" in train) == (jax.default_backend() == "cpu")
+    np.testing.assert_array_equal(
+        M.generate(cfg, v, z), M.generate(cfg.replace(conv_impl="xla"), v, z)
+    )
+
+
 def test_sample_latents():
     z = M.sample_latents(jax.random.key(0), 4, 10, "uniform")
     assert z.shape == (4, 10) and float(jnp.max(jnp.abs(z))) <= 1
