@@ -11,7 +11,7 @@ import os
 import jax
 
 from neural_art import hub
-from styletransfer.vggnet import CONFIGS, VGGConfig, init_params
+from styletransfer.vggnet import CONFIGS, VGGConfig, at_width, init_params
 
 
 def load(
@@ -33,7 +33,10 @@ def load(
         * a directory written by ``python -m weights_convert.vgg``;
         * a torchvision-layout ``.pth`` state dict (converted on the fly; needs torch);
         * ``random`` / ``random:vgg16`` / ``random:vgg19`` (default vgg19):
-          random weights (:func:`init_params` with ``seed``) for smoke tests.
+          random weights (:func:`init_params` with ``seed``) for smoke tests;
+          ``random:vgg16:W`` builds the architecture at channel width ``W``
+          (:func:`at_width`: blocks ``W, 2W, 4W, 8W, 8W``, fc6/fc7 ``64W``; 64 is
+          the real width), the layer names and feature keys unchanged.
       head: for ``random``, whether to create the classifier head (fc6 alone is
         102M parameters; style transfer does not need it).
     """
@@ -41,9 +44,7 @@ def load(
         name_or_path, releases=tuple(CONFIGS), configs=tuple(CONFIGS), default_config="vgg19"
     )
     if spec.kind == "random":
-        if spec.width is not None:
-            raise hub.WeightsSpecError(f"{os.fspath(name_or_path)!r}: VGG has no width option")
-        cfg = CONFIGS[spec.name]
+        cfg = CONFIGS[spec.name] if spec.width is None else at_width(CONFIGS[spec.name], spec.width)
         return cfg, init_params(cfg, jax.random.key(seed), head=head)
     from weights_convert import vgg as conv  # lazy: converts raw releases on first use
 

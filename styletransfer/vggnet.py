@@ -108,6 +108,22 @@ CONFIGS: dict[str, VGGConfig] = {"vgg16": VGG16, "vgg19": VGG19}
 HEAD_LAYERS = ("fc6", "relu6", "fc7", "relu7", "fc8")
 
 
+def at_width(cfg: VGGConfig, width: int) -> VGGConfig:
+    """``cfg`` at channel width ``width`` (the ``random:vgg16:W`` spec): block widths
+    ``W, 2W, 4W, 8W, 8W`` and fc6/fc7 ``64W`` (``width=64`` is the real network);
+    the classes, layer names and feature keys are unchanged. Named ``<name>-w<W>``
+    so that weights of another width are never taken for the release."""
+    if width < 1:
+        raise ValueError(f"VGG width must be >= 1, got {width}")
+    if width == 64:
+        return cfg
+    return cfg.replace(
+        name=f"{cfg.name}-w{width}",
+        widths=tuple(w * width // 64 for w in cfg.widths),
+        hidden=cfg.hidden * width // 64,
+    )
+
+
 def get_config(name: str) -> VGGConfig:
     try:
         return CONFIGS[name]

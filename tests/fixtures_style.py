@@ -1,0 +1,3 @@
+"""Session fixtures shared by the style tests (imported by tests/fixtures.py)."""
+
+from __future__ import annotations
