@@ -1,15 +1,26 @@
 """One CLI language (issue 11): every command's ``--helpfull`` uses the shared flag
-names, and none keeps an old spelling; each module is installed as a command."""
+names, and none keeps an old spelling; each module is installed as a command.
+
+``--helpfull`` is read in-process (tests/cli_harness.py). absl groups the help
+text by the module that defined each flag: a CLI's own flags are the sections of
+its entry module (and of the module its ``run()`` takes its flags from) plus
+``neural_art.cli``, whose ``define_*`` helpers define the shared flags on the
+CLI's behalf (the harness starts each call with no flags but absl's, so that
+section holds this CLI's shared flags only). absl's own sections are not read.
+"""
 
 from __future__ import annotations
 
-import concurrent.futures
-import os
+import importlib.metadata
 import pathlib
 import re
-import subprocess
 import sys
+import sysconfig
 import tomllib
+
+import pytest
+from cli_harness import RUN_MODULE, run_cli
+from procs import python_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CLIS = {  # python -m MODULE -> shared flags it must offer
@@ -26,34 +37,124 @@ CLIS = {  # python -m MODULE -> shared flags it must offer
     "weights_convert.vgg": {"out_dir", "overwrite"},
     "weights_convert.dcgan": {"out_dir", "overwrite"},
     "launch.tpu_vm": {"out_dir"},
+    "launch.prepare": {"weights"},
 }
 OLD = {"output", "output_dir", "out", "iterations", "lr", "chunk", "dtype", "first_seed", "root_seed"}
+# A CLI whose run() takes its flags from another module of its own.
+FLAG_MODULE = {"weights_convert.biggan": "weights_convert.biggan_cli"}
+SHARED = "neural_art.cli"  # the define_* helpers: the shared flags, defined for the CLI
 
 
-def _flags(module: str) -> set[str]:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, "-m", module, "--helpfull"], capture_output=True, text=True,
-                       env=env, cwd=ROOT, timeout=300)  # fmt: skip
-    text = r.stdout + r.stderr
-    # only the module's own section (absl lists every imported module's flags)
-    names = set(re.findall(r"^\s+--(?:\[no\])?([A-Za-z_][\w]*)\s*:", text, re.M))
-    assert names, text[-2000:]
-    return names
+def cli(module: str, argv: list[str], **kw):
+    """:func:`run_cli`, with the CLI's flag module imported afresh too: a package
+    keeps its submodules as attributes, so ``from weights_convert import biggan_cli``
+    in ``run()`` would take the stale module (whose flags the harness removed)
+    even after the harness drops it from ``sys.modules``."""
+    for name in FLAG_MODULE.values():
+        parent, _, child = name.rpartition(".")
+        if name not in sys.modules and parent in sys.modules:
+            sys.modules[parent].__dict__.pop(child, None)
+    return run_cli(module, argv, **kw)
 
 
-def test_every_cli_speaks_the_shared_language():
-    with concurrent.futures.ThreadPoolExecutor(2) as ex:
-        found = dict(zip(CLIS, ex.map(_flags, CLIS), strict=True))
+def sections(helpfull: str) -> dict[str, str]:
+    """absl's ``--helpfull`` text split by defining module: ``{module: its lines}``."""
+    out, name = {}, None
+    for line in helpfull.splitlines():
+        m = re.fullmatch(r"(\S+):", line)
+        if m:
+            name = m.group(1)
+            out[name] = ""
+        elif name is not None:
+            out[name] += line + "\n"
+    return out
+
+
+def own_sections(module: str) -> tuple[str, ...]:
+    run_module = RUN_MODULE.get(module, module)
+    return (FLAG_MODULE.get(module, run_module), SHARED)
+
+
+def own_flags(module: str, helpfull: str) -> set[str]:
+    """The flags ``module`` defines itself (its sections, module docstring)."""
+    secs = sections(helpfull)
+    first = own_sections(module)[0]
+    assert first in secs or module == "launch.prepare", (module, sorted(secs))  # prepare: shared only
+    text = "".join(secs.get(s, "") for s in own_sections(module))
+    return set(re.findall(r"^\s+(?:-\w,)?--(?:\[no\])?([A-Za-z_]\w*)\s*:", text, re.M))
+
+
+@pytest.fixture(scope="module")
+def helpfull():
+    """``{module: --helpfull text}`` for every CLI, read in-process."""
+    out = {}
+    for module in CLIS:
+        r = cli(module, ["--helpfull"], cwd=ROOT)
+        assert r.code == 1 and "Traceback" not in r.err, (module, r.code, r.err[-2000:])  # absl: help exits 1
+        out[module] = r.out
+    return out
+
+
+def test_every_cli_speaks_the_shared_language(helpfull):
     for module, want in CLIS.items():
-        assert want <= found[module], (module, want - found[module])
-        assert not (found[module] & OLD), (module, found[module] & OLD)
+        found = own_flags(module, helpfull[module])
+        assert found, (module, helpfull[module][-2000:])
+        assert want <= found, (module, want - found)
+        assert not (found & OLD), (module, found & OLD)
+
+
+def test_own_flags_exclude_absl_and_other_modules(helpfull):
+    """The parser reads the CLI's sections only: absl's flags (--verbosity, --flagfile)
+    are in the text but not in the result, and another CLI's flags never are."""
+    text = helpfull["dcgan.sweep"]
+    assert "--verbosity" in text and "--flagfile" in text
+    found = own_flags("dcgan.sweep", text)
+    assert {"alpha", "latents", "seeds", "weights"} <= found
+    assert not found & {"verbosity", "flagfile", "help", "helpfull", "logtostderr", "undefok"}
+    assert "classes" in own_flags("biggan_jax", helpfull["biggan_jax"])
+    assert "classes" not in found
+    assert {"src", "config", "bn_stats"} <= own_flags("weights_convert.biggan",
+                                                      helpfull["weights_convert.biggan"])  # fmt: skip
+
+
+def _scripts() -> dict[str, str]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 
 
 def test_every_cli_is_an_installed_command():
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    targets = {v.split(":")[0] for v in scripts.values()}
+    targets = {v.split(":")[0] for v in _scripts().values()}
     for module in CLIS:
-        run_module = {"biggan_jax": "biggan_jax.main", "styletransfer": "styletransfer.main",
-                      "featvis": "featvis.main"}.get(module, module)  # fmt: skip
-        if module != "launch.tpu_vm":
-            assert run_module in targets, module
+        if not module.startswith("launch."):
+            assert RUN_MODULE.get(module, module) in targets, module
+
+
+def test_every_installed_entry_point_resolves_and_runs():
+    """The installed metadata matches pyproject, and each entry point's callable is
+    the ``run()`` the harness calls: each one's ``--helpfull`` shows its own flags."""
+    eps = {e.name: e for e in importlib.metadata.entry_points(group="console_scripts")
+           if e.dist is not None and e.dist.name == "neural-art-jax"}  # fmt: skip
+    assert {n: e.value for n, e in eps.items()} == _scripts()
+    for name, ep in sorted(eps.items()):
+        assert ep.attr == "run", name
+        r = cli(ep.module, ["--helpfull"], cwd=ROOT)
+        assert r.code == 1 and "Traceback" not in r.err, (name, r.code, r.err[-2000:])
+        key = next(k for k in CLIS if RUN_MODULE.get(k, k) == ep.module)
+        assert own_sections(key)[0] in sections(r.out), (name, r.out[:300])
+        assert CLIS[key] <= own_flags(key, r.out), name
+        assert callable(ep.load()), name
+
+
+def test_an_installed_console_script_runs(tmp_path):
+    """One real installed command (the process boundary is the point): the script
+    beside this interpreter, run from outside the checkout."""
+    script = pathlib.Path(sysconfig.get_path("scripts")) / "dcgan-sweep"
+    if not script.exists():
+        script = pathlib.Path(sys.executable).parent / "dcgan-sweep"
+    assert script.exists(), script
+    import subprocess
+
+    r = subprocess.run([str(script), "--helpfull"], capture_output=True, text=True,
+                       env=python_env(), cwd=tmp_path, timeout=300)  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "--alpha" in sections(r.stdout)["dcgan.sweep"]
+    assert {"seeds", "weights", "out_dir"} <= own_flags("dcgan.sweep", r.stdout)
