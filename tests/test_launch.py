@@ -1,20 +1,19 @@
-"""launch/: the TPU VM script's dry run prints every command and runs none."""
-
-import os
-import pathlib
-import subprocess
-import sys
+"""launch/: the TPU VM script's dry run prints every command and runs none
+(in-process through tests/cli_harness.py, with no gcloud reachable on PATH)."""
 
 import pytest
+from cli_harness import assert_one_line_error, run_cli
+from fixtures import TINY_BIGGAN
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from launch.tpu_vm import hosts
+
+NO_TOOLS = {"PATH": "/nonexistent"}  # a step that ran would fail: nothing is run
 
 
 def _dry(*args):
-    r = subprocess.run([sys.executable, "-m", "launch.tpu_vm", "--dry_run", *args], capture_output=True, text=True,
-                       cwd=ROOT, env={**os.environ, "PATH": "/nonexistent", "PYTHONPATH": str(ROOT)}, timeout=120)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    return r.stdout
+    r = run_cli("launch.tpu_vm", ["--dry_run", *args], env=NO_TOOLS)
+    assert r.code == 0 and "Traceback" not in r.err, (r.code, r.err[-3000:])
+    return r.out
 
 
 def _lines(out):
@@ -77,20 +76,18 @@ def test_random_weights_need_nothing_and_raw_checkpoints_are_refused(tmp_path):
     assert "[convert]" not in out and "launch.prepare" not in out and len(_lines(out)) == 5
     raw = tmp_path / "pytorch_model.bin"
     raw.write_bytes(b"PK\x03\x04rest")
-    r = subprocess.run([sys.executable, "-m", "launch.tpu_vm", "--dry_run", "--name=x", "--", f"--weights={raw}"],
-                       capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                       timeout=120)  # fmt: skip
-    assert r.returncode == 2 and "convert it here first (python -m weights_convert.biggan" in r.stderr
+    r = run_cli("launch.tpu_vm", ["--dry_run", "--name=x", "--", f"--weights={raw}"], env=NO_TOOLS)
+    assert_one_line_error(r, (2,), "convert it here first (python -m weights_convert.biggan")
+    assert r.out == ""  # refused before any step is printed
 
 
 def test_prepare_makes_weights_ready():
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    r = subprocess.run([sys.executable, "-m", "launch.prepare", "--weights=random:biggan-deep-128:4"],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)  # fmt: skip
-    assert r.returncode == 0 and "weights ready: random:biggan-deep-128:4 (biggan-deep-128)" in r.stdout, r.stderr
-    r = subprocess.run([sys.executable, "-m", "launch.prepare", "--weights=biggan-deep-99"],
-                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)  # fmt: skip
-    assert r.returncode == 2 and r.stderr.startswith("error: "), r.stderr
+    r = run_cli("launch.prepare", [f"--weights={TINY_BIGGAN}"])
+    assert r.code == 0, r.err[-3000:]
+    assert f"weights ready: {TINY_BIGGAN} (biggan-deep-128)" in r.out
+    r = run_cli("launch.prepare", ["--weights=biggan-deep-99"])
+    assert_one_line_error(r, (2,), "biggan-deep-99")
+    assert r.err.startswith("error: "), r.err
 
 
 def test_dcgan_job_single_host_and_refused_on_pods():
@@ -98,21 +95,19 @@ def test_dcgan_job_single_host_and_refused_on_pods():
                "--config=dcgan/configs/art.py")  # fmt: skip
     run = _lines(out)[4]
     assert "dcgan.main" in run and "--config=dcgan/configs/art.py" in run and "--worker=all" in run
-    r = subprocess.run([sys.executable, "-m", "launch.tpu_vm", "--dry_run", "--name=g",
-                        "--accelerator_type=v4-32", "--job=dcgan"], capture_output=True, text=True,
-                       cwd=ROOT, timeout=120)  # fmt: skip
-    assert r.returncode != 0 and "--job=dcgan runs on one host" in r.stderr
+    r = run_cli("launch.tpu_vm", ["--dry_run", "--name=g", "--accelerator_type=v4-32", "--job=dcgan"],
+                env=NO_TOOLS)  # fmt: skip
+    assert_one_line_error(r, (2,), "--job=dcgan runs on one host")
 
 
 def test_bad_accelerator_type():
-    r = subprocess.run([sys.executable, "-m", "launch.tpu_vm", "--dry_run", "--name=x", "--accelerator_type=gpu-8"],
-                       capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
-    assert r.returncode != 0 and "unrecognised accelerator type" in r.stderr
+    r = run_cli("launch.tpu_vm", ["--dry_run", "--name=x", "--accelerator_type=gpu-8"], env=NO_TOOLS)
+    # FINDING: a bad flag value, yet exit 1 (hosts() raises ValueError, not cli.UsageError;
+    # the README says 2 for a bad flag). Asserted as it is; reported.
+    assert_one_line_error(r, (1,), "unrecognised accelerator type 'gpu-8'")
+    assert r.out == ""
 
 
 @pytest.mark.parametrize("t,n", [("v4-8", 1), ("v4-32", 4), ("v3-8", 1), ("v5p-128", 16)])
 def test_hosts(t, n):
-    sys.path.insert(0, str(ROOT))
-    from launch.tpu_vm import hosts
-
     assert hosts(t) == n
