@@ -4,13 +4,23 @@
     weights_convert    ->  the models' configs + core (never the reverse)
     launch             ->  whatever it launches
 
-The single allowed exception: a model's ``hub.py`` may import its converter
-(``weights_convert``) inside a function, to convert a raw release on first use.
+The real graph is read from the code: every ``import`` / ``from ... import``
+(relative ones resolved) and every ``importlib.import_module("...")`` with a
+literal name, at module level or inside a function. The single allowed
+exception is stated edge by edge in :data:`LAZY_EDGES`: a model's ``hub.py``
+importing its converter (``weights_convert``) inside a function, to convert a raw
+release on first use. Those edges must be lazy, must exist, and are the only
+cycles the graph may have; nothing else may import against the direction.
+
+The checkers take a source root and their tables as arguments, so the tests at
+the end run them on scratch trees with a cycle, an upward import and an unlisted
+lazy import, and see each reported.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import pathlib
 
 import pytest
@@ -26,64 +36,141 @@ ALLOWED = {  # package -> first-party packages it may import
     "weights_convert": {"neural_art", "biggan_jax", "styletransfer", "dcgan"},
     "launch": {"neural_art", "biggan_jax", "dcgan"},
 }
+# The allowed upward edges, exactly: (file, module it imports inside a function).
+LAZY_EDGES = {
+    ("biggan_jax/hub.py", "weights_convert.biggan"),     # a raw release / .bin: converted on first use
+    ("styletransfer/hub.py", "weights_convert.vgg"),     # a raw torchvision release / .pth
+    ("dcgan/hub.py", "weights_convert.torch_io"),        # a raw netG .pth: the torch reader
+}
 
 
-def _imports(path: pathlib.Path):
-    """(imported first-party package, lineno, inside a function?) for every import."""
-    tree = ast.parse(path.read_text(), str(path))
+@dataclasses.dataclass(frozen=True)
+class Import:
+    file: str     # relative to the root, "/"-separated
+    package: str  # the importing file's top-level package
+    module: str   # the imported module, resolved (a submodule when ``from pkg import sub``)
+    line: int
+    lazy: bool    # inside a function (def, async def, lambda)
+
+    @property
+    def target(self) -> str:
+        return self.module.split(".")[0]
+
+
+def _module_of(root: pathlib.Path, f: pathlib.Path) -> list[str]:
+    parts = list(f.relative_to(root).with_suffix("").parts)
+    return parts[:-1] if parts[-1] == "__init__" else parts
+
+
+def _is_module(root: pathlib.Path, name: str) -> bool:
+    p = root.joinpath(*name.split("."))
+    return p.with_suffix(".py").is_file() or (p / "__init__.py").is_file()
+
+
+def imports(root: pathlib.Path, packages) -> list[Import]:
+    """Every first-party import of every ``.py`` file under ``root/<package>``."""
+    out = []
+    for pkg in packages:
+        for f in sorted((root / pkg).rglob("*.py")):
+            out += _file_imports(root, f, packages)
+    return out
+
+
+def _file_imports(root: pathlib.Path, f: pathlib.Path, packages) -> list[Import]:
+    tree = ast.parse(f.read_text(), str(f))
+    here = _module_of(root, f)
+    is_pkg = f.name == "__init__.py"
     in_fn = set()
     for fn in ast.walk(tree):
         if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             in_fn.update(id(n) for n in ast.walk(fn) if n is not fn)
+    found = []
     for n in ast.walk(tree):
+        names = []
         if isinstance(n, ast.Import):
-            mods = [a.name for a in n.names]
-        elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
-            mods = [n.module]
-        else:
-            continue
-        for m in mods:
-            top = m.split(".")[0]
-            if top in PACKAGES:
-                yield top, n.lineno, id(n) in in_fn
+            names = [a.name for a in n.names]
+        elif isinstance(n, ast.ImportFrom):
+            if n.level:  # relative: from the file's package, up level - 1
+                base = here if is_pkg else here[:-1]
+                base = base[: len(base) - (n.level - 1)]
+                mod = ".".join([*base, *([n.module] if n.module else [])])
+            else:
+                mod = n.module or ""
+            subs = [f"{mod}.{a.name}".lstrip(".") for a in n.names]
+            names = [m for m in subs if _is_module(root, m)] or [mod]
+        elif (isinstance(n, ast.Call) and n.args and isinstance(n.args[0], ast.Constant)
+              and isinstance(n.args[0].value, str)
+              and (isinstance(n.func, ast.Attribute) and n.func.attr == "import_module"
+                   or isinstance(n.func, ast.Name) and n.func.id in ("import_module", "__import__"))):  # fmt: skip
+            names = [n.args[0].value]
+        for m in names:
+            if m.split(".")[0] in packages:
+                found.append(Import(f.relative_to(root).as_posix(), here[0], m, n.lineno, id(n) in in_fn))
+    return found
 
 
-def _edges():
-    out = []
-    for pkg in PACKAGES:
-        for f in sorted((ROOT / pkg).rglob("*.py")):
-            for dep, line, in_fn in _imports(f):
-                if dep == pkg:
-                    continue
-                if f.name == "hub.py" and dep == "weights_convert" and in_fn:
-                    continue  # the allowed lazy converter import
-                out.append((pkg, dep, f"{f.relative_to(ROOT)}:{line}"))
-    return out
+def upward_imports(imps: list[Import], allowed: dict, lazy_edges: set) -> list[str]:
+    """Imports against the stated direction that are not a stated lazy edge."""
+    return [f"{i.file}:{i.line}: {i.package} imports {i.module}" for i in imps
+            if i.target != i.package and i.target not in allowed[i.package]
+            and (i.file, i.module) not in lazy_edges]  # fmt: skip
 
 
-def test_packages_import_in_one_direction():
-    bad = [f"{where}: {a} imports {b}" for a, b, where in _edges() if b not in ALLOWED[a]]
+def lazy_edge_problems(imps: list[Import], lazy_edges: set) -> list[str]:
+    """A stated edge imported at module level, or stated but absent from the code."""
+    bad = [f"{i.file}:{i.line}: {i.module} imported at module level (stated lazy)"
+           for i in imps if (i.file, i.module) in lazy_edges and not i.lazy]  # fmt: skip
+    seen = {(i.file, i.module) for i in imps}
+    bad += [f"{f}: stated lazy edge to {m} is not in the code" for f, m in sorted(lazy_edges - seen)]
+    return bad
+
+
+def cycles(imps: list[Import], packages, lazy_edges: set) -> list[list[str]]:
+    """The package graph's cycles once the stated lazy edges are taken out (each
+    cycle found once, as a path of packages)."""
+    graph = {p: set() for p in packages}
+    for i in imps:
+        if i.target != i.package and (i.file, i.module) not in lazy_edges:
+            graph[i.package].add(i.target)
+    found, state = [], {}
+
+    def visit(p, stack):
+        state[p] = 1
+        for q in sorted(graph[p]):
+            if state.get(q) == 1:
+                found.append([*stack[stack.index(q):], p, q] if q in stack else [*stack, p, q])
+            elif state.get(q) is None:
+                visit(q, [*stack, p])
+        state[p] = 2
+
+    for p in packages:
+        if p not in state:
+            visit(p, [])
+    return found
+
+
+@pytest.fixture(scope="module")
+def real_imports():
+    imps = imports(ROOT, PACKAGES)
+    assert len(imps) > 100 and any(i.lazy for i in imps)  # the scan sees the code
+    return imps
+
+
+def test_packages_import_in_one_direction(real_imports):
+    bad = upward_imports(real_imports, ALLOWED, LAZY_EDGES)
     assert not bad, "imports against the stated direction:\n" + "\n".join(bad)
 
 
-def test_package_graph_is_acyclic():
-    graph = {p: set() for p in PACKAGES}
-    for a, b, _ in _edges():
-        graph[a].add(b)
-    state = {}
+def test_the_stated_lazy_edges_are_real_and_lazy(real_imports):
+    bad = lazy_edge_problems(real_imports, LAZY_EDGES)
+    assert not bad, "\n".join(bad)
 
-    def visit(p, stack):
-        if state.get(p) == 1:
-            raise AssertionError("import cycle: " + " -> ".join([*stack, p]))
-        if state.get(p) == 2:
-            return
-        state[p] = 1
-        for q in sorted(graph[p]):
-            visit(q, [*stack, p])
-        state[p] = 2
 
-    for p in PACKAGES:
-        visit(p, [])
+def test_package_graph_is_acyclic_but_for_the_stated_edges(real_imports):
+    assert not cycles(real_imports, PACKAGES, LAZY_EDGES), cycles(real_imports, PACKAGES, LAZY_EDGES)
+    # the full graph's cycles each run through a stated edge (and there are some today)
+    full = cycles(real_imports, PACKAGES, set())
+    assert full and all(any(a == "weights_convert" for a in c) for c in full), full
 
 
 @pytest.mark.parametrize("pkg", PACKAGES)
@@ -100,7 +187,68 @@ def test_no_torch_or_tensorflow_at_module_level(pkg):
     assert not bad, bad
 
 
-def test_the_check_sees_function_level_imports(tmp_path):
-    f = tmp_path / "m.py"
-    f.write_text("import neural_art\n\ndef g():\n    from dcgan import model\n")
-    assert [(d, fn) for d, _, fn in _imports(f)] == [("neural_art", False), ("dcgan", True)]
+# --- the checkers can fail: scratch trees --------------------------------------------------
+
+SCRATCH = ("core", "model", "conv")
+SCRATCH_ALLOWED = {"core": set(), "model": {"core"}, "conv": {"core", "model"}}
+
+
+def _tree(root: pathlib.Path, files: dict[str, str]) -> pathlib.Path:
+    for pkg in SCRATCH:
+        (root / pkg).mkdir(parents=True, exist_ok=True)
+        (root / pkg / "__init__.py").touch()
+    for name, text in files.items():
+        (root / name).write_text(text)
+    return root
+
+
+GOOD = {
+    "core/util.py": "import os\n",
+    "model/net.py": "from core import util\nfrom . import hub\n",
+    "model/hub.py": "from core.util import os\n\ndef load():\n    from conv import raw  # stated\n",
+    "conv/raw.py": "from model import net\nimport core.util\n",
+}
+GOOD_EDGES = {("model/hub.py", "conv.raw")}
+
+
+def test_scratch_tree_with_only_the_stated_edge_passes(tmp_path):
+    imps = imports(_tree(tmp_path, GOOD), SCRATCH)
+    assert {(i.file, i.module, i.lazy) for i in imps} >= {
+        ("model/net.py", "model.hub", False), ("model/hub.py", "conv.raw", True)}  # fmt: skip
+    assert not upward_imports(imps, SCRATCH_ALLOWED, GOOD_EDGES)
+    assert not lazy_edge_problems(imps, GOOD_EDGES)
+    assert not cycles(imps, SCRATCH, GOOD_EDGES)
+    assert cycles(imps, SCRATCH, set()) == [["model", "conv", "model"]]
+
+
+def test_an_upward_import_is_reported(tmp_path):
+    imps = imports(_tree(tmp_path, {**GOOD, "core/bad.py": "import model.net\n"}), SCRATCH)
+    assert upward_imports(imps, SCRATCH_ALLOWED, GOOD_EDGES) == ["core/bad.py:1: core imports model.net"]
+    assert cycles(imps, SCRATCH, GOOD_EDGES) == [["core", "model", "core"]]
+
+
+def test_an_unlisted_lazy_import_is_reported_and_makes_a_cycle(tmp_path):
+    sneaky = "def f():\n    import importlib\n    return importlib.import_module('conv.raw')\n"
+    imps = imports(_tree(tmp_path, {**GOOD, "model/other.py": sneaky}), SCRATCH)
+    assert upward_imports(imps, SCRATCH_ALLOWED, GOOD_EDGES) == ["model/other.py:3: model imports conv.raw"]
+    assert cycles(imps, SCRATCH, GOOD_EDGES) == [["model", "conv", "model"]]
+
+
+def test_a_stated_edge_at_module_level_or_gone_is_reported(tmp_path):
+    eager = {**GOOD, "model/hub.py": "from conv import raw\n"}
+    imps = imports(_tree(tmp_path / "a", eager), SCRATCH)
+    assert lazy_edge_problems(imps, GOOD_EDGES) == [
+        "model/hub.py:1: conv.raw imported at module level (stated lazy)"]  # fmt: skip
+    gone = {**GOOD, "model/hub.py": "def load():\n    return None\n"}
+    imps = imports(_tree(tmp_path / "b", gone), SCRATCH)
+    assert lazy_edge_problems(imps, GOOD_EDGES) == ["model/hub.py: stated lazy edge to conv.raw is not in the code"]
+
+
+def test_relative_imports_are_resolved(tmp_path):
+    files = {**GOOD, "model/sub/__init__.py": "from .. import hub\nfrom ..net import util\n",
+             "model/sub/leaf.py": "from . import x\nfrom .x import y\n", "model/sub/x.py": ""}
+    (tmp_path / "model" / "sub").mkdir(parents=True)
+    imps = imports(_tree(tmp_path, files), SCRATCH)
+    got = {(i.file, i.module) for i in imps if i.file.startswith("model/sub/")}
+    assert got == {("model/sub/__init__.py", "model.hub"), ("model/sub/__init__.py", "model.net"),
+                   ("model/sub/leaf.py", "model.sub.x")}  # fmt: skip
