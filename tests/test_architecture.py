@@ -22,7 +22,10 @@ from __future__ import annotations
 import ast
 import dataclasses
 import pathlib
+import sys
 
+import jax
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -185,6 +188,45 @@ def test_no_torch_or_tensorflow_at_module_level(pkg):
             if any(m.split(".")[0] in ("torch", "tensorflow", "tensorflow_hub") for m in names):
                 bad.append(f"{f.relative_to(ROOT)}:{n.lineno}")
     assert not bad, bad
+
+
+# --- converted weights load on the model side, without the converter ---------------------
+
+
+def _block_the_converter(monkeypatch):
+    """``import weights_convert`` (and any submodule, imported or not) now fails."""
+    for name in [n for n in list(sys.modules) if n.startswith("weights_convert.")] + ["weights_convert"]:
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_converted_dirs_load_without_the_converter(tmp_path, monkeypatch, tiny_vgg16, tiny_biggan):
+    """The stated lazy edges serve raw checkpoints only: a converted VGG or BigGAN
+    directory, and DCGAN's exported weights, load with weights_convert unimportable."""
+    from styletransfer import hub as style_hub
+    from weights_convert import biggan as biggan_conv
+    from weights_convert import vgg as vgg_conv
+
+    import biggan_jax
+    from dcgan import hub as dcgan_hub
+
+    vgg_cfg, vgg_params = tiny_vgg16
+    vgg_conv.save(tmp_path / "vgg", vgg_cfg, vgg_params, source="test", source_sha256=None)
+    bg_cfg, bg_params = tiny_biggan
+    biggan_conv.save(tmp_path / "biggan", bg_cfg, bg_params, source="test", source_sha256=None)
+    (tmp_path / "raw.pth").write_bytes(b"PK\x03\x04")
+    _block_the_converter(monkeypatch)
+    with pytest.raises(ImportError):  # the block holds: a raw checkpoint needs the converter
+        style_hub.load(tmp_path / "raw.pth")
+
+    cfg, params = style_hub.load(tmp_path / "vgg")
+    assert cfg == vgg_cfg and cfg.name == "vgg16-w8"
+    jax.tree.map(np.testing.assert_array_equal, params, vgg_params)
+    cfg, params = biggan_jax.load(tmp_path / "biggan")
+    assert cfg.to_hf_dict() == bg_cfg.to_hf_dict()
+    jax.tree.map(np.testing.assert_array_equal, params, bg_params)
+    cfg, g, _, meta = dcgan_hub.load("embedded")
+    assert meta["model"] == "dcgan" and g
+    assert sys.modules["weights_convert"] is None  # nothing re-imported it
 
 
 # --- the checkers can fail: scratch trees --------------------------------------------------

@@ -25,6 +25,7 @@ import numpy as np
 
 from neural_art import cli, store
 from neural_art.fetch import Artifact, cache_dir, fetch, sha256_file
+from styletransfer.hub import load_converted, release_dir  # noqa: F401  (load_converted: re-exported)
 from styletransfer.vggnet import (
     CONFIGS,
     VGGConfig,
@@ -159,16 +160,6 @@ def save(
     return store.save_params(out, params, meta, overwrite=overwrite)
 
 
-def load_converted(path: str | os.PathLike, cfg: VGGConfig | None = None) -> tuple[VGGConfig, dict]:
-    """``(cfg, params)`` from a directory written by :func:`save` (no torch needed)."""
-    params, meta = store.load_params(path)
-    if meta.get("model") != "vgg":
-        raise ValueError(f"{path}: converted weights of {meta.get('model')!r}, not VGG")
-    cfg = cfg or get_config(meta["config_name"])
-    check_params(cfg, params, source=str(path))
-    return cfg, params
-
-
 def _check_prefix(art: Artifact, path: pathlib.Path, digest: str) -> None:
     stem = art.filename.rsplit(".", 1)[0]
     prefix = stem.rsplit("-", 1)[-1]
@@ -193,7 +184,7 @@ def load_release(
     cfg = cfg or get_config(name)
     art = artifact or RELEASES[name]
     root = cache_dir(cache)
-    converted = root / f"{name}-flax"
+    converted = release_dir(name, root)
     if (converted / "metadata.json").exists():
         return load_converted(converted, cfg)
     pth = fetch(art, cache=root)
