@@ -1,11 +1,13 @@
 """launch/: the TPU VM script's dry run prints every command and runs none
 (in-process through tests/cli_harness.py, with no gcloud reachable on PATH)."""
 
+import importlib
+import sys
+
 import pytest
+from absl import flags
 from cli_harness import assert_one_line_error, run_cli
 from fixtures import TINY_BIGGAN
-
-from launch.tpu_vm import hosts
 
 NO_TOOLS = {"PATH": "/nonexistent"}  # a step that ran would fail: nothing is run
 
@@ -108,6 +110,17 @@ def test_bad_accelerator_type():
     assert r.out == ""
 
 
+@pytest.fixture(scope="module")
+def tpu_vm():
+    """launch.tpu_vm imported as a library; the flags its import defines are removed
+    afterwards (as the harness does between CLI calls)."""
+    before = set(flags.FLAGS)
+    yield importlib.import_module("launch.tpu_vm")
+    for name in set(flags.FLAGS) - before:
+        delattr(flags.FLAGS, name)
+    sys.modules.pop("launch.tpu_vm", None)
+
+
 @pytest.mark.parametrize("t,n", [("v4-8", 1), ("v4-32", 4), ("v3-8", 1), ("v5p-128", 16)])
-def test_hosts(t, n):
-    assert hosts(t) == n
+def test_hosts(tpu_vm, t, n):
+    assert tpu_vm.hosts(t) == n
