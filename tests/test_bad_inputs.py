@@ -196,7 +196,7 @@ DEVIATIONS = {  # (module, culprit) -> real code
     ("dcgan.analysis", "/no/such/dcgan"): 2,
     ("dcgan.export", "empty_dir"): 2,
     ("dcgan.main", "existing.txt"): 1,     # "[Errno 17] File exists" from makedirs: not checked up front
-    ("featvis.main", "notes.txt"): 2,      # featvis wraps every --weights error in a UsageError
+    ("featvis.main", "notes.txt"): 2,      # featvis reports a --weights load error as a usage error
     ("featvis.main", "--decoder"): 2,
     ("featvis.main", "/no/such/decoder"): 2,
     ("featvis.train_autoencoder", "/no/such/images"): 2,

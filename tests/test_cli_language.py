@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.metadata
 import pathlib
 import re
+import subprocess
 import sys
 import sysconfig
 import tomllib
@@ -151,8 +152,6 @@ def test_an_installed_console_script_runs(tmp_path):
     if not script.exists():
         script = pathlib.Path(sys.executable).parent / "dcgan-sweep"
     assert script.exists(), script
-    import subprocess
-
     r = subprocess.run([str(script), "--helpfull"], capture_output=True, text=True,
                        env=python_env(), cwd=tmp_path, timeout=300)  # fmt: skip
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
