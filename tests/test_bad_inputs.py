@@ -93,6 +93,7 @@ CASES = {
         ("range", [*ST, "--scales=0,abc", "--out_dir={out}"], 2, "scales"),
         ("stray", [*ST, "--out_dir={out}", "stray"], 2, "stray"),
         ("file", ["--weights={png}", *ST[1:], "--out_dir={out}"], 1, "picture.png"),
+        ("file", ["--weights={dcgan_dir}", *ST[1:], "--out_dir={out}"], 1, "not VGG"),
     ],
     "dcgan.sample": [
         ("number", ["--n=0", "--out_dir={out}"], 2, "n"),
@@ -146,6 +147,7 @@ CASES = {
         ("missing", [*FV, "--method=despraz-pretrained", "--size=224", "--out_dir={out}"], 2, "decoder"),
         ("stray", [*FV, "--out_dir={out}", "stray"], 2, "stray"),
         ("file", ["--weights={text}", *FV[1:], "--out_dir={out}"], 2, "notes.txt"),
+        ("file", ["--weights={dcgan_dir}", *FV[1:], "--out_dir={out}"], 2, "not VGG"),
         ("file", [*FV[:2], "--method=despraz-pretrained", "--decoder={text}", "--size=224", "--out_dir={out}"], 2, "--decoder"),
         ("nofile", [*FV[:2], "--method=despraz-pretrained", "--decoder=/no/such/decoder", "--size=224", "--out_dir={out}"], 2, "/no/such/decoder"),
     ],
@@ -197,6 +199,7 @@ DEVIATIONS = {  # (module, culprit) -> real code
     ("dcgan.export", "empty_dir"): 2,
     ("dcgan.main", "existing.txt"): 1,     # "[Errno 17] File exists" from makedirs: not checked up front
     ("featvis.main", "notes.txt"): 2,      # featvis reports a --weights load error as a usage error
+    ("featvis.main", "not VGG"): 2,
     ("featvis.main", "--decoder"): 2,
     ("featvis.main", "/no/such/decoder"): 2,
     ("featvis.train_autoencoder", "/no/such/images"): 2,
@@ -209,6 +212,7 @@ DEVIATIONS = {  # (module, culprit) -> real code
 # this, after every other check passed, and fails once it is fixed (remove the entry).
 CREATES_OUTPUT = {
     ("styletransfer.main", "picture.png"): "styletransfer creates --out_dir before it reads --weights",
+    ("styletransfer.main", "not VGG"): "styletransfer creates --out_dir before it reads --weights",
 }
 # A flag a CLI has -> the kinds of mistake the table must try on it (a row of that kind
 # setting --FLAG=); every CLI also gets a stray argument.
