@@ -189,9 +189,9 @@ def run(s: Settings) -> dict[str, str]:
     """
     settings.check(s)
     x = read_inputs(s)
+    net = load_net(s)  # bad weights fail here, before --out_dir is created
     out = pathlib.Path(s.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    net = load_net(s)
     record: dict[str, Any] = {**dataclasses.asdict(s), "vgg": net.cfg.name}
     log.info("style transfer settings: %s", json.dumps(record))
     atomic.write_json(out / "settings.json", record)

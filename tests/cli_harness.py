@@ -70,8 +70,10 @@ def _clean_flags() -> None:
         if name not in keep and name in flags.FLAGS:
             delattr(flags.FLAGS, name)
     for name in ENTRY_MODULES:
-        if name not in _LIBRARIES:
-            sys.modules.pop(name, None)
+        if name not in _LIBRARIES and sys.modules.pop(name, None) is not None:
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules and getattr(sys.modules[parent], child, None) is not None:
+                delattr(sys.modules[parent], child)  # else `from pkg import child` finds the old one
     flags.FLAGS.unparse_flags()
 
 

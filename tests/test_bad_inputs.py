@@ -22,10 +22,10 @@ import tomllib
 
 import numpy as np
 import pytest
-from cli_harness import RUN_MODULE, assert_one_line_error
+from cli_harness import RUN_MODULE, assert_one_line_error, run_cli
 from fixtures import TINY_BIGGAN, TINY_VGG16, TINY_VGG19
 from PIL import Image
-from test_cli_language import cli, own_flags
+from test_cli_language import own_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -208,12 +208,6 @@ DEVIATIONS = {  # (module, culprit) -> real code
     ("weights_convert.vgg", "/no/such.pth"): 2,
     ("weights_convert.dcgan", "/no/such.pth"): 2,
 }
-# Cases that leave their output behind (findings, reported): the test xfails on exactly
-# this, after every other check passed, and fails once it is fixed (remove the entry).
-CREATES_OUTPUT = {
-    ("styletransfer.main", "picture.png"): "styletransfer creates --out_dir before it reads --weights",
-    ("styletransfer.main", "not VGG"): "styletransfer creates --out_dir before it reads --weights",
-}
 # A flag a CLI has -> the kinds of mistake the table must try on it (a row of that kind
 # setting --FLAG=); every CLI also gets a stray argument.
 FLAG_MISTAKES = {
@@ -265,14 +259,10 @@ def _tree(p: pathlib.Path) -> dict[str, bytes]:
 def test_bad_input(module, i, kind, argv, code, culprit, bad_input_files, tmp_path):
     d, out = bad_input_files, tmp_path / "out"
     before = {p: _tree(d / p) for p in KEPT}
-    r = cli(module, [_fill(a, d, out) for a in argv], cwd=ROOT)
+    r = run_cli(module, [_fill(a, d, out) for a in argv], cwd=ROOT)
     assert_one_line_error(r, (code,), culprit)
     assert (d / "existing.txt").read_text() == "keep me\n"
     assert {p: _tree(d / p) for p in KEPT} == before, "a failing run changed an input or output"
-    finding = CREATES_OUTPUT.get((module, culprit))
-    if finding:
-        assert out.exists(), f"fixed: remove {(module, culprit)} from CREATES_OUTPUT"
-        pytest.xfail(finding)
     assert not out.exists(), "a failing run created its output"
 
 
@@ -297,7 +287,7 @@ def test_every_installed_cli_meets_every_mistake_its_flags_allow():
     missing = []
     for module in sorted(modules):
         key = next((k for k, v in RUN_MODULE.items() if v == module), module)
-        r = cli(module, ["--helpfull"], cwd=ROOT)
+        r = run_cli(module, ["--helpfull"], cwd=ROOT)
         flags = own_flags(key, r.out)
         assert flags, module
         rows = [(kind, argv) for m, _, kind, argv, _, _ in ROWS if m == module]

@@ -46,18 +46,6 @@ FLAG_MODULE = {"weights_convert.biggan": "weights_convert.biggan_cli"}
 SHARED = "neural_art.cli"  # the define_* helpers: the shared flags, defined for the CLI
 
 
-def cli(module: str, argv: list[str], **kw):
-    """:func:`run_cli`, with the CLI's flag module imported afresh too: a package
-    keeps its submodules as attributes, so ``from weights_convert import biggan_cli``
-    in ``run()`` would take the stale module (whose flags the harness removed)
-    even after the harness drops it from ``sys.modules``."""
-    for name in FLAG_MODULE.values():
-        parent, _, child = name.rpartition(".")
-        if name not in sys.modules and parent in sys.modules:
-            sys.modules[parent].__dict__.pop(child, None)
-    return run_cli(module, argv, **kw)
-
-
 def sections(helpfull: str) -> dict[str, str]:
     """absl's ``--helpfull`` text split by defining module: ``{module: its lines}``."""
     out, name = {}, None
@@ -90,7 +78,7 @@ def helpfull():
     """``{module: --helpfull text}`` for every CLI, read in-process."""
     out = {}
     for module in CLIS:
-        r = cli(module, ["--helpfull"], cwd=ROOT)
+        r = run_cli(module, ["--helpfull"], cwd=ROOT)
         assert r.code == 1 and "Traceback" not in r.err, (module, r.code, r.err[-2000:])  # absl: help exits 1
         out[module] = r.out
     return out
@@ -137,7 +125,7 @@ def test_every_installed_entry_point_resolves_and_runs():
     assert {n: e.value for n, e in eps.items()} == _scripts()
     for name, ep in sorted(eps.items()):
         assert ep.attr == "run", name
-        r = cli(ep.module, ["--helpfull"], cwd=ROOT)
+        r = run_cli(ep.module, ["--helpfull"], cwd=ROOT)
         assert r.code == 1 and "Traceback" not in r.err, (name, r.code, r.err[-2000:])
         key = next(k for k in CLIS if RUN_MODULE.get(k, k) == ep.module)
         assert own_sections(key)[0] in sections(r.out), (name, r.out[:300])
