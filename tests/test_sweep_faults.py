@@ -1,15 +1,20 @@
 """The sweep CLI under faults: SIGKILL mid-run, damaged outputs, a full disk.
 
-One uninterrupted run (default chunking: 16 seeds a chunk on one CPU device, so
-50 seeds are 4 chunks) is the reference; every other run must end with the same
-PNG bytes: killed + resumed (default chunking), and ``--chunk_size=1`` on a disk
-that fills up (``os.replace`` patched in the CLI's process), then resumed.
+One uninterrupted run (``sweep_tiny_reference``: seeds 0-11 in chunks of 4, one
+CPU device, so three chunks) is the reference; every other run must end with the
+same PNG bytes: killed + resumed (same chunking), and ``--chunk_size=1`` on a
+disk that fills up (``os.replace`` patched), then resumed.
+
+Only the killed run is a subprocess (a SIGKILL needs a process to kill). It
+pauses itself once its manifest lists a finished chunk (a patched
+``Manifest.add`` touches a file, then waits) and is killed on that file: the
+kill lands mid-run every time, with later chunks dispatched and PNG writers
+possibly still writing. Everything else runs in this process.
 """
 
 import errno
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -17,91 +22,94 @@ import threading
 import time
 
 import pytest
+from cli_harness import assert_one_line_error, run_cli
+from fixtures_sweep import SWEEP_TINY_ARGS, SWEEP_TINY_CHUNK, SWEEP_TINY_SEEDS, sweep_pngs
+from procs import ROOT, python_env
 
 from biggan_jax.outputs import whole_png
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-SEEDS = 50
-ARGS = ["--weights=random:biggan-deep-128:8", "--classes=volcano", "--latents=2",
-        "--truncation=0.5", f"--seeds=0-{SEEDS - 1}"]  # fmt: skip
+SEEDS = SWEEP_TINY_SEEDS
+ARGV = [*SWEEP_TINY_ARGS, f"--seeds=0-{SEEDS - 1}"]
+IMAGE = "r000_volcano_l0.png"
+
+# The killed run: python -m biggan_jax ARGV, pausing once 4 <= |seeds_done| < SEEDS.
+_PAUSING = """
+import sys, threading
+from biggan_jax import outputs
+marker, argv, seeds = sys.argv[1], sys.argv[2:], {seeds}
+add = outputs.Manifest.add
+def paused_add(self, s):
+    add(self, s)
+    if {chunk} <= len(self.data["seeds_done"]) < seeds:
+        open(marker, "w").close()
+        threading.Event().wait()  # until killed
+outputs.Manifest.add = paused_add
+sys.argv = ["biggan_jax", *argv]
+from biggan_jax import main
+main.run()
+"""
 
 
-def _env(cache):
-    return {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "NEURAL_ART_JAX_CACHE": str(cache)}
-
-
-def _cmd(out, *extra):
-    return [sys.executable, "-m", "biggan_jax", *ARGS, f"--out_dir={out}", *extra]
-
-
-def _pngs(out: pathlib.Path) -> dict[str, bytes]:
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted((out / "images").rglob("*.png"))}
-
-
-def _done(out: pathlib.Path) -> list[int]:
+def _done(out) -> list[int]:
     try:
         return json.loads((out / "manifest.json").read_text())["seeds_done"]
     except (FileNotFoundError, KeyError):
         return []
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")  # the CLI's XLA cache: later runs reuse the compiles
+def _wait_for(path, proc, timeout: float = 600) -> None:
+    """Polls (bounded) until ``path`` exists; fails if ``proc`` ends first."""
+    end = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"the sweep ended (exit {proc.returncode}) before it could be killed"
+        assert time.monotonic() < end, f"no {path} after {timeout} s"
+        time.sleep(0.02)
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, cache):
-    out = tmp_path_factory.mktemp("ref") / "sweep"
-    r = subprocess.run(_cmd(out), env=_env(cache), capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
-    m = json.loads((out / "manifest.json").read_text())
-    assert m["seeds_done"] == list(range(SEEDS)) and m["plan"]["chunk"] == 16  # 4 chunks
-    pngs = _pngs(out)
-    assert len(pngs) == 2 * (SEEDS + 1)
-    return out, pngs
-
-
-def test_sigkill_then_resume_gives_the_uninterrupted_bytes(reference, cache, tmp_path):
-    ref, ref_pngs = reference
-    out = tmp_path / "sweep"
+def test_sigkill_then_resume_gives_the_uninterrupted_bytes(sweep_tiny_reference, tmp_path):
+    ref, ref_pngs = sweep_tiny_reference
+    out, marker = tmp_path / "sweep", tmp_path / "paused"
+    argv = [*ARGV, f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"]
+    code = _PAUSING.format(seeds=SEEDS, chunk=SWEEP_TINY_CHUNK)
     with open(tmp_path / "log", "w") as log:
-        proc = subprocess.Popen(_cmd(out), env=_env(cache), stdout=log, stderr=log)
-        while proc.poll() is None:  # kill once a chunk is recorded, before the last
-            if 16 <= len(_done(out)) < SEEDS:
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.005)
-        assert proc.wait(timeout=60) == -signal.SIGKILL, "the sweep ended before it could be killed"
+        proc = subprocess.Popen([sys.executable, "-c", code, marker, *argv], env=python_env(),
+                                cwd=ROOT, stdout=log, stderr=log)  # fmt: skip
+        try:
+            _wait_for(marker, proc)
+            proc.send_signal(signal.SIGKILL)
+            assert proc.wait(timeout=60) == -signal.SIGKILL
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     done = _done(out)
-    assert 16 <= len(done) < SEEDS
+    assert SWEEP_TINY_CHUNK <= len(done) < SEEDS, done
     lay_dir = lambda s: out / "images" / f"seed_{s:06d}"
     assert all(whole_png(p) for s in done for p in lay_dir(s).glob("*.png"))  # listed = whole
 
     # Damage, as a crash or a copy that stopped would: a seed listed but cut short, a
     # seed with an empty file (not listed), a temporary file left behind.
-    cut = sorted(lay_dir(done[0]).glob("*.png"))[0]
+    cut = lay_dir(done[0]) / IMAGE
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
-    empty = sorted(lay_dir(done[1]).glob("*.png"))[1]
-    empty.write_bytes(b"")
+    (lay_dir(done[1]) / IMAGE).write_bytes(b"")
     m = json.loads((out / "manifest.json").read_text())
     m["seeds_done"].remove(done[1])
     (out / "manifest.json").write_text(json.dumps(m))
-    (lay_dir(done[2]) / ".r000_volcano_l0.png.x1y2.tmp").write_bytes(b"\x89PNG partial")
-    untouched = sorted(lay_dir(done[3]).glob("*.png"))[0]
+    (lay_dir(done[2]) / f".{IMAGE}.x1y2.tmp").write_bytes(b"\x89PNG partial")
+    untouched = lay_dir(done[3]) / IMAGE
     before = untouched.stat().st_mtime_ns
 
-    r = subprocess.run(_cmd(out), env=_env(cache), capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = run_cli("biggan_jax", argv)  # the same command, in process
+    assert r.code == 0, r.err[-3000:]
     assert _done(out) == list(range(SEEDS))
-    assert _pngs(out) == ref_pngs  # every image, byte for byte
+    assert sweep_pngs(out) == ref_pngs  # every image, byte for byte
     assert (out / "grid.png").read_bytes() == (ref / "grid.png").read_bytes()
     assert not list(out.rglob("*.tmp"))
     assert untouched.stat().st_mtime_ns == before  # finished work is not redone
     scores, ref_scores = (json.loads((d / "scores.json").read_text()) for d in (out, ref))
     assert scores.keys() == ref_scores.keys() == {str(s) for s in range(SEEDS)}
-    for s, sc in ref_scores.items():  # float scores of a vmapped program over other chunks:
-        assert scores[s] == pytest.approx(sc, rel=1e-3)  # measured up to 1.03e-4 relative
+    for s, sc in ref_scores.items():  # float scores of a batched program over other chunks:
+        assert scores[s] == pytest.approx(sc, rel=1e-3, abs=1e-4)  # measured: 4.7e-5 absolute
 
 
 class FullDisk:
@@ -125,35 +133,28 @@ class FullDisk:
         return self.real(src, dst)
 
 
-def _on_full_disk(argv, room: int, out, cache) -> subprocess.CompletedProcess:
-    """``python -m biggan_jax ARGV`` with :class:`FullDisk` (``room`` files) patched in."""
-    code = (f"import os, sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); "
-            f"from test_sweep_faults import FullDisk; os.replace = FullDisk({room}, {str(out)!r}); "
-            f"sys.argv = ['biggan_jax', *{argv!r}]; from biggan_jax import main; main.run()")  # fmt: skip
-    return subprocess.run([sys.executable, "-c", code], env=_env(cache), capture_output=True, text=True, timeout=900)
-
-
-def test_disk_full_keeps_finished_seeds_and_resumes_to_the_same_bytes(reference, cache, tmp_path):
-    _, ref_pngs = reference
+def test_disk_full_keeps_finished_seeds_and_resumes_to_the_same_bytes(sweep_tiny_reference, tmp_path,
+                                                                       monkeypatch):  # fmt: skip
+    _, ref_pngs = sweep_tiny_reference
     out = tmp_path / "sweep"
-    argv = [*ARGS, f"--out_dir={out}", "--chunk_size=1"]
-    r = _on_full_disk(argv, 60, out, cache)
-    errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
-    assert r.returncode == 1 and len(errors) == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    argv = [*ARGV, f"--out_dir={out}", "--chunk_size=1"]
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "replace", FullDisk(20, str(out)))
+        r = run_cli("biggan_jax", argv)
+    line = assert_one_line_error(r, (1,), "No space left on device")
     m = json.loads((out / "manifest.json").read_text())
     kept = m["seeds_done"]
-    assert 0 < len(kept) < SEEDS and kept == list(range(len(kept)))
-    line = errors[0]
-    assert "No space left on device" in line and f"{out}/" in line, line
+    assert 0 < len(kept) < SEEDS and kept == list(range(len(kept))), kept
+    assert f"{out}/" in line, line
     assert f"kept {len(kept)} finished seeds (0-{len(kept) - 1})" in line and "re-run the same command" in line
-    pngs = _pngs(out)
+    pngs = sweep_pngs(out)
     for s in kept:  # the manifest lists only whole seeds, identical to the reference
-        for name in (f"images/seed_{s:06d}/r000_volcano_l0.png", f"images/seed_{s:06d}/r001_volcano_l1.png"):
-            assert pngs[name] == ref_pngs[name]
+        name = f"images/seed_{s:06d}/{IMAGE}"
+        assert pngs[name] == ref_pngs[name]
     assert all(whole_png(out / n) for n in pngs)  # cut-short writes left no partial file
     assert not list(out.rglob("*.tmp"))
 
-    r = subprocess.run(_cmd(out, "--chunk_size=1"), env=_env(cache), capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stderr[-3000:]  # the disk has room again: the same command
+    r = run_cli("biggan_jax", argv)  # the disk has room again: the same command
+    assert r.code == 0, r.err[-3000:]
     assert _done(out) == list(range(SEEDS))
-    assert _pngs(out) == ref_pngs  # --chunk_size=1 = default chunking, byte for byte
+    assert sweep_pngs(out) == ref_pngs  # --chunk_size=1 = chunks of 4, byte for byte
