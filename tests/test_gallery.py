@@ -9,7 +9,7 @@ import re
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from browser import CHROMIUM, dom, screenshot
+from browser import CHROMIUM, Browser
 from PIL import Image
 
 from neural_art import gallery, images, scores
@@ -36,21 +36,26 @@ def _sweep_dir(tmp_path, n=6):
 def test_page_lists_sorts_and_details(tmp_path):
     page = _sweep_dir(tmp_path)
     url = page.as_uri()
-    d = dom(url)
+    with Browser() as b:  # one browser start; each page below is a fresh load
+        _check_pages(b, url, tmp_path)
+
+
+def _check_pages(b, url, tmp_path):
+    d = b.dom(url)
     seeds = re.findall(r'class="net[^"]*" data-seed="([^"]+)"', d)
     assert seeds == ["original", "0", "1", "2", "3", "4", "5"]  # one per network, θ* first
     assert d.count('src="thumbs/seed_') == 6 and d.count('src="thumbs/original.jpg"') == 1
-    d = dom(url + "#sort=colourfulness&desc=1")
+    d = b.dom(url + "#sort=colourfulness&desc=1")
     cols = {s: (7 * s) % 5 for s in range(6)}
     want = ["original"] + [str(s) for s in sorted(range(6), key=lambda s: (-cols[s], s))]
     assert re.findall(r'data-seed="([^"]+)"', d) == want
-    d = dom(url + "#fkey=departure&fmin=2&fmax=4")
+    d = b.dom(url + "#fkey=departure&fmin=2&fmax=4")
     assert re.findall(r'data-seed="([^"]+)"', d) == ["original", "2", "3", "4"]
-    d = dom(url + "#net=3")
+    d = b.dom(url + "#net=3")
     assert 'id="command">python -m biggan_jax --seeds=3 --out_dir=x</pre>' in d
     assert "images/seed_000003/r0.png" in d and "images/seed_000003/r1.png" in d
     shot = tmp_path / "shot.png"
-    screenshot(url, shot)
+    b.screenshot(url, shot)
     px = np.asarray(Image.open(shot).convert("L"), np.float32)
     assert px.std() > 5  # not blank
 
