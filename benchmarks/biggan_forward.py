@@ -80,7 +80,8 @@ def _pytorch(cfg, params, z, y, iters: int, imgs: dict, modes=("eager", "compile
     return out
 
 
-def main():
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line; ``--smoke`` sets batch 2, 2 iterations (and width 4: :func:`model_config`)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="biggan-deep-256")
     ap.add_argument("--batch", type=int, default=64)
@@ -88,11 +89,20 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="tiny model on CPU")
     ap.add_argument("--no_torch", action="store_true")
     ap.add_argument("--torch_modes", default="eager,compile", help="eager, compile or both")
-    args = ap.parse_args()
-
-    cfg = biggan_jax.get_config(args.config)
+    args = ap.parse_args(argv)
     if args.smoke:
-        cfg, args.batch, args.iters = cfg.replace(channel_width=4), 2, 2
+        args.batch, args.iters = 2, 2
+    return args
+
+
+def model_config(args: argparse.Namespace):
+    cfg = biggan_jax.get_config(args.config)
+    return cfg.replace(channel_width=4) if args.smoke else cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = model_config(args)
     params = biggan_jax.init_params(cfg, jax.random.key(0))
     z = biggan_jax.truncated_noise(jax.random.key(1), args.batch, 0.4)
     y = jnp.asarray(biggan_jax.class_vector([i % 1000 for i in range(args.batch)]))
@@ -110,7 +120,9 @@ def main():
         extra["measured bf16 matmul peak (TFLOP/s)"] = round(matmul_peak_tflops("bfloat16"), 1)
         extra["measured fp32 matmul peak (TFLOP/s)"] = round(matmul_peak_tflops("float32"), 1)
     title = f"BigGAN-deep forward, {cfg.name} (width {cfg.channel_width}), batch {args.batch}"
-    report(title, [_row(n, med, args.batch, gmac) for n, med in timings], extra)
+    rows = [_row(n, med, args.batch, gmac) for n, med in timings]
+    report(title, rows, extra)
+    return rows, extra
 
 
 if __name__ == "__main__":

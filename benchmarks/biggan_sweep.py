@@ -131,7 +131,9 @@ def reference(cfg, params, seeds, latents):
     return len(seeds) * latents / (time.perf_counter() - t)
 
 
-def main():
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line; ``--smoke``: 4 seeds x {1, 2} latents, chunk 2 (and width 4:
+    :func:`model_config`)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", default="biggan-deep-256")
     ap.add_argument("--seeds", type=int, default=64)
@@ -142,13 +144,25 @@ def main():
     ap.add_argument("--profile", action="store_true", help="time noise / perturb / forward alone")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--no_torch", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.seeds, args.latents, args.chunk = 4, "1,2", 2
+    return args
 
+
+def model_config(args: argparse.Namespace):
     import biggan_jax
 
     cfg = biggan_jax.get_config(args.config)
-    if args.smoke:
-        cfg, args.seeds, args.latents, args.chunk = cfg.replace(channel_width=4), 4, "1,2", 2
+    return cfg.replace(channel_width=4) if args.smoke else cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+
+    import biggan_jax
+
+    cfg = model_config(args)
     params = biggan_jax.init_params(cfg, jax.random.key(0))
     seeds = list(range(args.seeds))
     rows = []
@@ -183,6 +197,7 @@ def main():
         rows,
         extra,
     )
+    return rows, extra
 
 
 if __name__ == "__main__":

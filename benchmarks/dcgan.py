@@ -156,7 +156,8 @@ def _pytorch(a, config, mcfg, state, real, first, extra: dict) -> list[dict]:
     return rows
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line; ``--smoke``: widths 8 (ngf), batch 8, 2 iterations."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument(
@@ -171,6 +172,11 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.smoke:
         a.ngf, a.batch, a.iters = 8, 8, 2
+    return a
+
+
+def main(argv=None):
+    a = parse_args(argv)
     configs = {f"{t} ConvT, {c} conv": _config(a.ngf, a.batch, t, c)
                for t in a.convt.split(",") for c in a.conv.split(",")}  # fmt: skip
     config = next(iter(configs.values()))

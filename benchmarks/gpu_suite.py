@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_suite.py                  # on the GPU: sizes of BENCHMARKS.md, < 8 min
     OMP_NUM_THREADS=2 python benchmarks/gpu_suite.py --suite=cpu --repeats=3   # the CPU table, median of 3
-    python benchmarks/gpu_suite.py --smoke --out=/tmp/suite.md     # CI: every script, tiny sizes
+    python benchmarks/gpu_suite.py --smoke --out=/tmp/suite.md     # by hand: every script, tiny, ~7 min
 
 Each script runs in its own process (so one failure or hang costs only its own row,
 under a per-script time limit) and prints its markdown table; this collects them,
@@ -95,7 +95,7 @@ SUITES = {
 }
 
 
-SMOKE_ARGS = {  # PyTorch eager only and fp32 only: every script and its parity checks run in CI;
+SMOKE_ARGS = {  # PyTorch eager only and fp32 only: every script and its parity checks, by hand;
     # torch.compile (minutes of C++ compilation on CPU) and bf16 are exercised by the real suites
     "biggan_forward.py": ["--torch_modes=eager"],
     "biggan_sweep.py": ["--dtypes=float32"],
@@ -124,37 +124,52 @@ def _device() -> str:
     return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
 
 
+# Run in a fresh interpreter by the suite (it never imports torch itself).
+VERSIONS_CODE = (
+    "import jax, sys; v=['jax '+jax.__version__]\n"
+    "try:\n import torch; v.append('torch '+torch.__version__)\nexcept ImportError: pass\n"
+    "print(', '.join(v) + ', Python ' + sys.version.split()[0])"
+)
+
+
 def _versions() -> str:
-    code = (
-        "import jax, sys; v=['jax '+jax.__version__]\n"
-        "try:\n import torch; v.append('torch '+torch.__version__)\nexcept ImportError: pass\n"
-        "print(', '.join(v) + ', Python ' + sys.version.split()[0])"
-    )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", VERSIONS_CODE], capture_output=True, text=True,
+                       timeout=120)  # fmt: skip
     return r.stdout.strip() or "versions unknown"
 
 
-def run_one(title: str, script: str, args: list[str], limit: float) -> tuple[str, dict]:
-    """One script's markdown (its tables, without the JSON lines), or a failure row;
-    and its ratios against PyTorch (:func:`ratios`)."""
+def run_script(script: str, args: list[str], limit: float) -> tuple[str, int | str, str]:
+    """``python benchmarks/SCRIPT *args`` in its own process: ``(stdout, exit code or
+    "timeout", stderr)``."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    t0 = time.perf_counter()
     cmd = [sys.executable, str(ROOT / "benchmarks" / script), *args]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=limit, env=env, cwd=ROOT)
-        out, rc = r.stdout, r.returncode
-        err = r.stderr
+        return r.stdout, r.returncode, r.stderr
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        rc, err = "timeout", f"stopped after {limit:.0f} s"
-    dt = time.perf_counter() - t0
+        return out, "timeout", f"stopped after {limit:.0f} s"
+
+
+def section(title: str, script: str, args: list[str], out: str, rc: int | str, err: str,
+            seconds: float) -> str:  # fmt: skip
+    """One script's markdown: its command line and time, its tables without the JSON
+    lines, and a ``**FAILED**`` line with the last line of stderr if it failed."""
     body = "\n".join(line for line in out.splitlines() if not line.lstrip().startswith("{"))
     body = re.sub(r"\n{3,}", "\n\n", body).strip()
-    head = f"#### {title}\n\n`python benchmarks/{script} {' '.join(args)}` — {dt:.0f} s"
+    head = f"#### {title}\n\n`python benchmarks/{script} {' '.join(args)}` — {seconds:.0f} s"
     if rc != 0:
         last = (err or "").strip().splitlines()[-1:] or ["no output"]
         head += f"\n\n**FAILED** (exit {rc}): {last[0][:300]}"
-    return head + ("\n\n" + body if body else "") + "\n", ratios(out)
+    return head + ("\n\n" + body if body else "") + "\n"
+
+
+def run_one(title: str, script: str, args: list[str], limit: float) -> tuple[str, dict]:
+    """One script's markdown (:func:`section`), or a failure row; and its ratios
+    against PyTorch (:func:`ratios`)."""
+    t0 = time.perf_counter()
+    out, rc, err = run_script(script, args, limit)
+    return section(title, script, args, out, rc, err, time.perf_counter() - t0), ratios(out)
 
 
 THROUGHPUT = ("it/s", "image-it/s", "steps/s", "img/s")  # first one a row has is compared
@@ -238,7 +253,7 @@ def main(argv=None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--suite", choices=sorted(SUITES), default="gpu")
-    ap.add_argument("--smoke", action="store_true", help="every script with --smoke (CI)")
+    ap.add_argument("--smoke", action="store_true", help="every script with --smoke (by hand; BENCHMARKS.md)")
     ap.add_argument("--only", default="", help="comma list of scripts to run (e.g. style.py)")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     ap.add_argument("--repeats", type=int, default=1, help="rounds of the whole suite (median ratio)")

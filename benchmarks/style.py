@@ -203,7 +203,8 @@ def bench_torch(params, cfg, content, style, steps: int, optimizer: str, compile
             "grad_check": grad_check}  # fmt: skip
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line; ``--smoke``: 32², 3 steps, 2 ratios, PyTorch eager."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--steps", type=int, default=100)
@@ -216,12 +217,18 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=1, help="timings per figure (median)")
     ap.add_argument("--loop", default="auto", choices=optim.LOOPS, help="our loop form")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--weights", default="random:vgg19",
+                    help="a styletransfer.vgg.load name (random:vgg19:8: a toy run)")  # fmt: skip
     a = ap.parse_args(argv)
     if a.smoke:
         a.size, a.steps, a.ratios = 32, 3, 2
     a.torch_modes = a.torch_modes or ("eager" if a.smoke else "eager,compile")
-    cfg = vgg.VGG19
-    params = vgg.init_params(cfg, jax.random.key(0), head=False)
+    return a
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    cfg, params = vgg.load(a.weights, seed=0, head=False)
     params = jax.tree.map(jnp.asarray, params)
     net = transfer.Net(cfg, params)
     content, style = _images(a.size)
