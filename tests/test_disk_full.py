@@ -7,9 +7,9 @@ disk writes them.
 
 The full disk is :class:`FullDisk`: ``open()`` patched so that from the k-th
 file opened for writing under a directory on, every write there fails with
-``ENOSPC`` after writing part of its data. The CLIs run in a subprocess (this
-file is also the driver: ``python tests/test_disk_full.py MODULE < cases.json``),
-one interpreter per CLI, a healthy run and full-disk runs in the same process.
+``ENOSPC`` after writing part of its data. The CLIs run in this process
+(``run_cli``): a healthy run, then the same run on a full disk, with the
+system temp dir (the first fallback) set to a folder of the test's.
 """
 
 from __future__ import annotations
@@ -17,17 +17,15 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
-import importlib
 import io
-import json
 import os
 import pathlib
 import re
-import subprocess
-import sys
 import tempfile
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from cli_harness import CliResult, assert_one_line_error, run_cli
+from fixtures import TINY_VGG19
+
 ENOSPC = os.strerror(errno.ENOSPC)
 
 
@@ -80,39 +78,23 @@ class FullDisk:
         builtins.open = io.open = self._orig
 
 
-def driver() -> None:
-    """Runs ``<MODULE>.run()`` once per case ``{"argv": [...], "full": [dir, k] | null}``
-    from stdin (flags reset in between); prints ``{"code", "stderr"}`` per case."""
-    module = importlib.import_module(sys.argv[1])
-    from absl import flags
-
-    for case in json.load(sys.stdin):
-        flags.FLAGS.unparse_flags()
-        err = io.StringIO()
-        sys.argv = [sys.argv[1], *case["argv"]]
+def _run_cli(module: str, cases: list[dict], tmp: pathlib.Path, monkeypatch) -> list[dict]:
+    """Runs ``module`` once per case ``{"argv": [...], "full": [dir, k] | None}``;
+    returns ``{"code", "stderr"}`` per case. Rescued files go to ``tmp/tmp``."""
+    (tmp / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp / "tmp"))
+    results = []
+    for case in cases:
         disk = FullDisk([case["full"][0]], case["full"][1]) if case["full"] else contextlib.nullcontext()
-        code = 0
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), disk:
-            try:
-                module.run()
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        print(json.dumps({"code": code, "stderr": err.getvalue()}), flush=True)
-
-
-def _run_cli(module: str, cases: list[dict], tmp: pathlib.Path) -> list[dict]:
-    (tmp / "tmp").mkdir()  # the first fallback: rescued files go there
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp / "tmp")}
-    p = subprocess.run([sys.executable, __file__, module], input=json.dumps(cases), env=env,
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)  # fmt: skip
-    assert p.returncode == 0, p.stderr[-3000:]
-    return [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+        with disk:
+            r = run_cli(module, case["argv"])
+        results.append({"code": r.code, "stderr": r.err})
+    return results
 
 
 def _error_line(result: dict, starts: str = "error: could not write ") -> str:
     """The run failed with exit 1 and ends with one ``error:`` line, no traceback."""
-    assert result["code"] == 1, result["stderr"][-3000:]
-    assert "Traceback" not in result["stderr"], result["stderr"][-3000:]
+    assert_one_line_error(CliResult(result["code"], "", result["stderr"]), (1,))
     last = result["stderr"].strip().splitlines()[-1]
     assert last.startswith(starts), result["stderr"][-3000:]
     return last
@@ -128,7 +110,7 @@ def _rescue_dir(line: str, tmp: pathlib.Path, app: str) -> pathlib.Path:
     return pathlib.Path(m.group(1))
 
 
-def test_style_transfer_keeps_the_optimised_image_when_the_disk_fills(tmp_path):
+def test_style_transfer_keeps_the_optimised_image_when_the_disk_fills(tmp_path, monkeypatch):
     import numpy as np
     from PIL import Image
 
@@ -136,7 +118,7 @@ def test_style_transfer_keeps_the_optimised_image_when_the_disk_fills(tmp_path):
     Image.fromarray(rng.integers(0, 256, (40, 30, 3), np.uint8)).save(tmp_path / "content.png")
     Image.fromarray(rng.integers(0, 256, (24, 24, 3), np.uint8)).save(tmp_path / "style.png")
     args = [f"--content={tmp_path / 'content.png'}", f"--style={tmp_path / 'style.png'}",
-            "--weights=random", "--size=32", "--steps=4", "--snapshot_every=2", "--optimizer=adam",
+            f"--weights={TINY_VGG19}", "--size=32", "--steps=4", "--snapshot_every=2", "--optimizer=adam",
             "--style_layers=conv1_1,conv2_1", "--content_layers=conv2_2", "--noprogress"]  # fmt: skip
     ref, d1, d2, d4 = (tmp_path / d for d in ("ref", "full1", "full2", "full4"))
     # files in order: settings.json, result.png, snapshots/step_00002.png, .../step_00004.png, ...
@@ -144,7 +126,7 @@ def test_style_transfer_keeps_the_optimised_image_when_the_disk_fills(tmp_path):
              {"argv": [*args, f"--out_dir={d1}"], "full": [str(d1), 1]},
              {"argv": [*args, f"--out_dir={d2}"], "full": [str(d2), 2]},
              {"argv": [*args, f"--out_dir={d4}"], "full": [str(d4), 4]}]  # fmt: skip
-    ok, at_settings, at_result, at_snapshot = _run_cli("styletransfer.main", cases, tmp_path)
+    ok, at_settings, at_result, at_snapshot = _run_cli("styletransfer", cases, tmp_path, monkeypatch)
     assert ok["code"] == 0, ok["stderr"][-3000:]
     assert _files(ref) == ["losses.json", "losses.png", "result.png", "settings.json",
                            "snapshots/step_00002.png", "snapshots/step_00004.png"]  # fmt: skip
@@ -175,12 +157,12 @@ def test_style_transfer_keeps_the_optimised_image_when_the_disk_fills(tmp_path):
     assert _files(rescued) == ["losses.json", "losses.png", "snapshots/step_00004.png"]
 
 
-def test_featvis_keeps_earlier_targets_and_reports_the_failing_one(tmp_path):
+def test_featvis_keeps_earlier_targets_and_reports_the_failing_one(tmp_path, monkeypatch):
     args = ["--model=toy", "--method=pixel", "--size=16", "--steps=3", "--targets=0-3"]
     ref, full = tmp_path / "ref", tmp_path / "full"
     cases = [{"argv": [*args, f"--out_dir={ref}"], "full": None},
              {"argv": [*args, f"--out_dir={full}"], "full": [str(full), 3]}]  # fmt: skip
-    ok, failed = _run_cli("featvis.main", cases, tmp_path)
+    ok, failed = _run_cli("featvis", cases, tmp_path, monkeypatch)
     assert ok["code"] == 0, ok["stderr"][-3000:]
     names = _files(ref)
     assert len(names) == 5 and names[-1] == "grid.png" and names[2].startswith("0002_"), names
@@ -231,6 +213,3 @@ def test_write_all_when_every_fallback_is_full_too(tmp_path, monkeypatch):
     assert e.value.filename == str(out / "d.bin") and not (out / "d.bin").exists()
     assert _files(out) == ["a.txt"]  # the temporary file is gone
 
-
-if __name__ == "__main__":
-    driver()
