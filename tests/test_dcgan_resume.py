@@ -7,20 +7,19 @@ is recorded in ``configs/run-NNN.json``; a checkpoint whose shapes do not fit
 The workdir holds what a tiny run leaves before its first sample: ``config.json``,
 ``configs/run-000.json`` and an orbax checkpoint at step 1 (the trainer's state
 tree and shapes, zeros), written by the trainer's own functions (no training
-step, no compile). The refused cases run in one
-subprocess (tests/cli_harness.py).
+step, no compile). The refused cases run in this process
+(tests/cli_harness.py).
 """
 
 import json
-import os
 import pathlib
 import shutil
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
+from cli_harness import assert_one_line_error
+from fixtures_dcgan import dcgan_run_cli as run_cli
 from PIL import Image
 
 from dcgan import checkpoints, steps
@@ -67,27 +66,18 @@ def _snapshot(d: pathlib.Path) -> dict[str, bytes]:
     return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
-def _harness(argvs: list[list[str]]) -> list[dict]:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
-    p = subprocess.run([sys.executable, str(ROOT / "tests" / "cli_harness.py"), "dcgan.main"],
-                       input=json.dumps(argvs), env=env, cwd=ROOT, capture_output=True, text=True,
-                       timeout=600)  # fmt: skip
-    assert p.returncode == 0, p.stderr[-3000:]
-    return [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
-
-
 def _cases(trained, tmp: pathlib.Path, cases: dict[str, list[str]]) -> dict:
-    """Runs each case in a copy of the trained workdir: ``{name: (workdir, result, files before)}``."""
-    dirs, argvs = {}, []
+    """Runs each case (in this process) in a copy of the trained workdir:
+    ``{name: (workdir, result, files before)}``."""
+    out = {}
     for name, extra in cases.items():
-        dirs[name] = tmp / name
-        shutil.copytree(trained[0], dirs[name])
+        d = tmp / name
+        shutil.copytree(trained[0], d)
         if name == "lost_config_json":
-            (dirs[name] / "config.json").unlink()
-        argvs.append([*BASE, f"--workdir={dirs[name]}", *extra])
-    before = {name: _snapshot(d) for name, d in dirs.items()}
-    results = _harness(argvs)
-    return {name: (dirs[name], r, before[name]) for name, r in zip(cases, results, strict=True)}
+            (d / "config.json").unlink()
+        before = _snapshot(d)
+        out[name] = (d, run_cli("dcgan.main", [*BASE, f"--workdir={d}", *extra], cwd=ROOT), before)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -103,13 +93,10 @@ def cli(trained, tmp_path_factory):
     })  # fmt: skip
 
 
-def _one_error_line(r: dict, code: int) -> str:
-    assert r["code"] == code, r["stderr"][-3000:]
-    err = r["stderr"]
-    assert "Traceback" not in err and "Exception ignored" not in err, err[-3000:]
-    errors = [s for s in err.splitlines() if s.startswith("error: ")]
-    assert len(errors) == 1 and err.strip().endswith(errors[0]), err[-3000:]
-    return errors[0]
+def _one_error_line(r, code: int) -> str:
+    line = assert_one_line_error(r, (code,))
+    assert "Exception ignored" not in r.err and r.err.strip().endswith(line), r.err[-3000:]
+    return line
 
 
 def test_changed_model_config_is_refused_in_one_line_before_any_compute(cli):

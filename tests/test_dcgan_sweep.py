@@ -1,30 +1,31 @@
 """DCGAN perturbation sweep and sample CLIs on the embedded model: the README's
 first command from a fresh working directory, grid size, seed-k columns
-independent of the batch, perturbed != original, clear errors on bad flags."""
+independent of the batch, perturbed != original, clear errors on bad flags.
 
-import os
+Two subprocesses, where a fresh interpreter is the point: the README's command
+exactly as typed, and ``import dcgan`` loading neither TensorFlow nor torch.
+Every other CLI call runs in this process (tests/cli_harness.py)."""
+
+import importlib
 import pathlib
 import re
 import shlex
-import subprocess
 import sys
 
 import jax
 import numpy as np
 import pytest
+from absl import flags
+from cli_harness import assert_one_line_error, run_cli
 from PIL import Image
+from procs import ROOT, run_python
 
 import dcgan
 from dcgan import grids as S
 from dcgan import hub
 from neural_art import perturb
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAD = 2
-
-
-def _env():
-    return {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def _cells(png, rows, cols, res):
@@ -56,8 +57,7 @@ def readme_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("fresh")
     cmd = _readme_command()
     assert cmd[:3] == ["python", "-m", "dcgan.sweep"]
-    r = subprocess.run([sys.executable, *cmd[1:]], cwd=cwd, env=_env(), capture_output=True,
-                       text=True, timeout=300)  # fmt: skip
+    r = run_python(cmd[1:], cwd=cwd, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     png = pathlib.Path(r.stdout.strip().splitlines()[-1])
     png = png if png.is_absolute() else cwd / png
@@ -122,19 +122,16 @@ def test_sweep_uses_the_project_perturb_module():
     ],
 )
 def test_bad_flags_fail_clearly(tmp_path, args, msg):
-    r = subprocess.run([sys.executable, "-m", "dcgan.sweep", *args], cwd=tmp_path, env=_env(),
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert r.returncode != 0
-    assert msg in r.stderr, r.stderr[-2000:]
-    assert "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1 or "Unknown command line flag" in r.stderr
+    """Usage errors: exit 2, one ``error:`` line, no traceback, nothing written."""
+    r = run_cli("dcgan.sweep", args, cwd=tmp_path)
+    assert_one_line_error(r, (2,), msg)
+    assert len(r.err.strip().splitlines()) == 1, r.err[-2000:]
     assert not list(tmp_path.iterdir())
 
 
 def test_sample_cli_default_embedded(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "dcgan.sample", "--out_dir=a/b", "--n=16"], cwd=tmp_path,
-                       env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = run_cli("dcgan.sample", ["--out_dir=a/b", "--n=16"], cwd=tmp_path)
+    assert r.code == 0, r.err[-3000:]
     cfg = dcgan.load()[0]
     cells = _cells(tmp_path / "a/b/samples.png", 4, 4, cfg.resolution)
     assert len({c.tobytes() for c in cells.reshape(16, -1)}) == 16  # distinct samples
@@ -172,41 +169,51 @@ def test_embedded_model_is_trained():
 
 def test_out_dir_form(tmp_path):
     """``--out_dir=DIR`` writes ``DIR/grid.png``; an --out_dir that is a file is a usage error."""
-    r = subprocess.run([sys.executable, "-m", "dcgan.sweep", "--out_dir=o/sweep", "--seeds=0-1", "--latents=1"],
-                       cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = run_cli("dcgan.sweep", ["--out_dir=o/sweep", "--seeds=0-1", "--latents=1"], cwd=tmp_path)
+    assert r.code == 0, r.err[-3000:]
     assert (tmp_path / "o" / "sweep" / "grid.png").exists()
     (tmp_path / "f").write_text("")
-    r = subprocess.run([sys.executable, "-m", "dcgan.sweep", "--out_dir=f/x"], cwd=tmp_path, env=_env(),
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("dcgan.sweep", ["--out_dir=f/x"], cwd=tmp_path)
+    assert_one_line_error(r, (2,), "is a file")
 
 
 def test_public_api_without_tf_or_torch():
+    """A fresh interpreter (the point: nothing imported yet) loads and runs the
+    embedded G through ``import dcgan`` without importing TensorFlow or torch."""
     code = (
         "import sys, jax, dcgan; cfg, g, d, m = dcgan.load(); "
         "x = dcgan.generate(cfg, g, dcgan.sample_latents(jax.random.key(0), 2, cfg.nz)); "
         "assert x.shape == (2, 64, 64, 3), x.shape; "
         "bad = [k for k in ('tensorflow', 'torch') if k in sys.modules]; assert not bad, bad"
     )
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    r = run_python(["-c", code], timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+LIBRARIES = ("dcgan.grids", "dcgan.figures", "dcgan.train", "dcgan.hub")
 
 
 def test_cli_modules_have_run_entry_points():
     """Every CLI module defines its flags at module level and a ``run()`` entry
-    point; the libraries behind them (grids, figures, train) define no flags."""
-    code = (
-        "import absl.flags as f, dcgan.grids, dcgan.figures, dcgan.train, dcgan.hub; "
-        "n = len(list(f.FLAGS)); import dcgan.sweep as s; "
-        "assert callable(s.run) and len(list(f.FLAGS)) > n and 'alpha' in f.FLAGS"
-    )
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-2000:]
+    point; the libraries behind them (grids, figures, train, hub) define no flags:
+    executed afresh, their module code leaves the flag registry as it was."""
+    before = sorted(flags.FLAGS)
+    for name in LIBRARIES:
+        old = sys.modules.pop(name, None)
+        try:
+            importlib.import_module(name)
+        finally:  # the library objects every other test holds stay the ones in use
+            if old is not None:
+                sys.modules[name] = old
+                setattr(sys.modules["dcgan"], name.split(".")[1], old)
+        assert sorted(flags.FLAGS) == before, name
     for mod in ("sample", "sweep", "analysis", "export", "main"):
-        r = subprocess.run([sys.executable, "-m", f"dcgan.{mod}", "--helpfull"], cwd=ROOT, env=_env(),
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
-        text = r.stdout + r.stderr  # absl's --helpfull exits 1
-        assert r.returncode in (0, 1) and ("--out_dir" in text or "--workdir" in text), text[-2000:]
+        r = run_cli(f"dcgan.{mod}", ["--helpfull"], cwd=ROOT)
+        text = r.out + r.err  # absl's --helpfull exits 1 (run() is what the harness calls)
+        assert r.code == 1 and ("--out_dir" in text or "--workdir" in text), text[-2000:]
+        assert f"dcgan.{mod}:" in text, text[-2000:]  # its own flags, under its own name
+        for lib in LIBRARIES:
+            assert f"{lib}:" not in text, (mod, lib)
         for old in ("--out=", "--output", "--first_seed", "--dtype", "--lr=", "--iterations"):
             assert old not in text, (mod, old)
+    assert "--alpha" in run_cli("dcgan.sweep", ["--helpfull"], cwd=ROOT).out

@@ -5,6 +5,9 @@
     # CPU smoke run (tiny widths, 32x32, a few steps):
     python -m dcgan.main --config=dcgan/configs/art.py:quick --workdir=/tmp/dcgan_quick \
         --config.data.folder=/path/to/images
+    # the tests' config (quick at 16x16, lr 1e-3: a train step that compiles in seconds):
+    python -m dcgan.main --config=dcgan/configs/art.py:tiny --workdir=/tmp/dcgan_tiny \
+        --config.data.folder=/path/to/images
 """
 
 from dcgan.configs.common import base_config, quick

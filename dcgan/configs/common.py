@@ -40,9 +40,13 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def quick(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.ConfigDict:
-    """Applies the config-file variant ``arg``: ``None``/``""`` (as is) or
-    ``"quick"`` -- a CPU smoke run (widths 8, 32x32, batch 16, 20 steps)."""
-    if arg == "quick":
+    """Applies the config-file variant ``arg``: ``None``/``""`` (as is),
+    ``"quick"`` -- a CPU smoke run (widths 8, 32x32, batch 16, 20 steps) -- or
+    ``"tiny"`` -- the tests' config: ``quick`` at 16x16 with lr 1e-3 (one small
+    train step program every test shares; 300 steps move G to flat-colour data),
+    epochs of 1024 examples through a 256-example shuffle buffer (few epoch
+    pipelines to build, little memory)."""
+    if arg in ("quick", "tiny"):
         c.model.ngf = c.model.ndf = 8
         c.model.resolution = 32
         c.batch_size = 16
@@ -52,6 +56,11 @@ def quick(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.Confi
         c.checkpoint_every = 5
         c.num_samples = 16
         c.data.min_epoch_examples = 64
+        if arg == "tiny":
+            c.model.resolution = 16
+            c.lr = 1e-3
+            c.data.min_epoch_examples = 1024
+            c.data.shuffle_buffer = 256
     elif arg:
-        raise ValueError(f"unknown config variant {arg!r} (quick)")
+        raise ValueError(f"unknown config variant {arg!r} (quick, tiny)")
     return c
