@@ -8,7 +8,6 @@ knows what is done and tells process 1.
 """
 
 import json
-import os
 import pathlib
 import socket
 import subprocess
@@ -16,11 +15,10 @@ import sys
 
 import jax
 import pytest
+from fixtures_sweep import SWEEP_TINY_ARGS, SWEEP_TINY_SEEDS
+from procs import ROOT, python_env
 
-from biggan_jax import experiment
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-ARGS = ["--weights=random:biggan-deep-128:8", "--classes=volcano,stupa", "--latents=1", "--truncation=0.5"]
+SEEDS = SWEEP_TINY_SEEDS  # the reference (sweep_tiny_reference): seeds 0-11, one process
 
 pytestmark = pytest.mark.skipif(
     not hasattr(jax.config, "jax_cpu_collectives_implementation"),
@@ -38,15 +36,22 @@ def _two_processes(tmp_path, seeds: str, *extra) -> list[subprocess.CompletedPro
     port = _free_port()
     procs = []
     for i in range(2):
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "NEURAL_ART_JAX_CACHE": str(tmp_path / "cache"),
-               "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(i)}  # fmt: skip
-        cmd = [sys.executable, "-m", "biggan_jax", "--multihost", *ARGS, f"--seeds={seeds}",
+        env = python_env(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
+                         JAX_PROCESS_ID=str(i))  # fmt: skip
+        cmd = [sys.executable, "-m", "biggan_jax", "--multihost", *SWEEP_TINY_ARGS, f"--seeds={seeds}",
                f"--out_dir={tmp_path / f'host{i}'}", *extra]  # fmt: skip
-        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))  # fmt: skip
     out = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=900)
-        out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=600)
+            out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     return out
 
 
@@ -55,11 +60,8 @@ def _files(d: pathlib.Path) -> dict[str, bytes]:
             if not p.name.startswith("grid")}  # fmt: skip
 
 
-def test_two_processes_write_one_directory_equal_to_one_process(tmp_path):
-    ref = tmp_path / "one"
-    experiment.run(experiment.SweepJob(weights=ARGS[0].split("=")[1], classes=("volcano", "stupa"),
-                                       seeds=tuple(range(10)), out_dir=str(ref), truncation=0.5),
-                   progress=False)  # fmt: skip
+def test_two_processes_write_one_directory_equal_to_one_process(sweep_tiny_reference, tmp_path):
+    ref = sweep_tiny_reference[0]  # one process, one device, chunks of 4
     ref_files = _files(ref)
 
     # Process 0's disk holds a sweep begun elsewhere: seeds 0-3 (manifest without a plan);
@@ -79,19 +81,19 @@ def test_two_processes_write_one_directory_equal_to_one_process(tmp_path):
     for s in range(4):
         (host0 / f"thumbs/seed_{s:06d}.jpg").write_bytes((ref / f"thumbs/seed_{s:06d}.jpg").read_bytes())
 
-    runs = _two_processes(tmp_path, "0-9", "--chunk_size=2")  # 3 chunks, one seed per process each
+    runs = _two_processes(tmp_path, f"0-{SEEDS - 1}", "--chunk_size=2")  # 4 chunks, one seed per process each
     for r in runs:
         assert r.returncode == 0, r.stderr[-3000:]
-    assert "wrote 10 networks" in runs[0].stdout and "wrote" not in runs[1].stdout
+    assert f"wrote {SEEDS} networks" in runs[0].stdout and "wrote" not in runs[1].stdout
     assert not list(host1.rglob("*.png")) and not (host1 / "manifest.json").exists()
     m = json.loads((host0 / "manifest.json").read_text())
-    assert m["seeds_done"] == list(range(10)) and m["plan"]["devices"] == 2 and m["plan"]["chunk"] == 2
+    assert m["seeds_done"] == list(range(SEEDS)) and m["plan"]["devices"] == 2 and m["plan"]["chunk"] == 2
     assert _files(host0) == ref_files  # byte for byte, both processes' seeds
     assert (host0 / "grid.png").read_bytes() == (ref / "grid.png").read_bytes()
     scores = json.loads((host0 / "scores.json").read_text())
-    assert sorted(map(int, scores)) == list(range(10))  # the gallery: every seed
+    assert sorted(map(int, scores)) == list(range(SEEDS))  # the gallery: every seed
     page = (host0 / "index.html").read_text()
-    assert all(f"thumbs/seed_{s:06d}.jpg" in page and (host0 / f"thumbs/seed_{s:06d}.jpg").exists() for s in range(10))
+    assert all(f"thumbs/seed_{s:06d}.jpg" in page and (host0 / f"thumbs/seed_{s:06d}.jpg").exists() for s in range(SEEDS))
 
 
 def test_a_refusal_on_process_0_stops_both_processes(tmp_path):

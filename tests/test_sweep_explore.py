@@ -1,40 +1,37 @@
-"""Issue 13 wired into the sweep CLIs, on a tiny BigGAN (three processes: a stored-BN
+"""Issue 13 wired into the sweep CLIs, on a tiny BigGAN (in process: a stored-BN
 sweep, a ``--bn=recompute`` sweep and a ``--bn=recompute`` walk, all with the same
-``--alpha_per_block``; CPU compiles are slow, so each is a module-scoped fixture):
+``--alpha_per_block``; CPU compiles are slow, so each sweep is a module-scoped fixture):
 index.html + scores.json (checked in headless Chromium), the VGG departure hook
-(``styletransfer.scores:vgg_departure`` on ``random:vgg16``), per-block α and BN
+(``styletransfer.scores:vgg_departure`` on the tiny ``random:vgg16:8``), per-block α and BN
 mode in manifests and regenerate commands, walk end points equal to the sweep's
 images under the same settings; the DCGAN sweep and its ``--walk_between``."""
 
 from __future__ import annotations
 
 import json
-import os
-import pathlib
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from browser import CHROMIUM, dom
+from cli_harness import assert_one_line_error, run_cli
+from fixtures import TINY_VGG16
 from PIL import Image
+from procs import ROOT
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 WEIGHTS = "--weights=random:biggan-deep-128:4"
 BLOCKS = "--alpha_per_block=B1:0,B2-B3:0.6"
 COMMON = [WEIGHTS, "--classes=volcano", "--latents=1", "--truncation=0.5", BLOCKS]
-VGG = ["--score_with=styletransfer.scores:vgg_departure", "--score_weights=random:vgg16"]
+VGG = ["--score_with=styletransfer.scores:vgg_departure", f"--score_weights={TINY_VGG16}"]
 IMAGE = "r000_volcano_l0.png"
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install chromium)")
 
 
-def cli(module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=900)  # fmt: skip
+def cli(module: str, *args: str, check: bool = True):
+    """``python -m module *args`` in this process (run from the repository root)."""
+    r = run_cli(module, list(args), cwd=ROOT)
     if check:
-        assert r.returncode == 0, r.stderr[-3000:]
+        assert r.code == 0, r.err[-3000:]
     return r
 
 
@@ -96,8 +93,8 @@ def test_flags_checked_before_compute(tmp_path):
     ]:  # fmt: skip
         args = [a for a in COMMON if not a.startswith("--alpha_per_block")] + extra
         r = cli("biggan_jax", *args, "--seeds=0", f"--out_dir={out}", check=False)
-        lines = r.stderr.strip().splitlines()
-        assert r.returncode == code and len(lines) == 1 and lines[0].startswith("error: ") and msg in lines[0], r.stderr
+        assert_one_line_error(r, (code,), msg)
+        assert len(r.err.strip().splitlines()) == 1, r.err  # nothing but the error line
     assert not out.exists()  # nothing written: every check ran before the sweep
 
 
