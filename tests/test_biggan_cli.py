@@ -1,45 +1,24 @@
-"""The sweep CLI (python -m biggan_jax) end to end: resume, regenerate, errors."""
+"""The sweep CLI (python -m biggan_jax, run in-process by tests/cli_harness.py) end
+to end: manifest, exact regeneration, resume, refusals, errors before compute."""
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
+import shutil
 
 import numpy as np
 import pytest
+from cli_harness import assert_one_line_error, run_cli
+from fixtures_biggan import BIGGAN_SWEEP_ARGV
 from PIL import Image
 
 from biggan_jax.sharded import Perturbation
 from neural_art import images
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+SMOKE = ["--weights=random:biggan-deep-128:4", "--classes=volcano,espresso", "--latents=1"]
 
 
-def _run(args, **kw):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **kw.pop("env", {})}
-    return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, env=env, timeout=900, **kw
-    )
-
-
-SMOKE = [
-    "-m",
-    "biggan_jax",
-    "--weights=random:biggan-deep-128:4",
-    "--classes=volcano,espresso",
-    "--latents=1",
-]
-
-
-def test_cli_end_to_end_resume_and_regenerate(tmp_path):
-    out = tmp_path / "sweep"
-    # the CLI's own XLA cache (not the test run's shared one): the resume run reuses it
-    cache = {"NEURAL_ART_JAX_CACHE": str(tmp_path / "cache"), "JAX_COMPILATION_CACHE_DIR": ""}
-    r = _run(
-        [*SMOKE, "--seeds=0-2", f"--out_dir={out}", "--chunk_size=2", "--truncation=0.5"], env=cache
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
+def test_cli_sweep_manifest_images_and_exact_regeneration(biggan_cli_sweep):
+    out, r = biggan_cli_sweep
+    assert "wrote 3 networks x 2 images" in r.out
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seeds_done"] == [0, 1, 2] and len(manifest["rows"]) == 2
     assert (
@@ -61,29 +40,57 @@ def test_cli_end_to_end_resume_and_regenerate(tmp_path):
     theta = Perturbation(**{**manifest["perturbation"], "include": ()}).apply(
         params, jax.random.fold_in(jax.random.key(manifest["root_seed"]), 2)
     )
-    row = manifest["rows"][1]
-    z = biggan_jax.truncated_noise(
-        jax.random.fold_in(jax.random.key(manifest["latent_seed"]), row["latent"]), 1, 0.5
-    )
-    img = biggan_jax.generate(cfg, theta, z, biggan_jax.class_vector([row["class_id"]]), 0.5)
-    png = np.asarray(Image.open(out / "images" / "seed_000002" / "r001_espresso_l0.png")).astype(
-        np.float32
-    )
-    assert np.abs(images.to_uint8(np.asarray(img[0])) - png).max() <= 1
+    rows = manifest["rows"]  # both rows at once (a batch of 2, as the other BigGAN tests)
+    z = jax.numpy.concatenate([biggan_jax.truncated_noise(
+        jax.random.fold_in(jax.random.key(manifest["latent_seed"]), row["latent"]), 1, 0.5)
+        for row in rows])  # fmt: skip
+    img = biggan_jax.generate(cfg, theta, z, biggan_jax.class_vector([r["class_id"] for r in rows]), 0.5)
+    for i, name in enumerate(("r000_volcano_l0.png", "r001_espresso_l0.png")):
+        png = np.asarray(Image.open(out / "images" / "seed_000002" / name)).astype(np.float32)
+        assert np.abs(images.to_uint8(np.asarray(img[i])) - png).max() <= 1
 
+
+def test_cli_resume_skips_finished_seeds_and_refuses_other_settings(biggan_cli_sweep, tmp_path):
+    out = tmp_path / "sweep"
+    shutil.copytree(biggan_cli_sweep[0], out)  # copy2: modification times kept
+    before = {p: p.stat().st_mtime_ns for p in (out / "images").rglob("*.png")}
     # Resume: existing seeds are skipped (files untouched), new ones added.
-    before = (out / "images/seed_000001/r000_volcano_l0.png").stat().st_mtime_ns
-    r = _run(
-        [*SMOKE, "--seeds=0-3", f"--out_dir={out}", "--chunk_size=2", "--truncation=0.5"], env=cache
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert list((tmp_path / "cache" / "xla").iterdir())
-    assert (out / "images/seed_000001/r000_volcano_l0.png").stat().st_mtime_ns == before
+    r = run_cli("biggan_jax", [*BIGGAN_SWEEP_ARGV[:2], "--seeds=0-3", *BIGGAN_SWEEP_ARGV[3:],
+                               f"--out_dir={out}"])  # fmt: skip
+    assert r.code == 0, r.err[-3000:]
+    assert "wrote 4 networks x 2 images" in r.out
+    assert {p: p.stat().st_mtime_ns for p in before} == before
     assert json.loads((out / "manifest.json").read_text())["seeds_done"] == [0, 1, 2, 3]
+    assert len(list((out / "images" / "seed_000003").glob("*.png"))) == 2
 
     # Other settings in the same directory: refused, nothing overwritten.
-    r = _run([*SMOKE, "--seeds=0-3", f"--out_dir={out}", "--alpha=0.5", "--truncation=0.5"])
-    assert r.returncode != 0 and "other settings" in r.stderr and "perturbation" in r.stderr
+    manifest = (out / "manifest.json").read_bytes()
+    r = run_cli("biggan_jax", [*SMOKE, "--seeds=0-3", f"--out_dir={out}", "--alpha=0.5",
+                               "--truncation=0.5"])  # fmt: skip
+    line = assert_one_line_error(r, (1,), "other settings")
+    assert "perturbation" in line
+    assert (out / "manifest.json").read_bytes() == manifest
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_cli_sets_its_own_compilation_cache_unless_one_is_configured(tmp_path, monkeypatch):
+    """A re-run (resume) reuses compiled programs: the CLI points JAX's persistent
+    cache at $NEURAL_ART_JAX_CACHE/xla, and leaves a cache the user configured alone."""
+    import jax
+
+    from neural_art import cli
+
+    configured = jax.config.jax_compilation_cache_dir
+    monkeypatch.setenv("NEURAL_ART_JAX_CACHE", str(tmp_path / "cache"))
+    try:
+        jax.config.update("jax_compilation_cache_dir", None)
+        cli.use_compilation_cache()
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache" / "xla")
+        jax.config.update("jax_compilation_cache_dir", str(tmp_path / "mine"))
+        cli.use_compilation_cache()
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "mine")
+    finally:
+        jax.config.update("jax_compilation_cache_dir", configured)
 
 
 @pytest.mark.parametrize(
@@ -104,37 +111,37 @@ def test_cli_end_to_end_resume_and_regenerate(tmp_path):
     ],
 )
 def test_cli_bad_input_fails_before_compute(tmp_path, flags, message):
-    args = [*SMOKE, "--seeds=0-1", f"--out_dir={tmp_path / 'o'}", *flags]
-    r = _run(args)
-    assert r.returncode == 2 and message in r.stderr, r.stderr[-2000:]
-    assert "Traceback" not in r.stderr and r.stderr.strip().startswith("error: ")
-    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run_cli("biggan_jax", [*SMOKE, "--seeds=0-1", f"--out_dir={tmp_path / 'o'}", *flags])
+    assert_one_line_error(r, (2,), message)
+    assert r.err.strip().startswith("error: ") and len(r.err.strip().splitlines()) == 1, r.err
     assert not (tmp_path / "o" / "images").exists()
 
 
 def test_cli_unwritable_out_dir(tmp_path):
     f = tmp_path / "file.txt"
     f.write_text("x")
-    r = _run([*SMOKE, "--seeds=0", f"--out_dir={f / 'sub'}"])
-    assert r.returncode != 0 and "not writable" in r.stderr
+    r = run_cli("biggan_jax", [*SMOKE, "--seeds=0", f"--out_dir={f / 'sub'}"])
+    assert_one_line_error(r, (1,), "not writable")
 
 
 def test_out_dir_that_is_a_file(tmp_path):
     f = tmp_path / "file.txt"
     f.write_text("x")
-    r = _run([*SMOKE, "--seeds=0", f"--out_dir={f}"])
-    assert r.returncode != 0 and "is a file" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("biggan_jax", [*SMOKE, "--seeds=0", f"--out_dir={f}"])
+    assert_one_line_error(r, (2,), "is a file")
+    assert f.read_text() == "x"
 
 
-def test_load_random_with_width_and_config_without_loading():
+def test_load_random_with_width_and_config_without_loading(tiny_biggan):
     import jax
 
     import biggan_jax
     from biggan_jax import hub
 
-    cfg, params = biggan_jax.load("random:biggan-deep-128:8")
-    assert cfg == biggan_jax.BIGGAN_DEEP_128.replace(channel_width=8)
-    assert hub.config_for("random:biggan-deep-128:8") == cfg
+    cfg, params = tiny_biggan  # biggan_jax.load("random:biggan-deep-128:4")
+    assert cfg == biggan_jax.BIGGAN_DEEP_128.replace(channel_width=4)
+    assert hub.config_for("random:biggan-deep-128:4") == cfg
+    assert hub.config_for("random:biggan-deep-128:8") == cfg.replace(channel_width=8)
     again = biggan_jax.init_params(cfg, jax.random.key(0))  # seed=0 init
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
