@@ -1,6 +1,8 @@
-"""Golden outputs: one tiny run of each CLI, its images' pixel hashes recorded
-before the package reorganisation (issue 11, at commit 1ed194e) and checked ever
-since. A change that alters a CLI's pixels on purpose re-records its case
+"""Golden outputs: one tiny run of each CLI, in-process (tests/cli_harness.py), its
+images' pixel hashes recorded and checked ever since (first before the package
+reorganisation, issue 11, at commit 1ed194e; re-recorded once when the CLIs moved to
+VGG channel width 8, ``random:vgg16:8`` / ``random:vgg19:8``, for the test-suite
+speed-up). A change that alters a CLI's pixels on purpose re-records its case
 (``python tests/test_golden.py --record NAME``) and says why in the commit.
 
 Hashes are of decoded pixel arrays (shape, dtype and bytes), not of PNG files, so
@@ -9,9 +11,8 @@ Beside each hash, ``golden_pooled.json`` keeps the image's means over a 16×16 g
 levels): XLA:CPU's rounding depends on the host CPU. On 2026-12-02 a second machine of
 this workplace (same code, same package versions) gave 12 of the 51 hashed images other
 hashes, in six of the ten cases, so an image whose hash differs still passes when its block
-means are within ``POOL_TOL`` grey levels of the record (taken on that second machine from
-the same code) — a real change of the pixels (another noise, a wrong layer) moves them by
-far more.
+means are within ``POOL_TOL`` grey levels of the record — a real change of the pixels
+(another noise, a wrong layer) moves them by far more.
 DCGAN training is not bit-reproducible between two processes on XLA:CPU (two
 identical 4-step runs gave different samples, 2026-12-02), so its case checks the
 prepared training data and that the sample grid exists; exact resume within a run
@@ -23,14 +24,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import pathlib
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 from PIL import Image
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))  # python tests/test_golden.py --record
+from cli_harness import run_cli  # noqa: E402
+from fixtures_biggan import BIGGAN_SWEEP_ARGV  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GOLDEN = pathlib.Path(__file__).with_name("golden.json")
@@ -56,19 +59,18 @@ def _pictures(tmp: pathlib.Path) -> pathlib.Path:
 
 # name -> (module, argv); {out} is the case's output dir, {pics} the inputs.
 CASES = {
-    "biggan_sweep": ("biggan_jax", [
-        "--weights=random:biggan-deep-128:4", "--classes=volcano,espresso", "--seeds=0-2",
-        "--latents=1", "--chunk_size=2", "--truncation=0.5", "--out_dir={out}"]),
+    # the run tests/test_biggan_cli.py reads too (fixture biggan_cli_sweep)
+    "biggan_sweep": ("biggan_jax", [*BIGGAN_SWEEP_ARGV, "--out_dir={out}"]),
     "biggan_sweep_replace": ("biggan_jax", [
         "--weights=random:biggan-deep-128:4", "--classes=stupa", "--seeds=0-1", "--mode=replace",
         "--block=B2", "--out_dir={out}"]),
     "style": ("styletransfer", [
-        "--weights=random", "--content={pics}/content.png", "--style={pics}/style.png",
+        "--weights=random:vgg19:8", "--content={pics}/content.png", "--style={pics}/style.png",
         "--size=32", "--steps=4", "--optimizer=adam", "--init=noise",
         "--style_layers=conv1_1,conv2_1", "--content_layers=conv2_2", "--out_dir={out}",
         "--noprogress"]),
     "style_lbfgs": ("styletransfer", [
-        "--weights=random", "--content={pics}/content.png", "--style={pics}/style.png",
+        "--weights=random:vgg19:8", "--content={pics}/content.png", "--style={pics}/style.png",
         "--size=32", "--steps=3", "--optimizer=lbfgs", "--init=content",
         "--style_layers=conv1_1,conv2_1", "--content_layers=conv2_2", "--out_dir={out}",
         "--noprogress"]),
@@ -82,7 +84,7 @@ CASES = {
         "--model=dcgan-d", "--targets=0,conv1:0", "--method=pixel", "--size=64", "--steps=3",
         "--out_dir={out}"]),
     "featvis_vgg": ("featvis", [
-        "--weights=random:vgg16", "--targets=1,relu2_1:0", "--method=fft", "--size=32",
+        "--weights=random:vgg16:8", "--targets=1,relu2_1:0", "--method=fft", "--size=32",
         "--steps=3", "--out_dir={out}"]),
 }
 
@@ -110,17 +112,20 @@ def _pooled_close(got: str, want: str) -> bool:
     return float(np.abs(g - w).max()) <= POOL_TOL
 
 
-def run_case(name: str, tmp: pathlib.Path, cases=None) -> dict[str, tuple[str, str]]:
-    """relative PNG path -> (pixel hash or "exists", block means)."""
-    module, argv = (cases or CASES)[name]
+def run_case(name: str, tmp: pathlib.Path) -> pathlib.Path:
+    """Runs case ``name`` in-process (cwd: the repository root, as its relative paths
+    expect) and returns its output directory."""
+    module, argv = CASES[name]
     pics = _pictures(tmp)
     out = tmp / name
     args = [a.format(out=out, pics=pics) for a in argv]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT),
-           "NEURAL_ART_JAX_CACHE": str(tmp / "cache")}
-    r = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, f"{name}: {r.stderr[-3000:]}"
+    r = run_cli(module, args, env={"NEURAL_ART_JAX_CACHE": str(tmp / "cache")}, cwd=ROOT)
+    assert r.code == 0, f"{name}: exit {r.code}: {r.err[-3000:]}"
+    return out
+
+
+def hashes(name: str, out: pathlib.Path) -> dict[str, tuple[str, str]]:
+    """relative PNG path -> (pixel hash or "exists", block means)."""
     files = sorted(p for p in out.rglob("*.png") if not p.name.startswith(SKIP))
     assert files, f"{name} wrote no PNG under {out}"
     loose = UNSTABLE.get(name, ())
@@ -132,10 +137,14 @@ def run_case(name: str, tmp: pathlib.Path, cases=None) -> dict[str, tuple[str, s
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_golden(name, tmp_path):
+def test_golden(name, tmp_path, request):
     want = json.loads(GOLDEN.read_text())[name]
     pooled = json.loads(POOLED.read_text()).get(name, {})
-    got = run_case(name, tmp_path)
+    if name == "biggan_sweep":  # the same command as the shared sweep: run once per worker
+        out = request.getfixturevalue("biggan_cli_sweep")[0]
+    else:
+        out = run_case(name, tmp_path)
+    got = hashes(name, out)
     assert sorted(got) == sorted(want), "a different set of images"
     off = {k: (h, want[k]) for k, (h, m) in got.items()
            if h != want[k] and not (k in pooled and _pooled_close(m, pooled[k]))}  # fmt: skip
@@ -168,7 +177,7 @@ if __name__ == "__main__":  # python tests/test_golden.py --record[_pooled] [NAM
     old_pooled = json.loads(POOLED.read_text()) if POOLED.exists() else {}
     with tempfile.TemporaryDirectory() as d:
         for n in names:
-            got = run_case(n, pathlib.Path(d))
+            got = hashes(n, run_case(n, pathlib.Path(d)))
             if mode == "--record":
                 old[n] = {k: h for k, (h, _) in got.items()}
             old_pooled[n] = {k: m for k, (h, m) in got.items() if m}
