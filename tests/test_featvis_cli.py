@@ -1,25 +1,17 @@
-"""``python -m featvis`` end to end (random VGG-16, 32²), target parsing and
-bad-target / bad-flag errors (featvis.app, featvis.main)."""
-
-import os
-import subprocess
-import sys
+"""``python -m featvis`` end to end (random VGG-16 at width 8, 32²; in-process),
+target parsing and bad-target / bad-flag errors (featvis.app, featvis.main)."""
 
 import numpy as np
 import pytest
+from cli_harness import assert_one_line_error, run_cli
+from fixtures import TINY_VGG16
 from PIL import Image
 
 from featvis import app, models
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def _cli(*args, timeout=300):
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
-    return subprocess.run(
-        [sys.executable, "-m", "featvis", *args], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=timeout,
-    )  # fmt: skip
+def _cli(*args):
+    return run_cli("featvis", list(args))
 
 
 def test_parse_targets():
@@ -46,10 +38,10 @@ def test_check_targets_names_the_bad_one():
 
 def test_cli_random_vgg16_end_to_end(tmp_path):
     out = tmp_path / "out"
-    r = _cli("--weights=random", "--targets=0-1,relu3_1:2,3+4", "--method=pixel", "--size=32",
+    r = _cli(f"--weights={TINY_VGG16}", "--targets=0-1,relu3_1:2,3+4", "--method=pixel", "--size=32",
              "--steps=3", "--thresholds=1", "--chunk_size=2", f"--out_dir={out}")  # fmt: skip
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "4 targets" in r.stdout and "target" in r.stderr  # tqdm bar on stderr
+    assert r.code == 0, r.err[-3000:]
+    assert "4 targets" in r.out and "target" in r.err  # tqdm bar on stderr
     files = sorted(p.name for p in out.iterdir())
     assert files == ["0000_0_tench.png", "0001_1_goldfish.png", "0002_relu3_1_2.png",
                      "0003_3_tiger_shark+4_hammerhead.png", "grid.png"], files  # fmt: skip
@@ -68,11 +60,9 @@ def test_cli_random_vgg16_end_to_end(tmp_path):
     ],
 )
 def test_cli_errors_are_usage_errors(args, msg, tmp_path):
-    """Checked before any weights load: each run is an import and an exit."""
+    """Checked before any weights load: a usage error, exit 2, one line, no traceback."""
     r = _cli(*args, f"--out_dir={tmp_path}")
-    assert r.returncode != 0
-    assert msg in r.stderr, r.stderr[-2000:]
-    assert "Traceback" not in r.stderr
+    assert_one_line_error(r, (2,), msg)
 
 
 def test_visualise_rejects_despraz_at_other_sizes(tmp_path):

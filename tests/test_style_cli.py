@@ -4,18 +4,17 @@
 import json
 import logging
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from cli_harness import assert_one_line_error, run_cli
+from fixtures import TINY_VGG19
 from PIL import Image
+from procs import run_python
 
 from neural_art import cli
 from neural_art import images as imageio
 from styletransfer import Settings, optim, pipeline, settings
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -61,31 +60,30 @@ def test_grey_rgba_converted_with_note_and_oversize_resized(pics, caplog):
 
 def test_option_errors(pics):
     with pytest.raises(ValueError, match="needs a content image"):
-        pipeline.run(Settings(style=(str(pics / "grey.png"),), weights="random"))
+        pipeline.run(Settings(style=(str(pics / "grey.png"),), weights=TINY_VGG19))
     with pytest.raises(ValueError, match="needs at least one style image"):
-        pipeline.run(Settings(content=str(pics / "content.png"), weights="random"))
+        pipeline.run(Settings(content=str(pics / "content.png"), weights=TINY_VGG19))
     with pytest.raises(imageio.ImageError, match="corrupt"):
         pipeline.run(
             Settings(
                 content=str(pics / "content.png"), style=(str(pics / "corrupt.png"),),
-                weights="random", out_dir=str(pics / "o"),
+                weights=TINY_VGG19, out_dir=str(pics / "o"),
             )
         )  # fmt: skip
 
 
 def test_cli_end_to_end(pics, tmp_path):
     out = tmp_path / "out"
-    cmd = [
-        sys.executable, "-m", "styletransfer", "--weights=random", f"--content={pics / 'content.png'}",
+    argv = [
+        f"--weights={TINY_VGG19}", f"--content={pics / 'content.png'}",
         f"--style={pics / 'grey.png'},{pics / 'rgba.png'}", "--style_blend=2,1", "--size=32",
         "--steps=4", "--snapshot_every=2", "--optimizer=adam", "--init=noise",
         "--style_layers=conv1_1,conv2_1,conv3_1", "--content_layers=conv3_2", f"--out_dir={out}",
         "--noprogress",
     ]  # fmt: skip
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert "result:" in p.stdout
+    r = run_cli("styletransfer", argv)
+    assert r.code == 0, r.err[-3000:]
+    assert "result:" in r.out
     res = np.asarray(Image.open(out / "result.png"))
     assert res.shape == (32, 24, 3)
     assert sorted(os.listdir(out / "snapshots")) == ["step_00002.png", "step_00004.png"]
@@ -94,21 +92,18 @@ def test_cli_end_to_end(pics, tmp_path):
     assert len(trace) == 5 and trace[-1] < trace[0]
     assert json.loads((out / "settings.json").read_text())["style_blend"] == [2.0, 1.0]
     # a missing input: exit 1 with a clear message, nothing else
-    p = subprocess.run(cmd[:4] + [f"--content={pics / 'nope.png'}"] + cmd[5:], capture_output=True,
-                       text=True, env=env, cwd=ROOT, timeout=120)  # fmt: skip
-    assert p.returncode == 1 and "image not found" in p.stderr
-    assert p.stderr.strip().count("\n") == 0, p.stderr  # one line, no traceback
+    r = run_cli("styletransfer", [argv[0], f"--content={pics / 'nope.png'}", *argv[2:]])
+    assert_one_line_error(r, (1,), "image not found")
+    assert r.err.strip().count("\n") == 0 and not r.out, r.err  # one line, no traceback
     # bad values: exit 2, one line naming the flag, before any compute
     for bad, says in [("--learning_rate=-1", "--learning_rate"), ("--weights=nope", "nope")]:
-        p = subprocess.run(cmd + [bad], capture_output=True, text=True, env=env, cwd=ROOT,
-                           timeout=120)  # fmt: skip
-        assert p.returncode == 2 and says in p.stderr, (bad, p.stderr[-2000:])
-        assert p.stderr.startswith("error: ") and p.stderr.strip().count("\n") == 0, p.stderr
+        r = run_cli("styletransfer", [*argv, bad])
+        assert_one_line_error(r, (2,), says)
+        assert r.err.startswith("error: ") and r.err.strip().count("\n") == 0, r.err
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    p = subprocess.run(cmd + [f"--out_dir={blocker}"], capture_output=True, text=True, env=env,
-                       cwd=ROOT, timeout=120)  # fmt: skip
-    assert p.returncode == 2 and "not a directory" in p.stderr, p.stderr[-2000:]  # a bad flag value
+    r = run_cli("styletransfer", [*argv, f"--out_dir={blocker}"])
+    assert_one_line_error(r, (2,), "not a directory")  # a bad flag value
 
 
 def test_settings_checks_name_the_flag(pics):
@@ -130,7 +125,7 @@ def test_settings_checks_name_the_flag(pics):
 
 def test_sweep_and_nan_through_pipeline(pics, tmp_path):
     common = dict(
-        content=str(pics / "content.png"), style=(str(pics / "grey.png"),), weights="random",
+        content=str(pics / "content.png"), style=(str(pics / "grey.png"),), weights=TINY_VGG19,
         size=32, optimizer="adam", style_layers=("conv1_1", "conv2_1"),
         content_layers=("conv2_2",), progress=False,
     )  # fmt: skip
@@ -157,8 +152,5 @@ def test_import_needs_no_torch_or_tensorflow():
         "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'tensorflow')]\n"
         "assert not bad, bad\n"
     )
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
-    p = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT
-    )
+    p = run_python(["-c", code], timeout=120)  # a fresh interpreter: the point of the test
     assert p.returncode == 0, p.stderr[-2000:]

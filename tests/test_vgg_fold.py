@@ -17,11 +17,13 @@ from featvis import render as R
 from styletransfer import vgg
 
 SMALL = vgg.VGG16.replace(name="vgg16-small", widths=(4, 8, 8, 16, 16), hidden=32, num_classes=10)
+# one compile per (config, shape) instead of one per eager op
+_apply = jax.jit(vgg.apply, static_argnums=(0, 3), static_argnames=("pooling", "head"))
 
 
 @pytest.fixture(scope="module")
 def params():
-    return vgg.init_params(SMALL, jax.random.key(0))
+    return jax.jit(vgg.init_params, static_argnums=0)(SMALL, jax.random.key(0))
 
 
 @pytest.mark.parametrize("hw,side", [((64, 64), 2), ((100, 100), 3), ((32, 32), 1), ((200, 200), 6)])
@@ -31,8 +33,8 @@ def test_folded_head_gives_the_same_logits(params, hw, side):
     assert folded["fc6"]["kernel"].shape == (side * side * 16, 32)
     assert folded["conv1_1"] is params["conv1_1"]  # only fc6 changes
     x = jax.random.uniform(jax.random.key(1), (3, *hw, 3))
-    want = vgg.apply(SMALL, params, x, ["fc8", "fc6"])
-    got = vgg.apply(cfg, folded, x, ["fc8", "fc6"])
+    want = _apply(SMALL, params, x, ("fc8", "fc6"))
+    got = _apply(cfg, folded, x, ("fc8", "fc6"))
     for a, b in [(got[0], want[0]), (got[1]["fc6"], want[1]["fc6"])]:
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * float(jnp.max(jnp.abs(b))))
 
