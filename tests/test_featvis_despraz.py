@@ -40,7 +40,8 @@ def test_shapes_follow_table2():
 
 
 def test_alpha_init_and_noise_modes():
-    prm = D.scratch(width=1 / 16)
+    # a small G (5 -> 10 -> 9 -> 18 -> 18): α and the noise do not depend on the layers after
+    prm = D.scratch(width=1 / 16, arch=(D.UP, D.Conv(512, 2, "VALID"), D.UP, D.Conv(3, 3, "SAME")))
     p = prm.init(jax.random.key(0))
     img = jax.jit(prm.image, static_argnums=1)
     lim = np.sqrt(6 / (2 * np.sqrt(3200)))
@@ -52,10 +53,12 @@ def test_alpha_init_and_noise_modes():
 
 def test_pretrained_f0_zero_is_a_dead_start():
     """Table 1's 'f = 0' read as f0 = 0 gives f = 0 and a zero gradient (see despraz docstring)."""
-    dec = D.init_generator(jax.random.key(1), D.DECODER, width=1 / 16)
+    # a small decoder (5 -> 10 -> 9 -> 18 -> 18 -> 18): the dead start is the code's, not G's
+    arch = (D.UP, D.Conv(512, 2, "VALID"), D.UP, D.Conv(64, 3, "SAME"), D.Conv(3, 3, "SAME"))
+    dec = D.init_generator(jax.random.key(1), arch, width=1 / 16)
 
     def grad_norm(f0):
-        prm = D.pretrained(dec, f0=f0)
+        prm = D.pretrained(dec, f0=f0, arch=arch)
         p = prm.init(jax.random.key(0))
         loss = lambda q: jnp.mean(prm.image(q, dec, jax.random.key(3))[..., 0])
         return float(jnp.linalg.norm(jax.jit(jax.grad(loss))(p)["alpha"]))

@@ -36,7 +36,7 @@ def test_fft_image_shapes_range_and_spectrum():
     for h, w in [(16, 16), (15, 21)]:
         prm = P.fft(h, w, batch=3)
         p = prm.init(jax.random.key(1))
-        img = prm.image(p, None, None)
+        img = jax.jit(lambda q, prm=prm: prm.image(q, None, None))(p)  # one compile, not one per op
         assert img.shape == (3, h, w, 3)
         assert float(img.min()) > 0 and float(img.max()) < 1
     # zero spectrum -> sigmoid(0) = 0.5 everywhere; 1/f scaling: the DC term is weighted most

@@ -71,7 +71,7 @@ def _method(method):
 
 
 @pytest.mark.parametrize(
-    "method,steps", [("pixel", 50), ("fft", 50), ("despraz", 100), ("despraz-pretrained", 100)]
+    "method,steps", [("pixel", 50), ("fft", 50), ("despraz", 200), ("despraz-pretrained", 100)]
 )  # fmt: skip
 def test_class_logit_rises_random_vgg16(tiny_vgg16, method, steps):
     """Class maximisation on random-weight VGG-16 (width 8) at 32², one target per method.
@@ -87,7 +87,8 @@ def test_class_logit_rises_random_vgg16(tiny_vgg16, method, steps):
     mean at the end, spread = std of the 1000 start logits):
       pixel       50 steps: class 386 -0.00000 -> +0.00607 (others -0.00001; spread 0.00014)
       fft         50 steps: class 735 -0.00000 -> +0.00339 (others -0.00007; spread 0.00011)
-      despraz    100 steps: class 662 -0.00001 -> +0.00041 (others -0.00002; spread 0.00080)
+      despraz    200 steps: class 662 -0.00001 -> +0.00070 (others -0.00002; spread 0.00080)
+      (100 steps reached only +0.00041: 0.00042 of rise against the 0.00040 asked)
       pretrained 100 steps: class 262 -0.00000 -> +0.00075 (others -0.00002; spread 0.00016)
     At full width (the suite before 2026-12-03): pixel class 167 -0.00016 -> +0.0676,
     fft 585 -0.00015 -> +0.0487, despraz 685 -0.00092 -> +0.0086, pretrained 450
