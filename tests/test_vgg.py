@@ -222,8 +222,9 @@ def test_conversion_roundtrip_and_strictness(tiny_vgg19):
         conv.from_torch_state_dict(cfg, bad)
     msg = str(e.value)
     assert "features.21.bias" in msg and "features.99.weight" in msg and "(64, 3, 5, 5)" in msg
-    with pytest.raises(CheckpointMismatchError, match="classifier.3.weight"):  # a partial head
-        conv.from_torch_state_dict(cfg, {**sd, "classifier.0.weight": head_sd["classifier.0.weight"]})
+    partial = {**sd, "classifier.0.weight": head_sd["classifier.0.weight"]}  # a partial head
+    with pytest.raises(CheckpointMismatchError, match="classifier.3.weight"):
+        conv.from_torch_state_dict(cfg, partial)
     with pytest.raises(ValueError, match="not a torchvision VGG"):
         conv.detect_config({"features.0.weight": 0})
 
