@@ -1,15 +1,13 @@
 """DCGAN analyses (seed Figs. 4-6): slerp / wrap-around interpolation invariants,
 vector arithmetic, deconvnet + guided-backprop rules and receptive-field support,
-and the CLI writing its labelled figures from the embedded model."""
-
-import os
-import subprocess
-import sys
+and the CLI writing its labelled figures from the embedded model (in this process,
+sharing the compiled figure functions with the library tests)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from cli_harness import assert_one_line_error, run_cli
 from PIL import Image
 
 import dcgan
@@ -17,7 +15,6 @@ from dcgan import figures as A
 from dcgan import layers as L
 from dcgan import model as M
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = M.DCGANConfig(nz=6, ngf=4, ndf=4, nc=3, resolution=32)
 
 
@@ -192,10 +189,8 @@ def test_deconv_figure_shape(embedded, tmp_path):
 
 def test_cli_writes_labelled_figures_from_embedded_model(tmp_path):
     out = tmp_path / "fig"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT}
-    r = subprocess.run([sys.executable, "-m", "dcgan.analysis", "--what=all", f"--out_dir={out}"],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-3000:]
+    r = run_cli("dcgan.analysis", ["--what=all", f"--out_dir={out}"], cwd=tmp_path)
+    assert r.code == 0, r.err[-3000:]
     cfg = dcgan.load()[0]
     res, pad = cfg.resolution, 2
     expect = {  # (rows, cols) of image cells
@@ -211,7 +206,7 @@ def test_cli_writes_labelled_figures_from_embedded_model(tmp_path):
         # image cells plus a left margin (row labels) and a top margin (title + column labels)
         assert w > cols * (res + pad) + pad and h > rows * (res + pad) + pad, name
         assert h - (rows * (res + pad) + pad) >= 24, f"{name}: no title/column-label margin"
-        assert str(out / name) in r.stdout
-    bad = subprocess.run([sys.executable, "-m", "dcgan.analysis", "--what=bogus", f"--out_dir={out}"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert bad.returncode != 0 and "unknown analyses" in bad.stderr
+        assert str(out / name) in r.out
+    bad = run_cli("dcgan.analysis", ["--what=bogus", f"--out_dir={tmp_path / 'bad'}"], cwd=tmp_path)
+    assert_one_line_error(bad, (2,), "unknown analyses")
+    assert not (tmp_path / "bad").exists()
