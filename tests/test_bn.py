@@ -16,8 +16,9 @@ BATCH = 8
 
 
 @pytest.fixture(scope="module")
-def setup():
-    p = b.init_params(CFG, jax.random.key(0))
+def setup(tiny_biggan):
+    cfg, p = tiny_biggan  # init_params(CFG, key(0))
+    assert cfg == CFG
     z = b.truncated_noise(jax.random.key(1), BATCH, 0.5)
     y = jnp.asarray(b.class_vector([i % 7 for i in range(BATCH)]))
     sel = tuple(jnp.asarray(x) for x in truncation_stat_selector(0.5, CFG.n_stats))

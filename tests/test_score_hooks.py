@@ -1,10 +1,12 @@
 """--score_with hooks (neural_art.scores.load_score): a score of one or two arguments,
 a factory read with --score_weights, clear errors; styletransfer.scores.vgg_departure
-(VGG-16 feature distance to θ*'s images) on random weights: 0 against itself,
+(VGG-16 feature distance to θ*'s images) on random weights at channel width 8
+(tests/fixtures.py's TINY_VGG16): 0 against itself,
 growing with the perturbation, θ*'s features computed once."""
 
 import numpy as np
 import pytest
+from fixtures import TINY_VGG16
 
 from neural_art import scores
 
@@ -29,9 +31,9 @@ def test_hook_kinds_and_errors():
 
 
 def test_vgg_departure():
-    s = scores.load_score(VGG, "random:vgg16")
+    s = scores.load_score(VGG, TINY_VGG16)
     assert (s.name, s.reference) == ("vgg_departure", True)
-    assert scores.load_score(VGG, "random:vgg16") is s  # the factory ran once
+    assert scores.load_score(VGG, TINY_VGG16) is s  # the factory ran once
     rng = np.random.default_rng(0)
     ref = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
     noise = rng.normal(size=ref.shape).astype(np.float32)
@@ -41,4 +43,4 @@ def test_vgg_departure():
     with pytest.raises(ValueError, match="no layer 'relu9_9'"):
         from styletransfer.scores import vgg_departure
 
-        vgg_departure("random:vgg16", layers=("relu9_9",))
+        vgg_departure(TINY_VGG16, layers=("relu9_9",))

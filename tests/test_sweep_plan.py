@@ -13,8 +13,9 @@ CFG = biggan_jax.BIGGAN_DEEP_128.replace(channel_width=4)
 
 
 @pytest.fixture(scope="module")
-def setup():
-    params = biggan_jax.init_params(CFG, jax.random.key(0))
+def setup(tiny_biggan):
+    cfg, params = tiny_biggan  # init_params(CFG, key(0))
+    assert cfg == CFG
     z = biggan_jax.truncated_noise(jax.random.key(1), 2, 0.5)
     y = biggan_jax.class_vector(["volcano", "stupa"])
     return params, z, y, dict(root=jax.random.key(42), perturbation=Perturbation(alpha=0.35))
