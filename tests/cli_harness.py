@@ -60,7 +60,9 @@ def _absl_flag_names() -> set[str]:
     names = set()
     for module, fl in flags.FLAGS.flags_by_module_dict().items():
         if module.startswith("absl."):
-            names.update(f.name for f in fl)
+            # ml_collections' --config.* overrides are registered under absl's flag
+            # module too: they belong to the CLI that parsed them, so they go
+            names.update(f.name for f in fl if "." not in f.name)
     return names | {"undefok", "flagfile", "help", "helpfull", "helpshort", "helpxml", "only_check_args"}
 
 

@@ -15,28 +15,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-def _drop_config_overrides() -> None:
-    from absl import flags
-
-    for name in [n for n in flags.FLAGS if n.startswith("config.")]:
-        if name in flags.FLAGS:
-            delattr(flags.FLAGS, name)
-
-
-def dcgan_run_cli(module: str, argv: list, **kw):
-    """:func:`cli_harness.run_cli`, also dropping ml_collections' ``--config.*``
-    override flags before and after the call: they are registered under absl's
-    own module name (``absl.flags._flag``), which the harness keeps, so a second
-    ``--config.x=`` in one process would be "defined twice"."""
-    from cli_harness import run_cli
-
-    _drop_config_overrides()
-    try:
-        return run_cli(module, argv, **kw)
-    finally:
-        _drop_config_overrides()
-
-
 DCGAN_TINY = "dcgan/configs/art.py:tiny"  # relative to the repo root
 DCGAN_TARGET = np.array([0.8, 0.1, -0.6], np.float32)  # the data's mean colour in [-1, 1]
 

@@ -18,8 +18,7 @@ import shutil
 import jax
 import numpy as np
 import pytest
-from cli_harness import assert_one_line_error
-from fixtures_dcgan import dcgan_run_cli as run_cli
+from cli_harness import assert_one_line_error, run_cli
 from PIL import Image
 
 from dcgan import checkpoints, steps

@@ -20,9 +20,8 @@ import jax
 import ml_collections
 import numpy as np
 import pytest
-from cli_harness import assert_one_line_error
+from cli_harness import assert_one_line_error, run_cli
 from fixtures_dcgan import DCGAN_TARGET, DCGAN_TINY, dcgan_tiny_config
-from fixtures_dcgan import dcgan_run_cli as run_cli
 from procs import ROOT, python_env
 
 import dcgan
