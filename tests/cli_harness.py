@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import importlib
 import io
+import logging
 import os
 import sys
 import traceback
@@ -85,6 +86,7 @@ def _environment(env: dict[str, str | None] | None, cwd: str | os.PathLike | Non
     old_cwd = os.getcwd()
     old_argv = sys.argv
     old_verbosity = absl_logging.get_verbosity()
+    old_root_level = logging.getLogger().level  # a CLI may raise it to INFO
     handler = absl_logging.get_absl_handler().python_handler
     old_stream = handler.stream
     try:
@@ -105,6 +107,7 @@ def _environment(env: dict[str, str | None] | None, cwd: str | os.PathLike | Non
         os.chdir(old_cwd)
         sys.argv = old_argv
         absl_logging.set_verbosity(old_verbosity)
+        logging.getLogger().setLevel(old_root_level)
         handler.stream = old_stream
 
 
