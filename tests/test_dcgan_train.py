@@ -254,4 +254,7 @@ def test_data_parallel_over_two_devices_matches_one(reference, dcgan_flat_data, 
     assert len(one) == len(two) > 20
     for x, y in zip(one, two, strict=True):
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(x).max()))
+        # 10 Adam steps at lr 1e-3 (each moves a weight by up to ~1e-3): float reduction
+        # order left up to 2.3e-5 (CI host, 2026-12-03); per-device BN statistics would
+        # differ by the order of a step
+        np.testing.assert_allclose(y, x, rtol=1e-4, atol=1e-4 * max(1.0, np.abs(x).max()))
