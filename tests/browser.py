@@ -145,8 +145,3 @@ def dom(url: str) -> str:
     """The DOM of ``url`` after its scripts ran, in a browser of its own (one start)."""
     with Browser() as b:
         return b.dom(url)
-
-
-def screenshot(url: str, path: str | os.PathLike, size: str = "1200,900") -> None:
-    with Browser() as b:
-        b.screenshot(url, path, size)
