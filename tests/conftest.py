@@ -11,6 +11,17 @@ Every Python interpreter the run starts (a subprocess of a test, or of that
 subprocess) appends a line to one log (tests/interpreters/sitecustomize.py, put on
 ``PYTHONPATH`` here; subprocesses get it through :func:`procs.python_env`); the
 summary at the end says how many there were besides pytest's own workers.
+
+XLA's expensive backend passes are off for the run (``jax_disable_most_optimizations``,
+``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` in the environment, so subprocesses have it
+too): the suite's tiny programs compile in about half the time and a tiny
+program's run time hardly changes (measured 2026-12-03: the whole suite took
+1,220 worker-seconds instead of 1,700). Its numbers are XLA:CPU's at that level,
+which differ from the default build's in the last bits; tests compare two
+programs of one setting, or with a tolerance (goldens: their block means). A
+test whose claim is about the default build's numbers, or whose run time is what
+it costs, takes the :func:`optimized` fixture. ``JAX_DISABLE_MOST_OPTIMIZATIONS=0
+python -m pytest ...`` runs the whole suite on the default build.
 """
 
 import atexit
@@ -23,6 +34,7 @@ import tempfile
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 _COUNTER_DIR = str(pathlib.Path(__file__).parent / "interpreters")
 
@@ -37,7 +49,36 @@ if "PYTEST_XDIST_WORKER" not in os.environ:  # the controller (or a run without 
         p for p in (_COUNTER_DIR, os.environ.get("PYTHONPATH")) if p
     )
 
+import jax  # noqa: E402  (after the environment above)
+import pytest  # noqa: E402
+
+# the environment is read when jax is imported; a plugin may have imported it first
+jax.config.update("jax_disable_most_optimizations",
+                  os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"].lower() not in ("0", "false"))  # fmt: skip
+
 from fixtures import *  # noqa: E402,F403  (the shared session fixtures)
+
+
+@pytest.fixture
+def optimized():
+    """This test compiles as users' programs are compiled (XLA's default
+    optimisation), for claims about the default build's numbers and for tests
+    whose run time, not their compile time, is what they cost. Compiled programs
+    held in memory do not know the setting they were compiled under, so this
+    drops them first (jax's caches and the sweep engine's chunk programs);
+    the persistent cache keys on the setting and is kept."""
+    from biggan_jax import sharded
+
+    before = jax.config.values["jax_disable_most_optimizations"]
+    jax.clear_caches()
+    sharded._COMPILED.clear()
+    jax.config.update("jax_disable_most_optimizations", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", before)
+        jax.clear_caches()
+        sharded._COMPILED.clear()
 
 
 def _interpreters() -> list[dict]:

@@ -72,7 +72,7 @@ def test_parity_reduced_width_512():
 
 
 @pytest.mark.slow
-def test_parity_full_size_256():
+def test_parity_full_size_256(optimized):
     """The full-size BigGAN-deep-256 (55.9M parameters) as released: a one-hot and the
     soft class vector, at a grid truncation and at the quirky one under hf_compat (the
     other two truncations are checked at reduced width above: the row selection does

@@ -187,7 +187,7 @@ def test_deconv_figure_shape(embedded, tmp_path):
 # ---------------------------------------------------------------- CLI on the embedded model
 
 
-def test_cli_writes_labelled_figures_from_embedded_model(tmp_path):
+def test_cli_writes_labelled_figures_from_embedded_model(tmp_path, optimized):
     out = tmp_path / "fig"
     r = run_cli("dcgan.analysis", ["--what=all", f"--out_dir={out}"], cwd=tmp_path)
     assert r.code == 0, r.err[-3000:]
