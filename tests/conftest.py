@@ -15,8 +15,8 @@ summary at the end says how many there were besides pytest's own workers.
 XLA's expensive backend passes are off for the run (``jax_disable_most_optimizations``,
 ``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` in the environment, so subprocesses have it
 too): the suite's tiny programs compile in about half the time and a tiny
-program's run time hardly changes (measured 2026-12-03: the whole suite took
-1,220 worker-seconds instead of 1,700). Its numbers are XLA:CPU's at that level,
+program's run time hardly changes (measured 2026-12-03, summing ``--durations=0``:
+1,263 worker-seconds instead of 1,700; tests/README.md). Its numbers are XLA:CPU's at that level,
 which differ from the default build's in the last bits; tests compare two
 programs of one setting, or with a tolerance (goldens: their block means). A
 test whose claim is about the default build's numbers, or whose run time is what
