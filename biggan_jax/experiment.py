@@ -29,6 +29,7 @@ writes the one output directory (:mod:`biggan_jax.multihost`).
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections.abc import Sequence
 
 import jax
@@ -43,6 +44,7 @@ from biggan_jax.noise import truncated_noise
 from biggan_jax.outputs import (ImageWriter, Layout, Manifest, check_out_dir, layout, resume_state,
                                 write_grids)  # fmt: skip
 from biggan_jax.sharded import Perturbation, SweepPlan, sweep_chunks, sweep_plan
+from neural_art import cli
 from neural_art import imagenet as cls
 from neural_art import images as imio
 from neural_art.curate import Curator
@@ -76,7 +78,7 @@ class SweepJob:
     gallery: bool = True
     score_with: str = ""
     score_weights: str = ""  # --score_weights: the spec a factory hook reads (neural_art.scores)
-    command: str = ""  # the regenerate command without --seeds / --out_dir
+    command: str = ""  # the regenerate command without --seeds / --out_dir (shell-quoted: shlex.join)
 
 
 def validate(job: SweepJob) -> tuple[list[int], BigGANConfig | None]:
@@ -99,7 +101,7 @@ def validate(job: SweepJob) -> tuple[list[int], BigGANConfig | None]:
         raise ValueError(
             f"unknown block {pert.block!r} for {cfg.name}; blocks are {', '.join(cfg.block_names)}"
         )
-    check_out_dir(job.out_dir)
+    cli.check_out_dir(job.out_dir)  # creates nothing: run() creates it once the weights loaded
     return ids, cfg
 
 
@@ -166,6 +168,8 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     """Runs (or resumes) the sweep; returns the manifest. Process 0 reads and writes
     ``out_dir``; every process computes (module docstring)."""
     ids, _ = validate(job)
+    cfg, params = hub.load(job.weights)  # a refused file (e.g. a NaN tensor) before out_dir exists
+    check_out_dir(job.out_dir)  # created, and a file written there (each process: no race)
     lay = layout(job.out_dir, ids, job.latents)
     man = Manifest(lay.out / "manifest.json", settings(job, ids))
     state = multihost.on_main(lambda: resume_state(lay, man.data, job.seeds), share=True)
@@ -174,7 +178,6 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     man.kept = list(state["done"])  # listed by the manifest already there, their files whole
     if state["plan"]:
         man.data["plan"] = state["plan"]
-    cfg, params = hub.load(job.weights)
     z, y = latents(job, cfg, ids)
     bn_batch = bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None
     if todo:
@@ -219,10 +222,11 @@ def start(job, cfg, params, bn_batch, z, y, lay, writer, man):
 
 def regenerate_command(job: SweepJob, seed) -> str:
     """The command that re-renders one network (add ``--latents`` / ``--classes`` to taste)."""
-    base = job.command or f"python -m biggan_jax --weights={job.weights}"
+    base = job.command or shlex.join(["python", "-m", "biggan_jax", f"--weights={job.weights}"])
+    out = job.out_dir.rstrip("/")
     if seed is None:
-        return f"{base} --seeds=0 --out_dir={job.out_dir}_more  # θ* is every grid's far-right column"
-    return f"{base} --seeds={seed} --out_dir={job.out_dir.rstrip('/')}_seed{seed}"
+        return f"{base} {shlex.join(['--seeds=0', f'--out_dir={out}_more'])}  # θ* is every grid's far-right column"
+    return f"{base} {shlex.join([f'--seeds={seed}', f'--out_dir={out}_seed{seed}'])}"
 
 
 def curator(job: SweepJob, lay: Layout, manifest: dict, orig: np.ndarray):

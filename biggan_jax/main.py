@@ -25,6 +25,7 @@ output directory) runs before any weights are loaded; a mistake is one line
 from __future__ import annotations
 
 import math
+import shlex
 
 from absl import flags
 
@@ -44,7 +45,8 @@ _EFFECTIVE = flags.DEFINE_bool("effective", False, "eq. (2) on the spectrally no
 _PRECISION = cli.define_precision()
 _OUT_DIR = cli.define_out_dir(None, "Output directory (resumable: finished seeds are skipped).")
 _SEED = cli.define_seed(0, "Root of the perturbation keys: network k uses fold_in(key(seed), k).")
-_LATENT_SEED = flags.DEFINE_integer("latent_seed", 0, "Root of the latents.")
+_LATENT_SEED = flags.DEFINE_integer("latent_seed", 0, "Root of the latents.", lower_bound=0,
+                                    upper_bound=cli.SEED_UPPER - 1)  # fmt: skip
 _CHUNK_SIZE = cli.define_chunk_size(0, "Seeds per compiled chunk over all devices (0: fit memory).")
 _HF_COMPAT = flags.DEFINE_bool("hf_compat", False, "Reproduce the PyTorch port's BN-statistics row selection.")
 _GRID_COLUMNS = flags.DEFINE_integer("grid_columns", 12, "Seeds per grid page.")
@@ -121,7 +123,7 @@ def block_alphas(config) -> tuple[tuple[str, float], ...]:
 def command() -> str:
     """The command line of this sweep without --seeds / --walk_between / --out_dir (for the gallery)."""
     set_flags = [h for h in _ALL if h.present and h.name not in ("seeds", "walk_between", "out_dir")]
-    return " ".join(["python -m biggan_jax", *(flags.FLAGS[h.name].serialize() for h in set_flags)])
+    return shlex.join(["python", "-m", "biggan_jax", *(flags.FLAGS[h.name].serialize() for h in set_flags)])
 
 
 def main(argv) -> None:
@@ -176,7 +178,7 @@ _ALL = [v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, f
 
 
 def run() -> None:
-    cli.run(main)
+    cli.run(main, resume="re-run the same command to resume")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shlex
 from collections.abc import Sequence
 
 import jax
@@ -83,7 +84,8 @@ def sweep_grid(
     imgs = sweep(cfg, g, root=jax.random.key(seed + 1), seeds=seeds, z=z, alpha=alpha)
     write_networks(pathlib.Path(out).parent, imgs, seeds, gallery=gallery, score_with=score_with,
                    score_weights=score_weights,
-                   command=command or f"python -m dcgan.sweep --latents={n_latents} --alpha={alpha} --seed={seed}",
+                   command=command or shlex.join(["python", "-m", "dcgan.sweep", f"--latents={n_latents}",
+                                                  f"--alpha={alpha}", f"--seed={seed}"]),
                    settings=settings(weights, alpha, seed, n_latents))  # fmt: skip
     cols = [f"s{s}" for s in seeds] + ["orig"]
     title = (
@@ -114,7 +116,8 @@ def write_networks(out_dir: pathlib.Path, imgs: np.ndarray, seeds: Sequence[int]
     cur = Curator(out_dir, title="DCGAN sweep", settings=settings, row_labels=[n[:-4] for n in names],
                   original=nets[-1], files=files, score_with=score_with, score_weights=score_weights,
                   enabled=gallery,
-                  command=lambda s: f"{command} --seeds={0 if s is None else s} --out_dir={out_dir}_seed{s}")  # fmt: skip
+                  command=lambda s: f"{command} " + shlex.join([f"--seeds={0 if s is None else s}",
+                                                                 f"--out_dir={out_dir}_seed{s}"]))  # fmt: skip
     cur.add(list(seeds), nets[:-1])
     cur.write(list(seeds), running=False)
 
@@ -137,8 +140,8 @@ def walk_dir(out_dir, *, weights=None, seeds: Sequence[int] = (0,), between: Seq
     rgb = lambda x: jax.numpy.repeat(x, 3, -1) if x.shape[-1] == 1 else x
     render = walk.renderer(lambda gp: rgb(generate(cfg, gp, z)), alpha=alpha)
     root, ts = jax.random.key(seed + 1), walk.frames(frames)
-    base = command or (f"python -m dcgan.sweep --mode=walk --frames={frames} --latents={n_latents} "
-                       f"--alpha={alpha} --seed={seed}")  # fmt: skip
+    base = command or shlex.join(["python", "-m", "dcgan.sweep", "--mode=walk", f"--frames={frames}",
+                                  f"--latents={n_latents}", f"--alpha={alpha}", f"--seed={seed}"])
     return write_walks(out_dir, walks, lambda w: render(g, w, root, ts), ts=ts,
                        reference=np.asarray(rgb(generate_fn(cfg)(g, z))),
                        scorer=Scorer(score_with, score_weights), settings=settings(weights, alpha, seed, n_latents),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 
 from absl import flags, logging
 
@@ -46,7 +47,7 @@ _SCORE_WEIGHTS = flags.DEFINE_string("score_weights", "", scores.SCORE_WEIGHTS_H
 def command() -> str:
     """The flags this run was given, without --seeds / --walk_between / --out_dir (regenerate commands)."""
     held = [h for h in _ALL if h.present and h.name not in ("seeds", "walk_between", "out_dir")]
-    return " ".join(["python -m dcgan.sweep", *(flags.FLAGS[h.name].serialize() for h in held)])
+    return shlex.join(["python", "-m", "dcgan.sweep", *(flags.FLAGS[h.name].serialize() for h in held)])
 
 
 def main(argv):

@@ -14,6 +14,8 @@ thumbnail once and rewrites the page. :func:`write_walks` does the same for walk
 from __future__ import annotations
 
 import json
+import logging
+import math
 import pathlib
 from collections.abc import Callable, Sequence
 
@@ -52,8 +54,19 @@ class Scorer:
             sc["jpeg_ratio"] = float(np.mean([scores.jpeg_ratio(u) for u in to_uint8(imgs)]))
             if self.user is not None:
                 sc[self.user.name] = float(np.asarray(self.user(imgs, reference)))
-            out.append(sc)
+            out.append(finite_scores(sc))
         return out
+
+
+def finite_scores(sc: dict[str, float]) -> dict[str, float | None]:
+    """``sc`` with each non-finite score (NaN, ±inf: a hook's failure) recorded as
+    None, JSON null, with a warning naming it: ``scores.json`` stays strict JSON
+    and the gallery shows "n/a" for it."""
+    bad = sorted(k for k, v in sc.items() if not math.isfinite(v))
+    if bad:
+        logging.warning("non-finite score(s) %s recorded as null (n/a in the gallery): %s", bad,
+                        {k: sc[k] for k in bad})  # fmt: skip
+    return {k: (None if k in bad else v) for k, v in sc.items()}
 
 
 class Curator:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import pathlib
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -75,11 +77,30 @@ def write(
     """
     data = {"title": title, "settings": settings, "rows": list(row_labels),
             "networks": list(networks), "page": PAGE}  # fmt: skip
-    blob = json.dumps(data, default=float).replace("</", "<\\/")
     refresh = '<meta http-equiv="refresh" content="20">' if running else ""
-    page = _TEMPLATE.replace("%TITLE%", html.escape(title)).replace("%REFRESH%", refresh)
-    page = page.replace("%DATA%", blob)
+    subs = {"TITLE": html.escape(title), "REFRESH": refresh, "DATA": page_json(data)}
+    page = re.sub(r"%(TITLE|REFRESH|DATA)%", lambda m: subs[m.group(1)], _TEMPLATE)  # one pass
     return atomic.write_text(pathlib.Path(out_dir) / "index.html", page)
+
+
+def finite_or_none(obj):
+    """``obj`` with every non-finite float (NaN, ±inf) replaced by None (JSON null):
+    strict JSON, which ``JSON.parse`` reads (it refuses ``NaN``)."""
+    if isinstance(obj, Mapping):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_or_none(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def page_json(data) -> str:
+    """``data`` as strict JSON safe inside ``<script type="application/json">``: no
+    ``<``, ``>`` or ``&`` characters (escaped as ``\\u003c`` ...), so no value can
+    close the element or open a comment; non-finite numbers become null."""
+    blob = json.dumps(finite_or_none(data), default=float, allow_nan=False)
+    return blob.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 _TEMPLATE = r"""<!doctype html>
@@ -126,14 +147,19 @@ function go(changes) {
   location.hash = Object.entries(s).filter(([k, v]) => v !== "").map(([k, v]) => k + "=" + encodeURIComponent(v)).join("&");
 }
 const val = (n, k) => k === "seed" ? n.seed : (n.scores || {})[k];
-const fmt = x => typeof x === "number" ? (Number.isInteger(x) ? String(x) : x.toPrecision(3)) : String(x);
+const fmt = x => x === null || x === undefined ? "n/a" : typeof x === "number" ? (Number.isInteger(x) ? String(x) : x.toPrecision(3)) : String(x);
+function el(tag, props, ...kids) {  // every string becomes a text node: data is never markup
+  const e = Object.assign(document.createElement(tag), props || {});
+  e.append(...kids);
+  return e;
+}
+const url = p => String(p).split("/").map(encodeURIComponent).join("/");  // a relative file path
+const label = n => n.seed === null ? "original (θ*)" : "seed " + n.seed;
 function card(n) {
-  const d = document.createElement("div");
-  d.className = "net" + (n.seed === null ? " orig" : "");
-  d.dataset.seed = n.seed === null ? "original" : n.seed;
   const sc = Object.entries(n.scores || {}).map(([k, v]) => k + " " + fmt(v)).join(" · ");
-  d.innerHTML = '<img loading="lazy" alt="" src="' + n.thumb + '"><div>' +
-    (n.seed === null ? "original (θ*)" : "seed " + n.seed) + '</div><div class="sc">' + sc + "</div>";
+  const d = el("div", {className: "net" + (n.seed === null ? " orig" : "")},
+    el("img", {loading: "lazy", alt: "", src: url(n.thumb)}), el("div", {}, label(n)), el("div", {className: "sc"}, sc));
+  d.dataset.seed = n.seed === null ? "original" : n.seed;
   d.onclick = () => go({net: d.dataset.seed});
   return d;
 }
@@ -156,14 +182,13 @@ function showDetail(s) {
   const n = nets.find(n => String(n.seed === null ? "original" : n.seed) === s.net);
   if (!n) { go({net: ""}); return; }
   $("list").className = "hidden"; const d = $("detail"); d.className = "";
-  const rows = n.images.map((src, i) => "<div>" + (D.rows[i] || "") + '</div><img alt="" src="' + src + '">').join("");
-  const sc = Object.entries(n.scores || {}).map(([k, v]) => "<tr><td>" + k + "</td><td>" + fmt(v) + "</td></tr>").join("");
-  const st = Object.entries(D.settings).map(([k, v]) => "<tr><td>" + k + "</td><td>" +
-    (typeof v === "object" ? JSON.stringify(v) : String(v)) + "</td></tr>").join("");
-  d.innerHTML = '<button id="back">‹ all networks</button><h2>' + (n.seed === null ? "original (θ*)" : "seed " + n.seed) +
-    "</h2><h3>regenerate</h3><pre id=\"command\"></pre><h3>scores</h3><table>" + sc + "</table><h3>settings</h3><table>" + st +
-    "</table><h3>images</h3>" + rows;
-  $("command").textContent = n.command || "";
+  const row = (k, v) => el("tr", {}, el("td", {}, String(k)), el("td", {}, v));
+  const show = v => typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
+  d.replaceChildren(el("button", {id: "back"}, "‹ all networks"), el("h2", {}, label(n)),
+    el("h3", {}, "regenerate"), el("pre", {id: "command"}, n.command || ""),
+    el("h3", {}, "scores"), el("table", {}, ...Object.entries(n.scores || {}).map(([k, v]) => row(k, fmt(v)))),
+    el("h3", {}, "settings"), el("table", {}, ...Object.entries(D.settings).map(([k, v]) => row(k, show(v)))),
+    el("h3", {}, "images"), ...n.images.flatMap((src, i) => [el("div", {}, String(D.rows[i] ?? "")), el("img", {alt: "", src: url(src)})]));
   $("back").onclick = () => go({net: ""});
 }
 function render() {

@@ -23,6 +23,7 @@ end points are the sweep's networks whatever the per-block α. Both are
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections.abc import Callable, Mapping, Sequence
 
 import jax
@@ -147,6 +148,8 @@ def renderer(net: Callable, *, alpha: float, alphas: Mapping[str, float] | None 
 
 def command(base: str, walk: Walk, out_dir: str) -> str:
     """The command that re-renders ``walk`` alone: ``base`` (the flags the walks ran
-    with, without ``--seeds`` / ``--walk_between`` / ``--out_dir``) plus which walk."""
+    with, without ``--seeds`` / ``--walk_between`` / ``--out_dir``, shell-quoted) plus
+    which walk, quoted too (:func:`shlex.join`): the command pastes into a shell as is."""
     which = f"--seeds={walk.a}" if walk.b is None else f"--walk_between={walk.label}"
-    return f"{base} {which} --out_dir={str(out_dir).rstrip('/')}_{walk.name}"
+    out = str(out_dir).rstrip("/")
+    return f"{base} {shlex.join([which, f'--out_dir={out}_{walk.name}'])}"

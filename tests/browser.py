@@ -125,11 +125,18 @@ class Browser:
                 raise RuntimeError(f"chromium: {u}: {r['errorText']}")
             self._wait_event("Page.loadEventFired")
 
+    def evaluate(self, expression: str, await_promise: bool = False):
+        """The value of a JavaScript expression in the page as it is now (JSON-able);
+        with ``await_promise``, of the promise it returns (a rejection raises)."""
+        r = self._call("Runtime.evaluate", session=True, expression=expression, returnByValue=True,
+                       awaitPromise=await_promise)  # fmt: skip
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"chromium: {expression[:80]}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
     def dom(self, url: str) -> str:
         self.load(url)
-        r = self._call("Runtime.evaluate", session=True, expression="document.documentElement.outerHTML",
-                       returnByValue=True)  # fmt: skip
-        return r["result"]["value"]
+        return self.evaluate("document.documentElement.outerHTML")
 
     def screenshot(self, url: str, path: str | os.PathLike, size: str = "1200,900") -> None:
         w, h = (int(v) for v in size.split(","))
