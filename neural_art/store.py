@@ -29,6 +29,26 @@ CONVERTER_VERSION = "1"
 FORMAT = "neural-art-jax/params-v1"
 
 
+class NonFiniteError(ValueError):
+    """A weights tensor holds NaN or ±inf (the message names it and its file)."""
+
+
+def check_finite(tensors: Any, source: str) -> None:
+    """Raises :class:`NonFiniteError` naming ``source`` (a file or directory) and the
+    first tensor of ``tensors`` (a pytree, e.g. ``{name: array}``) holding a NaN or
+    ±inf: such weights draw garbage, so every loader and converter refuses them."""
+    for path, x in jax.tree_util.tree_flatten_with_path(tensors)[0]:
+        a = np.asarray(x)
+        if not jax.numpy.issubdtype(a.dtype, jax.numpy.inexact):
+            continue
+        bad = ~np.isfinite(a)
+        if bad.any():
+            name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+            at = np.argwhere(bad)[0].tolist() if a.ndim else []
+            raise NonFiniteError(f"{source}: tensor {name} holds {int(bad.sum())} non-finite value(s) "
+                                 f"({a[bad].flat[0]} at index {at}); refusing these weights")  # fmt: skip
+
+
 def check_target(
     path: str | os.PathLike, metadata: Mapping[str, Any], *, overwrite: bool = False
 ) -> None:
@@ -78,6 +98,7 @@ def save_params(
 
     path = pathlib.Path(path).absolute()
     check_target(path, metadata, overwrite=overwrite)
+    check_finite(params, f"the weights to save in {path}")
     path.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".tmp-"))
     try:
@@ -113,5 +134,6 @@ def load_params(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
 
     path = pathlib.Path(path).absolute()
     meta = read_metadata(path)
-    params = ocp.StandardCheckpointer().restore(path / "params")
-    return jax.tree.map(np.asarray, params), meta
+    params = jax.tree.map(np.asarray, ocp.StandardCheckpointer().restore(path / "params"))
+    check_finite(params, str(path))
+    return params, meta

@@ -117,11 +117,13 @@ def test_cli_bad_input_fails_before_compute(tmp_path, flags, message):
     assert not (tmp_path / "o" / "images").exists()
 
 
-def test_cli_unwritable_out_dir(tmp_path):
+def test_cli_out_dir_below_a_file(tmp_path):
+    """The one check every CLI shares (``neural_art.cli.check_out_dir``): a bad flag, exit 2."""
     f = tmp_path / "file.txt"
     f.write_text("x")
     r = run_cli("biggan_jax", [*SMOKE, "--seeds=0", f"--out_dir={f / 'sub'}"])
-    assert_one_line_error(r, (1,), "not writable")
+    assert_one_line_error(r, (2,), f"{f} is a file, not a directory")
+    assert f.read_text() == "x"
 
 
 def test_out_dir_that_is_a_file(tmp_path):

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from neural_art.store import check_finite
+
 
 class UnsafeCheckpointError(ValueError):
     """The checkpoint's pickle asks for code or objects a weights file never needs."""
@@ -37,7 +39,8 @@ def load_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
     Never executes pickled code: uses ``torch.load(weights_only=True)``. A file
     whose pickle references anything but tensors and containers raises
-    :class:`UnsafeCheckpointError` naming the file.
+    :class:`UnsafeCheckpointError` naming the file; a NaN or ±inf in any tensor,
+    :class:`neural_art.store.NonFiniteError` naming it.
 
     A checkpoint saved as ``{"state_dict": {...}}`` or ``{"model": {...}}`` is
     unwrapped. Keys of ``nn.DataParallel`` (``module.`` prefix) are kept as is;
@@ -71,6 +74,7 @@ def load_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
         if not isinstance(v, torch.Tensor):
             raise ValueError(f"{path}: entry {k!r} is a {type(v).__name__}, not a tensor")
         out[k] = v.detach().cpu().numpy()
+    check_finite(out, path)
     return out
 
 
