@@ -9,20 +9,24 @@ grammar), ``--steps``, ``--learning_rate``, ``--seeds`` (ranges, inclusive),
 The error path: :func:`run` runs an absl ``main``; a :class:`UsageError`
 (a bad flag value) prints ``error: <message>`` and exits 2; any other
 :data:`USER_ERRORS` (a missing or unreadable file, a failed download, a
-non-finite loss...) prints the same one line and exits 1. No traceback,
-unless ``--verbosity=1`` (or higher) is given.
+non-finite loss...) prints the same one line and exits 1; SIGINT (Ctrl-C) and
+SIGTERM print one line too and exit 130 / 143, finished files kept. No
+traceback, unless ``--verbosity=1`` (or higher) is given.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from absl import app, flags, logging
 
 from neural_art.fetch import WeightsUnavailableError, cache_dir
+from neural_art.ranges import SEED_UPPER
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -58,7 +62,7 @@ def define_seeds(default: str, help: str = "Seeds: inclusive ranges, e.g. '0-10,
 
 
 def define_seed(default: int = 0, help: str = "Root of every random draw.") -> flags.FlagHolder:
-    return flags.DEFINE_integer("seed", default, help)
+    return flags.DEFINE_integer("seed", default, help, lower_bound=0, upper_bound=SEED_UPPER - 1)
 
 
 def define_precision(default: str = "float32", help: str = "Compute precision.") -> flags.FlagHolder:
@@ -108,12 +112,28 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _guarded(main: Callable[[list[str]], object]) -> Callable[[list[str]], object]:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as SIGINT raises ``KeyboardInterrupt``."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _guarded(main: Callable[[list[str]], object], resume: str) -> Callable[[list[str]], object]:
     def wrapped(argv):
         if len(argv) > 1:
             fail(f"unexpected arguments: {' '.join(argv[1:])}")
+        old = None
+        if threading.current_thread() is threading.main_thread():  # (signal handlers live there)
+            old = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
             return main(argv)
+        except KeyboardInterrupt as e:
+            if logging.get_verbosity() >= 1:
+                raise
+            name, code = ("SIGTERM", 143) if isinstance(e, Terminated) else ("SIGINT", 130)
+            fail(f"interrupted ({name}); finished files are kept" + (f"; {resume}" if resume else ""), code)
         except (app.UsageError, UsageError) as e:
             if logging.get_verbosity() >= 1:
                 raise
@@ -123,6 +143,9 @@ def _guarded(main: Callable[[list[str]], object]) -> Callable[[list[str]], objec
                 raise
             msg = str(e) or type(e).__name__
             fail(msg.splitlines()[0] if len(msg) > 2000 else msg.replace("\n", " "), 1)
+        finally:
+            if old is not None:
+                signal.signal(signal.SIGTERM, old)
 
     return wrapped
 
@@ -138,7 +161,10 @@ def _parse_flags(argv: list[str]) -> list[str]:
         fail(" ".join(msg.split()) + " (see --helpfull)", 2)
 
 
-def run(main: Callable[[list[str]], object], argv: list[str] | None = None) -> None:
-    """``absl.app.run(main)`` with the one error path (module docstring)."""
+def run(main: Callable[[list[str]], object], argv: list[str] | None = None, *, resume: str = "") -> None:
+    """``absl.app.run(main)`` with the one error path (module docstring). SIGINT
+    (Ctrl-C) and SIGTERM end it with one line, ``interrupted (SIGINT); finished
+    files are kept`` plus ``resume`` (e.g. "re-run the same command to resume")
+    where the command can resume, and exit 130 / 143 (128 + the signal)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    app.run(_guarded(main), argv=argv, flags_parser=_parse_flags)
+    app.run(_guarded(main, resume), argv=argv, flags_parser=_parse_flags)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 MAX_COUNT = 1_000_000  # more seeds than any sweep can write; raise it deliberately
 _PART = re.compile(r"(\d+)(?:-(\d+))?")
+SEED_UPPER = 2**31  # seeds, seed ranges and the CLIs' --seed are in [0, SEED_UPPER)
 
 
 def parse_ranges(
@@ -20,7 +21,7 @@ def parse_ranges(
     *,
     what: str = "seed",
     max_count: int = MAX_COUNT,
-    upper: int = 2**31,
+    upper: int = SEED_UPPER,
 ) -> list[int]:
     """``"0-10,15,20-22"`` -> ``[0, 1, ..., 10, 15, 20, 21, 22]``.
 

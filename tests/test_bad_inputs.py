@@ -53,6 +53,8 @@ CASES = {
         ("range", [*BG[:2], "--seeds=5-2", "--out_dir={out}"], 2, "5-2"),
         ("range", [*BG[:2], "--seeds=0-99999999", "--out_dir={out}"], 2, "seeds"),
         ("range", [*BG[:2], "--seeds=a,b", "--out_dir={out}"], 2, "'a'"),
+        ("number", [*BG, "--seed=99999999999999999999999", "--out_dir={out}"], 2, "--seed"),
+        ("number", [*BG, "--latent_seed=-1", "--out_dir={out}"], 2, "--latent_seed"),
         ("number", [*BG, "--alpha=-1", "--out_dir={out}"], 2, "alpha"),
         ("number", [*BG, "--alpha=inf", "--out_dir={out}"], 2, "alpha"),
         ("number", [*BG, "--alpha=nan", "--out_dir={out}"], 2, "alpha"),
@@ -80,6 +82,7 @@ CASES = {
         ("file", [ST[0], "--content={text}", *ST[2:], "--out_dir={out}"], 1, "notes.txt"),
         ("file", [*ST[:2], "--style={corrupt}", *ST[3:], "--out_dir={out}"], 1, "corrupt.png"),
         ("file", [ST[0], "--content={big}", *ST[2:], "--out_dir={out}"], 1, "big.png"),
+        ("number", [*ST, "--seed=99999999999999999999999", "--out_dir={out}"], 2, "--seed"),
         ("number", [*ST[:4], "--steps=0", "--out_dir={out}"], 2, "steps"),
         ("number", [*ST[:3], "--size=0", "--steps=2", "--out_dir={out}"], 2, "size"),
         ("number", [*ST, "--style_weight=nan", "--out_dir={out}"], 2, "style_weight"),
@@ -96,6 +99,7 @@ CASES = {
         ("file", ["--weights={dcgan_dir}", *ST[1:], "--out_dir={out}"], 1, "not VGG"),
     ],
     "dcgan.sample": [
+        ("number", ["--seed=99999999999999999999999", "--out_dir={out}"], 2, "--seed"),
         ("number", ["--n=0", "--out_dir={out}"], 2, "n"),
         ("number", ["--n=100000000", "--out_dir={out}"], 2, "--n"),
         ("stray", ["--out_dir={out}", "stray"], 2, "stray"),
@@ -104,6 +108,7 @@ CASES = {
         ("out", ["--out_dir={file}"], 2, "existing.txt"),
     ],
     "dcgan.sweep": [
+        ("number", ["--seed=-1", "--out_dir={out}"], 2, "--seed"),
         ("number", ["--alpha=inf", "--out_dir={out}"], 2, "alpha"),
         ("number", ["--alpha=-0.5", "--out_dir={out}"], 2, "alpha"),
         ("range", ["--seeds=3-1", "--out_dir={out}"], 2, "3-1"),
@@ -114,6 +119,7 @@ CASES = {
         ("out", ["--out_dir={file}"], 2, "existing.txt"),
     ],
     "dcgan.analysis": [
+        ("number", ["--seed=99999999999999999999999", "--out_dir={out}"], 2, "--seed"),
         ("name", ["--what=bogus", "--out_dir={out}"], 2, "bogus"),
         ("stray", ["--out_dir={out}", "stray"], 2, "stray"),
         ("out", ["--out_dir={file}"], 2, "existing.txt"),
@@ -138,6 +144,7 @@ CASES = {
     "featvis.main": [
         ("range", [FV[0], "--targets=5-2", *FV[2:], "--out_dir={out}"], 2, "5-2"),
         ("name", [FV[0], "--targets=not_a_class_zzz", *FV[2:], "--out_dir={out}"], 2, "not_a_class_zzz"),
+        ("number", [*FV, "--seed=99999999999999999999999", "--out_dir={out}"], 2, "--seed"),
         ("number", [*FV[:4], "--steps=0", "--out_dir={out}"], 2, "steps"),
         ("number", [*FV[:2], "--method=despraz", "--size=64", "--steps=2", "--out_dir={out}"], 2, "size"),
         ("out", [*FV, "--out_dir={file}"], 2, "existing.txt"),
@@ -154,6 +161,7 @@ CASES = {
     "featvis.train_autoencoder": [
         ("nofile", ["--images=/no/such/images", "--steps=2", "--out_dir={out}"], 2, "/no/such/images"),
         ("file", ["--images={empty}", "--split=val", "--steps=2", "--out_dir={out}"], 2, "'val' split"),
+        ("number", ["--images={empty}", "--seed=99999999999999999999999", "--out_dir={out}"], 2, "--seed"),
         ("number", ["--images={empty}", "--steps=0", "--out_dir={out}"], 2, "steps"),
         ("number", ["--images={empty}", "--learning_rate=nan", "--out_dir={out}"], 2, "learning_rate"),
         ("out", ["--images={images}", "--out_dir={file}"], 2, "existing.txt"),

@@ -158,3 +158,37 @@ def test_disk_full_keeps_finished_seeds_and_resumes_to_the_same_bytes(sweep_tiny
     assert r.code == 0, r.err[-3000:]
     assert _done(out) == list(range(SEEDS))
     assert sweep_pngs(out) == ref_pngs  # --chunk_size=1 = chunks of 4, byte for byte
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_the_sweep_with_one_line_and_resume_completes_it(sweep_tiny_reference, tmp_path,
+                                                                       monkeypatch, sig):  # fmt: skip
+    """Ctrl-C or SIGTERM once a chunk is listed (in process: the signal is raised in
+    the main thread from the patched ``Manifest.add``): one line, exit 128 + signal,
+    the listed seeds' files whole; the same command then finishes the same bytes."""
+    from biggan_jax import outputs
+
+    ref, ref_pngs = sweep_tiny_reference
+    add = outputs.Manifest.add
+
+    def add_then_signal(self, seeds):
+        add(self, seeds)
+        if SWEEP_TINY_CHUNK <= len(self.data["seeds_done"]) < SEEDS:
+            signal.raise_signal(sig)
+
+    out = tmp_path / "sweep"
+    argv = [*ARGV, f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"]
+    handler = signal.getsignal(signal.SIGTERM)
+    with monkeypatch.context() as m:
+        m.setattr(outputs.Manifest, "add", add_then_signal)
+        r = run_cli("biggan_jax", argv)
+    assert signal.getsignal(signal.SIGTERM) == handler  # the CLI put it back
+    name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
+    line = assert_one_line_error(r, (128 + sig,), f"interrupted ({name}); finished files are kept")
+    assert line.endswith("re-run the same command to resume"), line
+    done = _done(out)
+    assert SWEEP_TINY_CHUNK <= len(done) < SEEDS, done
+    assert all(sweep_pngs(out)[k] == ref_pngs[k] for k in sweep_pngs(out) if any(f"seed_{s:06d}/" in k for s in done))
+    r = run_cli("biggan_jax", argv)
+    assert r.code == 0, r.err[-3000:]
+    assert _done(out) == list(range(SEEDS)) and sweep_pngs(out) == ref_pngs
