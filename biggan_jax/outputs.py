@@ -174,12 +174,25 @@ def check_resume(manifest_path: pathlib.Path, new: dict) -> dict:
 def resume_state(lay: Layout, settings: dict, seeds: Sequence[int]) -> dict:
     """What is already done in ``lay.out`` (module docstring): ``{"done": finished
     seeds (any run's), "todo": the job's other seeds, "plan": the recorded plan}``.
-    Removes the temporary files a killed run left."""
+    Removes the temporary files a killed run left. Refuses a symbolic link inside
+    ``lay.out``: the sweep would write through it, outside its directory."""
+    check_no_links(lay.out)
     old = check_resume(lay.out / "manifest.json", settings)
     for tmp in lay.out.rglob(".*.tmp"):
         tmp.unlink(missing_ok=True)
     done = {s for s in old.get("seeds_done", []) if lay.complete(s)}
     return {"done": sorted(done), "todo": [s for s in seeds if s not in done], "plan": old.get("plan")}
+
+
+def check_no_links(out: pathlib.Path) -> None:
+    """Raises ``ValueError`` naming the first symbolic link below ``out`` (not followed)."""
+    for root, dirs, files in os.walk(out, followlinks=False):
+        for name in sorted(dirs + files):
+            if os.path.islink(os.path.join(root, name)):
+                raise ValueError(
+                    f"{os.path.join(root, name)} is a symbolic link inside --out_dir={out}: a sweep "
+                    "writes only inside its directory; remove the link or use another --out_dir"
+                )
 
 
 def spans(seeds: Sequence[int]) -> str:

@@ -23,14 +23,31 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 
+def _read_umask() -> int:
+    """The process umask without changing it (``/proc/self/status``); elsewhere
+    the ``os.umask`` round trip, once, at import (other threads may create files later)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return _IMPORT_UMASK
+
+
+_IMPORT_UMASK = os.umask(0o022)
+os.umask(_IMPORT_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
     """Yields a unique temporary path beside ``path``; on success it replaces
     ``path`` (``os.replace``), on any error it is removed and the error re-raised.
-    Parent directories are created."""
+    Parent directories are created. The file gets the mode a plain ``open`` would
+    give it (``0o666`` less the umask: 0644 under umask 022), not ``mkstemp``'s 0600,
+    so a shared sweep directory is readable by a web server or a colleague."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_read_umask())
     os.close(fd)
     try:
         yield pathlib.Path(tmp)

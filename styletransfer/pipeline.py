@@ -144,11 +144,11 @@ def _snapshot_name(s: Settings, k: int) -> str:
 
 
 def sweep_files(s: Settings, r: transfer.Result) -> list[tuple[str, atomic.Writer]]:
-    """``sweep.png`` (the ratios side by side), ``result_ratio_<r>.png`` each,
-    snapshot grids, losses."""
+    """``sweep.png`` (the ratios side by side), ``result_ratio_<r>.png`` each (``r``
+    written in full, ``repr``: two ratios never share a file), snapshot grids, losses."""
     labels = [f"a/b={x:g}" for x in s.ratios]
     files = [("sweep.png", _grid(r.image, len(s.ratios), col_labels=labels))]
-    files += [(f"result_ratio_{x:g}.png", _image(im)) for x, im in zip(s.ratios, r.image, strict=True)]
+    files += [(f"result_ratio_{float(x)!r}.png", _image(im)) for x, im in zip(s.ratios, r.image, strict=True)]
     if r.snapshots is not None:
         files += [(_snapshot_name(s, k), _grid(r.snapshots[:, k], len(s.ratios)))
                   for k in range(r.snapshots.shape[1])]  # fmt: skip

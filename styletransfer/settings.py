@@ -135,6 +135,8 @@ def _inputs(s: Settings) -> None:
         raise ValueError(f"{len(s.style_blend)} --style_blend weights for {len(s.style)} styles")
     if s.mode == "sweep" and not s.ratios:
         raise ValueError("mode 'sweep' needs at least one --ratios value")
+    if len(set(s.ratios)) != len(s.ratios):  # one result_ratio_<r>.png per ratio
+        raise ValueError(f"--ratios holds a value twice: {list(s.ratios)}")
     known = vggnet.VGG19.layer_names  # VGG-16's are a subset
     for flag, layers in (("content_layers", s.content_layers), ("style_layers", s.style_layers)):
         bad = [name for name in layers if name not in known]

@@ -93,6 +93,7 @@ CASES = {
         ("name", ["--weights=random:vgg11", *ST[1:], "--out_dir={out}"], 2, "vgg11"),
         ("out", [*ST, "--out_dir={file}"], 2, "existing.txt"),
         ("range", [*ST, "--mode=sweep", "--ratios=abc", "--out_dir={out}"], 2, "ratios"),
+        ("range", [*ST, "--mode=sweep", "--ratios=1e-3,0.001", "--out_dir={out}"], 2, "--ratios holds a value twice"),
         ("range", [*ST, "--scales=0,abc", "--out_dir={out}"], 2, "scales"),
         ("stray", [*ST, "--out_dir={out}", "stray"], 2, "stray"),
         ("file", ["--weights={png}", *ST[1:], "--out_dir={out}"], 1, "picture.png"),

@@ -96,17 +96,19 @@ def test_second_identical_training_step_does_not_recompile():
 
 
 def test_nan_stops_with_step(dcgan_flat_data, tmp_path):
-    """Weights that are NaN (``init_from``): the losses of step 1 are. Checked
-    although nan_check_every is 100, because a state is always checked before it
-    is saved (the first step is saved): no NaN checkpoint is ever written. (The
-    same train step program as every other run here: only the weights differ.)"""
+    """Weights whose activations overflow (``init_from``: finite, 3e38 everywhere,
+    so the loading check passes; NaN weights are refused when saved or loaded):
+    the losses of step 1 are NaN. Checked although nan_check_every is 100, because
+    a state is always checked before it is saved (the first step is saved): no NaN
+    checkpoint is ever written. (The same train step program as every other run
+    here: only the weights differ.)"""
     folder, data_dir = dcgan_flat_data
     cfg = dcgan_tiny_config(folder, data_dir, num_steps=5, nan_check_every=100, checkpoint_every=1)
     abstract = jax.eval_shape(lambda: steps.init_state(cfg, jax.random.key(0)))
-    nan = lambda tree: jax.tree.map(lambda a: np.full(a.shape, np.nan, a.dtype), tree)  # noqa: E731
-    checkpoints.export(tmp_path / "nan", steps.model_config(cfg), nan(abstract["g"]),
-                       nan(abstract["d"]), {})  # fmt: skip
-    cfg.init_from = str(tmp_path / "nan")
+    huge = lambda tree: jax.tree.map(lambda a: np.full(a.shape, 3e38, a.dtype), tree)  # noqa: E731
+    checkpoints.export(tmp_path / "huge", steps.model_config(cfg), huge(abstract["g"]),
+                       huge(abstract["d"]), {})  # fmt: skip
+    cfg.init_from = str(tmp_path / "huge")
     with pytest.raises(FloatingPointError, match="non-finite loss at step 1"):
         train.train_and_evaluate(cfg, tmp_path / "run")
     assert checkpoints.checkpoint_steps(tmp_path / "run") == []

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import pathlib
 import sys
 
@@ -143,7 +144,14 @@ def test_golden(name, tmp_path, request):
     if name == "biggan_sweep":  # the same command as the shared sweep: run once per worker
         out = request.getfixturevalue("biggan_cli_sweep")[0]
     else:
-        out = run_case(name, tmp_path)
+        old = os.umask(0o022)
+        try:
+            out = run_case(name, tmp_path)
+        finally:
+            os.umask(old)
+        private = {str(p.relative_to(out)): oct(p.stat().st_mode & 0o777) for p in out.rglob("*")
+                   if p.stat().st_mode & 0o044 != 0o044}  # fmt: skip
+        assert not private, f"under umask 022 others cannot read: {private}"
     got = hashes(name, out)
     assert sorted(got) == sorted(want), "a different set of images"
     off = {k: (h, want[k]) for k, (h, m) in got.items()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shlex
 
@@ -96,8 +97,13 @@ def test_regenerate_commands_round_trip_through_a_shell(tmp_path):
     shell syntax) split back into the argv they stand for."""
     out = tmp_path / "it's a $(dir); echo INJECTED `x` \"q\""
     argv = [a if not a.startswith("--classes=") else "--classes=jack-o'-lantern,volcano" for a in BIGGAN_SWEEP_ARGV]
-    r = run_cli("biggan_jax", [*argv, f"--out_dir={out}"])
+    old = os.umask(0o022)  # and the files are readable by others, as plain open() would make them
+    try:
+        r = run_cli("biggan_jax", [*argv, f"--out_dir={out}"])
+    finally:
+        os.umask(old)
     assert r.code == 0, r.err[-3000:]
+    assert {oct(p.stat().st_mode & 0o777) for p in out.rglob("*")} == {"0o644", "0o755"}
     data = _page_data((out / "index.html").read_text())
     cmds = {n["seed"]: n["command"] for n in data["networks"]}
     assert sorted(cmds, key=str) == [0, 1, 2, None]

@@ -32,3 +32,13 @@ def test_two_writers_of_one_path_and_a_failed_write(tmp_path):
             tmp.write_bytes(b"partial")
             raise ZeroDivisionError
     assert os.listdir(target.parent) == ["img.png"] and np.array_equal(np.asarray(Image.open(target)), got)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_honour_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        got = atomic.write_text(tmp_path / "a" / "f.json", "{}").stat().st_mode & 0o777
+    finally:
+        os.umask(old)
+    assert got == mode

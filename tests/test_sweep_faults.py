@@ -178,10 +178,14 @@ def test_a_signal_ends_the_sweep_with_one_line_and_resume_completes_it(sweep_tin
 
     out = tmp_path / "sweep"
     argv = [*ARGV, f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"]
-    handler = signal.getsignal(signal.SIGTERM)
-    with monkeypatch.context() as m:
-        m.setattr(outputs.Manifest, "add", add_then_signal)
-        r = run_cli("biggan_jax", argv)
+    handler, sigint = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as a new process has it
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(outputs.Manifest, "add", add_then_signal)
+            r = run_cli("biggan_jax", argv)
+    finally:
+        signal.signal(signal.SIGINT, sigint)
     assert signal.getsignal(signal.SIGTERM) == handler  # the CLI put it back
     name = "SIGINT" if sig == signal.SIGINT else "SIGTERM"
     line = assert_one_line_error(r, (128 + sig,), f"interrupted ({name}); finished files are kept")
@@ -192,3 +196,23 @@ def test_a_signal_ends_the_sweep_with_one_line_and_resume_completes_it(sweep_tin
     r = run_cli("biggan_jax", argv)
     assert r.code == 0, r.err[-3000:]
     assert _done(out) == list(range(SEEDS)) and sweep_pngs(out) == ref_pngs
+
+
+def test_resume_refuses_a_symbolic_link_inside_out_dir(sweep_tiny_reference, tmp_path):
+    """A link planted in a shared sweep directory would take the resumed run's PNGs
+    outside it: refused, naming the link, nothing written through it."""
+    import shutil
+
+    ref, _ = sweep_tiny_reference
+    out, elsewhere = tmp_path / "sweep", tmp_path / "elsewhere"
+    shutil.copytree(ref, out)
+    elsewhere.mkdir()
+    link = out / "images" / "seed_000003"
+    shutil.rmtree(link)
+    link.symlink_to(elsewhere, target_is_directory=True)
+    m = json.loads((out / "manifest.json").read_text())
+    m["seeds_done"].remove(3)
+    (out / "manifest.json").write_text(json.dumps(m))
+    r = run_cli("biggan_jax", [*ARGV, f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"])
+    assert_one_line_error(r, (1,), f"{link} is a symbolic link inside --out_dir")
+    assert not list(elsewhere.iterdir())
