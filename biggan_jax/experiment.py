@@ -29,6 +29,7 @@ writes the one output directory (:mod:`biggan_jax.multihost`).
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import shlex
 from collections.abc import Sequence
 
@@ -41,9 +42,9 @@ from biggan_jax.bn import BN_BATCH, with_bn
 from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.noise import truncated_noise
-from biggan_jax.outputs import (ImageWriter, Layout, Manifest, check_out_dir, layout, resume_state,
-                                write_grids)  # fmt: skip
-from biggan_jax.sharded import Perturbation, SweepPlan, sweep_chunks, sweep_plan
+from biggan_jax.outputs import (ImageWriter, Layout, Manifest, check_out_dir, damaged, layout,
+                                resume_state, write_grids)  # fmt: skip
+from biggan_jax.sharded import STRATEGIES, Perturbation, SweepPlan, sweep_chunks, sweep_plan
 from neural_art import cli
 from neural_art import imagenet as cls
 from neural_art import images as imio
@@ -177,7 +178,7 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     man.data.update(rows=list(lay.rows), seeds_done=state["done"])
     man.kept = list(state["done"])  # listed by the manifest already there, their files whole
     if state["plan"]:
-        man.data["plan"] = state["plan"]
+        man.data["plan"] = recorded_plan(job, state["plan"]).as_dict()
     z, y = latents(job, cfg, ids)
     bn_batch = bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None
     if todo:
@@ -200,11 +201,24 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     return man.data
 
 
+def recorded_plan(job: SweepJob, old: dict) -> SweepPlan:
+    """The plan a manifest records, or the one-line error of a damaged manifest."""
+    try:
+        plan = SweepPlan(**old)
+    except TypeError as e:
+        raise damaged(pathlib.Path(job.out_dir) / "manifest.json", f"plan: {e}") from e
+    if plan.strategy not in STRATEGIES or not all(
+        type(v) is int and v >= 1 for v in (plan.group, plan.chunk, plan.devices)
+    ):
+        raise damaged(pathlib.Path(job.out_dir) / "manifest.json", f"plan: {old}")
+    return plan
+
+
 def plan_for(job, cfg, params, todo, z, y, bn_batch, old: dict | None) -> SweepPlan:
     """The manifest's plan on resume (same pixels), else a new one from the job
     (process 0's on every process)."""
     if old:
-        return SweepPlan(**old)
+        return recorded_plan(job, old)
     new = sweep_plan(cfg, params, todo, z, y, job.truncation, root=jax.random.key(job.root_seed),
                      perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
                      strategy=job.strategy, group=job.group, chunk_size=job.chunk_size,

@@ -160,7 +160,17 @@ def check_resume(manifest_path: pathlib.Path, new: dict) -> dict:
     """The manifest already in the directory ({} if none); refuses one with other settings."""
     if not manifest_path.exists():
         return {}
-    old = json.loads(manifest_path.read_text())
+    try:
+        old = json.loads(manifest_path.read_text())
+    except (UnicodeDecodeError, ValueError) as e:
+        raise damaged(manifest_path, f"not JSON: {e}") from e
+    if not isinstance(old, dict):
+        raise damaged(manifest_path, f"a JSON {type(old).__name__}, not an object")
+    done = old.get("seeds_done", [])
+    if not (isinstance(done, list) and all(type(s) is int and s >= 0 for s in done)):
+        raise damaged(manifest_path, "seeds_done is not a list of seeds")
+    if not isinstance(old.get("plan") or {}, dict):
+        raise damaged(manifest_path, "plan is not an object")
     same = {k: v for k, v in old.items() if k not in ("seeds_done", "rows", "images", "plan")}
     if same != new:
         diff = sorted(k for k in set(new) | set(same) if new.get(k) != same.get(k))
@@ -169,6 +179,12 @@ def check_resume(manifest_path: pathlib.Path, new: dict) -> dict:
             "use another --out_dir (finished images are never overwritten)"
         )
     return old
+
+
+def damaged(manifest_path: pathlib.Path, problem: str) -> ValueError:
+    """The one error of a manifest that cannot be what this tool wrote."""
+    return ValueError(f"{manifest_path}: damaged manifest ({problem}); restore it, or move it away "
+                      "to start the sweep over (finished images are kept either way)")  # fmt: skip
 
 
 def resume_state(lay: Layout, settings: dict, seeds: Sequence[int]) -> dict:

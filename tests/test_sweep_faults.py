@@ -216,3 +216,27 @@ def test_resume_refuses_a_symbolic_link_inside_out_dir(sweep_tiny_reference, tmp
     r = run_cli("biggan_jax", [*ARGV, f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"])
     assert_one_line_error(r, (1,), f"{link} is a symbolic link inside --out_dir")
     assert not list(elsewhere.iterdir())
+
+
+@pytest.mark.parametrize("damage", ["[]", "not json {", "seeds", "plan key", "plan value"])
+def test_a_damaged_manifest_is_one_line_naming_it(sweep_tiny_reference, tmp_path, damage):
+    """Resuming over a manifest.json this tool cannot have written: one line naming
+    the file, exit 1, the directory as it was."""
+    import shutil
+
+    ref, ref_pngs = sweep_tiny_reference
+    out = tmp_path / "sweep"
+    shutil.copytree(ref, out)
+    m = json.loads((out / "manifest.json").read_text())
+    text = {"[]": "[]", "not json {": "not json {"}.get(damage)
+    if damage == "seeds":
+        m["seeds_done"] = "0-11"
+    elif damage == "plan key":
+        m["plan"]["bogus"] = 1
+    elif damage == "plan value":
+        m["plan"]["chunk"] = "4"
+    (out / "manifest.json").write_text(text or json.dumps(m))
+    before = (out / "manifest.json").read_bytes()
+    r = run_cli("biggan_jax", [*ARGV, f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"])
+    assert_one_line_error(r, (1,), f"{out / 'manifest.json'}: damaged manifest")
+    assert (out / "manifest.json").read_bytes() == before and sweep_pngs(out) == ref_pngs
