@@ -169,16 +169,18 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     """Runs (or resumes) the sweep; returns the manifest. Process 0 reads and writes
     ``out_dir``; every process computes (module docstring)."""
     ids, _ = validate(job)
-    cfg, params = hub.load(job.weights)  # a refused file (e.g. a NaN tensor) before out_dir exists
-    check_out_dir(job.out_dir)  # created, and a file written there (each process: no race)
     lay = layout(job.out_dir, ids, job.latents)
     man = Manifest(lay.out / "manifest.json", settings(job, ids))
+    # what a directory already holds is checked first (reading only; nothing is created
+    # before the weights load, so a refused weights file leaves no out_dir behind)
     state = multihost.on_main(lambda: resume_state(lay, man.data, job.seeds), share=True)
+    if state["plan"]:
+        man.data["plan"] = recorded_plan(job, state["plan"]).as_dict()
+    cfg, params = hub.load(job.weights)
+    check_out_dir(job.out_dir)  # created, and a file written there (each process: no race)
     todo = state["todo"]
     man.data.update(rows=list(lay.rows), seeds_done=state["done"])
     man.kept = list(state["done"])  # listed by the manifest already there, their files whole
-    if state["plan"]:
-        man.data["plan"] = recorded_plan(job, state["plan"]).as_dict()
     z, y = latents(job, cfg, ids)
     bn_batch = bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None
     if todo:

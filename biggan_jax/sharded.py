@@ -44,7 +44,7 @@ from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast
 from neural_art import blocks
 from neural_art.perturb import match, trainable
-from neural_art.ranges import parse_ranges
+from neural_art.ranges import SEED_UPPER, parse_ranges
 
 MODES = ("multiplicative", "replace")
 AXIS = "seeds"
@@ -312,6 +312,7 @@ def sweep_chunks(
     The next chunk is dispatched before the current one is copied to the host,
     so device work overlaps the caller's image writing.
     """
+    seeds = check_seeds(seeds)
     mesh = mesh or seed_mesh()
     args = _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_compat)
     if plan is None:
@@ -331,9 +332,22 @@ def sweep_plan(cfg: BigGANConfig, params, seeds: Sequence[int], z, y, truncation
                hf_compat: bool = False, **kw) -> SweepPlan:
     """The :class:`SweepPlan` that :func:`sweep_chunks` with the same arguments uses
     (compiles its program, which the sweep then reuses)."""
+    seeds = check_seeds(seeds)
     mesh = mesh or seed_mesh()
     args = _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_compat)
     return plan_sweep(cfg, perturbation, dtype, mesh, len(seeds), args, **kw)
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """``seeds`` as a list, or ``ValueError`` if there are none or one is not a seed
+    (an integer in ``[0, SEED_UPPER)``: :func:`jax.random.fold_in` data), before any compute."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("no seeds to sweep (an empty list)")
+    bad = [s for s in seeds if not (isinstance(s, (int, np.integer)) and 0 <= s < SEED_UPPER)]
+    if bad:
+        raise ValueError(f"seeds must be integers in [0, {SEED_UPPER}); got {bad[:3]}")
+    return [int(s) for s in seeds]
 
 
 def _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_compat):
@@ -386,7 +400,7 @@ def _run_chunks(prog, args, seeds, chunk, mesh, gather=False):
 def sweep(cfg: BigGANConfig, params, seeds, z, y, truncation: float, **kw) -> np.ndarray:
     """All of :func:`sweep_chunks`' images in seed order: ``[S, L, H, W, 3]``
     float32 in [-1, 1] (single host)."""
-    seeds = parse_seeds(seeds) if isinstance(seeds, str) else list(seeds)
+    seeds = parse_seeds(seeds) if isinstance(seeds, str) else check_seeds(seeds)
     by_seed = {}
     for ss, imgs in sweep_chunks(cfg, params, seeds, z, y, truncation, **kw):
         by_seed.update(zip(ss, imgs, strict=True))

@@ -33,6 +33,7 @@ spectral-norm handling) live with the model (:mod:`biggan_jax.perturb`).
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 import zlib
 from collections.abc import Callable, Sequence
@@ -182,6 +183,8 @@ def multiplicative(
       A pytree like ``params``. jit/vmap friendly (vmap over ``key`` for many
       perturbed networks).
     """
+    if isinstance(alpha, (int, float, np.number)) and not math.isfinite(alpha):
+        raise ValueError(f"alpha must be finite, got {alpha!r}")  # (an array alpha is not read: traced)
     return map_noise(params, key, where or trainable(params),
                      lambda path, x, e: x * (1 + alpha * e))  # fmt: skip
 

@@ -142,6 +142,14 @@ def test_works_on_any_pytree():
     np.testing.assert_array_equal(rep["dense"]["b"], tree["dense"]["b"])
 
 
+def test_non_finite_alpha_is_refused_as_the_cli_refuses_it():
+    tree = {"w": jnp.ones((2, 2))}
+    for alpha in (float("nan"), float("inf"), np.float32("nan")):
+        with pytest.raises(ValueError, match="alpha must be finite"):
+            core.multiplicative(tree, jax.random.key(0), alpha=alpha)
+    jax.jit(lambda a: core.multiplicative(tree, jax.random.key(0), alpha=a))(0.5)  # traced: not read
+
+
 def test_bad_block_name(params):
     with pytest.raises(ValueError, match=r"unknown block 'B99'.*B1, B2"):
         perturb.replace_block(params, jax.random.key(0), "B99")

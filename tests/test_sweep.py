@@ -79,3 +79,15 @@ def test_parse_seeds():
             parse_seeds(bad)
     with pytest.raises(ValueError, match="alpha"):
         Perturbation(alpha=-0.1)
+
+
+def test_public_api_refuses_no_seeds_and_non_seeds_before_compute(tiny_biggan):
+    cfg, params = tiny_biggan
+    z = biggan_jax.truncated_noise(jax.random.key(1), 1, 0.5)
+    y = biggan_jax.class_vector(["volcano"])
+    kw = dict(root=jax.random.key(0), perturbation=Perturbation(alpha=0.35))
+    for bad, msg in (([], "no seeds"), ([1, -2], r"\[-2\]"), ([2**31], "integers in"), ([1.5], "integers in")):
+        with pytest.raises(ValueError, match=msg):
+            sweep(cfg, params, bad, z, y, 0.5, **kw)
+    with pytest.raises(ValueError, match="no seeds"):
+        biggan_jax.sharded.sweep_plan(cfg, params, [], z, y, 0.5, **kw)
