@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import stat
 from collections.abc import Sequence
 
 import numpy as np
@@ -186,6 +187,8 @@ def load_image(
         raise ImageError(f"image not found: {path}")
     if os.path.isdir(path):
         raise ImageError(f"{path} is a directory, not an image file")
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe would block the read forever
+        raise ImageError(f"{path} is not a regular file (a pipe, socket or device); give an image file")
     try:
         with Image.open(path) as im:
             w, h = im.size
@@ -240,7 +243,8 @@ def as_rgb_array(image) -> np.ndarray:
 
 
 def _to_rgb(img: Image.Image, path: str) -> Image.Image:
-    """RGB with a logged note: alpha composited onto white, 16-bit greyscale scaled."""
+    """RGB with a logged note: alpha composited onto white, 16-bit and float greyscale
+    scaled by their type's range (65535; [0, 1])."""
     if img.mode == "RGB":
         return img
     mode = img.mode
@@ -251,11 +255,14 @@ def _to_rgb(img: Image.Image, path: str) -> Image.Image:
         log.warning(
             "%s: %s image; alpha composited onto white and converted to RGB", path, mode
         )
-    elif mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, np.float64)
-        arr = arr / max(arr.max(), 1.0)
-        img = Image.fromarray(np.uint8(np.rint(arr * 255))).convert("RGB")
-        log.warning("%s: %s (integer greyscale) image converted to 8-bit RGB", path, mode)
+    elif mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # scaled by the type's range, not the image's own max (a dark 16-bit scan stays
+        # dark): 16-bit integers (and PIL's "I", which 16-bit PNGs open as) by 65535,
+        # float images ("F", e.g. a float TIFF) are taken to be in [0, 1]
+        arr = np.asarray(img, np.float64) / (1.0 if mode == "F" else 65535.0)
+        img = Image.fromarray(np.uint8(np.rint(np.clip(np.nan_to_num(arr), 0.0, 1.0) * 255))).convert("RGB")
+        log.warning("%s: %s (greyscale, %s) image converted to 8-bit RGB", path, mode,
+                    "float in [0, 1]" if mode == "F" else "16-bit")  # fmt: skip
     else:
         img = img.convert("RGB")
         log.warning("%s: %s image converted to RGB", path, mode)

@@ -42,3 +42,28 @@ def test_atomic_writes_honour_the_umask(tmp_path, umask, mode):
     finally:
         os.umask(old)
     assert got == mode
+
+
+def test_16_bit_and_float_images_are_scaled_by_their_types_range(tmp_path):
+    Image.fromarray(np.full((4, 4), 16384, np.uint16)).save(tmp_path / "dark16.png")
+    Image.fromarray(np.full((4, 4), 0.25, np.float32), mode="F").save(tmp_path / "quarter.tif")
+    for name, want in (("dark16.png", 16384 / 65535), ("quarter.tif", 0.25)):
+        got = images.load_image(tmp_path / name)
+        assert got.shape == (4, 4, 3) and abs(float(got.mean()) - want) < 1 / 255, (name, got.mean())
+
+
+def test_a_named_pipe_is_refused_not_read(tmp_path):
+    fifo = tmp_path / "content.png"
+    os.mkfifo(fifo)
+    got = []
+
+    def load():
+        try:
+            images.load_image(fifo)
+        except images.ImageError as e:
+            got.append(str(e))
+
+    t = threading.Thread(target=load, daemon=True)  # daemon: a regression blocks here, not the run
+    t.start()
+    t.join(timeout=30)
+    assert got and "not a regular file" in got[0], "load_image blocked on a named pipe"
