@@ -174,8 +174,9 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     # what a directory already holds is checked first (reading only; nothing is created
     # before the weights load, so a refused weights file leaves no out_dir behind)
     state = multihost.on_main(lambda: resume_state(lay, man.data, job.seeds), share=True)
-    if state["plan"]:
-        man.data["plan"] = recorded_plan(job, state["plan"]).as_dict()
+    old_plan = recorded_plan(job, state["plan"]) if state["plan"] else None
+    if old_plan:
+        man.data["plan"] = old_plan.as_dict()
     cfg, params = hub.load(job.weights)
     check_out_dir(job.out_dir)  # created, and a file written there (each process: no race)
     todo = state["todo"]
@@ -184,7 +185,7 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     z, y = latents(job, cfg, ids)
     bn_batch = bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None
     if todo:
-        man.data["plan"] = plan_for(job, cfg, params, todo, z, y, bn_batch, state["plan"]).as_dict()
+        man.data["plan"] = plan_for(job, cfg, params, todo, z, y, bn_batch, old_plan).as_dict()
     main = multihost.is_main()
     with ImageWriter(job.writers) as writer:
         try:
@@ -216,11 +217,11 @@ def recorded_plan(job: SweepJob, old: dict) -> SweepPlan:
     return plan
 
 
-def plan_for(job, cfg, params, todo, z, y, bn_batch, old: dict | None) -> SweepPlan:
+def plan_for(job, cfg, params, todo, z, y, bn_batch, old: SweepPlan | None) -> SweepPlan:
     """The manifest's plan on resume (same pixels), else a new one from the job
     (process 0's on every process)."""
     if old:
-        return recorded_plan(job, old)
+        return old
     new = sweep_plan(cfg, params, todo, z, y, job.truncation, root=jax.random.key(job.root_seed),
                      perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
                      strategy=job.strategy, group=job.group, chunk_size=job.chunk_size,

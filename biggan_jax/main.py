@@ -45,8 +45,7 @@ _EFFECTIVE = flags.DEFINE_bool("effective", False, "eq. (2) on the spectrally no
 _PRECISION = cli.define_precision()
 _OUT_DIR = cli.define_out_dir(None, "Output directory (resumable: finished seeds are skipped).")
 _SEED = cli.define_seed(0, "Root of the perturbation keys: network k uses fold_in(key(seed), k).")
-_LATENT_SEED = flags.DEFINE_integer("latent_seed", 0, "Root of the latents.", lower_bound=0,
-                                    upper_bound=cli.SEED_UPPER - 1)  # fmt: skip
+_LATENT_SEED = cli.define_seed(0, "Root of the latents.", name="latent_seed")
 _CHUNK_SIZE = cli.define_chunk_size(0, "Seeds per compiled chunk over all devices (0: fit memory).")
 _HF_COMPAT = flags.DEFINE_bool("hf_compat", False, "Reproduce the PyTorch port's BN-statistics row selection.")
 _GRID_COLUMNS = flags.DEFINE_integer("grid_columns", 12, "Seeds per grid page.")

@@ -44,7 +44,7 @@ from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast
 from neural_art import blocks
 from neural_art.perturb import match, trainable
-from neural_art.ranges import SEED_UPPER, parse_ranges
+from neural_art.ranges import parse_ranges
 
 MODES = ("multiplicative", "replace")
 AXIS = "seeds"
@@ -339,14 +339,11 @@ def sweep_plan(cfg: BigGANConfig, params, seeds: Sequence[int], z, y, truncation
 
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
-    """``seeds`` as a list, or ``ValueError`` if there are none or one is not a seed
-    (an integer in ``[0, SEED_UPPER)``: :func:`jax.random.fold_in` data), before any compute."""
+    """``seeds`` as a list of ints (order and repeats kept), before any compute: the
+    checks of ``--seeds`` (:func:`neural_art.ranges.parse_ranges`: none, a non-integer,
+    one outside ``[0, 2**31)`` or too many raise ``ValueError``)."""
     seeds = list(seeds)
-    if not seeds:
-        raise ValueError("no seeds to sweep (an empty list)")
-    bad = [s for s in seeds if not (isinstance(s, (int, np.integer)) and 0 <= s < SEED_UPPER)]
-    if bad:
-        raise ValueError(f"seeds must be integers in [0, {SEED_UPPER}); got {bad[:3]}")
+    parse_ranges(seeds, what="seed")
     return [int(s) for s in seeds]
 
 

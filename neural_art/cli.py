@@ -61,8 +61,11 @@ def define_seeds(default: str, help: str = "Seeds: inclusive ranges, e.g. '0-10,
     return flags.DEFINE_string("seeds", default, help)
 
 
-def define_seed(default: int = 0, help: str = "Root of every random draw.") -> flags.FlagHolder:
-    return flags.DEFINE_integer("seed", default, help, lower_bound=0, upper_bound=SEED_UPPER - 1)
+def define_seed(
+    default: int = 0, help: str = "Root of every random draw.", name: str = "seed"
+) -> flags.FlagHolder:
+    """An RNG root flag (``--seed``, or ``name``): an integer in ``[0, 2**31)``, as ``--seeds``."""
+    return flags.DEFINE_integer(name, default, help, lower_bound=0, upper_bound=SEED_UPPER - 1)
 
 
 def define_precision(default: str = "float32", help: str = "Compute precision.") -> flags.FlagHolder:

@@ -66,7 +66,7 @@ def finite_scores(sc: dict[str, float]) -> dict[str, float | None]:
     if bad:
         logging.warning("non-finite score(s) %s recorded as null (n/a in the gallery): %s", bad,
                         {k: sc[k] for k in bad})  # fmt: skip
-    return {k: (None if k in bad else v) for k, v in sc.items()}
+    return gallery.finite_or_none(sc)
 
 
 class Curator:

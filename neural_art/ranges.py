@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+import numpy as np
+
 MAX_COUNT = 1_000_000  # more seeds than any sweep can write; raise it deliberately
 _PART = re.compile(r"(\d+)(?:-(\d+))?")
 SEED_UPPER = 2**31  # seeds, seed ranges and the CLIs' --seed are in [0, SEED_UPPER)
@@ -26,13 +28,13 @@ def parse_ranges(
     """``"0-10,15,20-22"`` -> ``[0, 1, ..., 10, 15, 20, 21, 22]``.
 
     Duplicates are removed, order kept. Raises ``ValueError`` naming the bad part
-    for a malformed part, an empty range (end < start), a value outside
-    ``[0, upper)``, no values at all, or more than ``max_count`` values.
+    for a malformed part, an empty range (end < start), a value that is not an
+    integer in ``[0, upper)``, no values at all, or more than ``max_count`` values.
     """
     if isinstance(spec, int):
         spec = [spec]
     if not isinstance(spec, str):
-        vals = [int(s) for s in spec]
+        vals = list(spec)
         if len(vals) > max_count:
             raise ValueError(f"{len(vals)} {what}s: at most {max_count:,} at once")
     else:
@@ -49,8 +51,10 @@ def parse_ranges(
         if total > max_count:
             raise ValueError(f"{spec!r} is {total:,} {what}s: at most {max_count:,} at once")
         vals = [v for a, b in bounds for v in range(a, b + 1)]
-    if any(v < 0 or v >= upper for v in vals):
-        raise ValueError(f"{what}s must be in [0, {upper})")
+    is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
+    bad = [v for v in vals if not (is_int(v) and 0 <= v < upper)]
+    if bad:
+        raise ValueError(f"{what}s must be integers in [0, {upper}); got {bad[:3]}")
     if not vals:
         raise ValueError(f"no {what}s in {spec!r}")
     return list(dict.fromkeys(vals))

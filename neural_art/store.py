@@ -25,6 +25,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from neural_art.perturb import path_str
+
 CONVERTER_VERSION = "1"
 FORMAT = "neural-art-jax/params-v1"
 
@@ -43,7 +45,7 @@ def check_finite(tensors: Any, source: str) -> None:
             continue
         bad = ~np.isfinite(a)
         if bad.any():
-            name = "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+            name = path_str(path)
             at = np.argwhere(bad)[0].tolist() if a.ndim else []
             raise NonFiniteError(f"{source}: tensor {name} holds {int(bad.sum())} non-finite value(s) "
                                  f"({a[bad].flat[0]} at index {at}); refusing these weights")  # fmt: skip
