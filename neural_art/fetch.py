@@ -9,8 +9,14 @@ file's sha256, the digest of the first download that passed every check is
 recorded beside it (``<file>.sha256``) and every later use is checked against
 it; :func:`forget` removes a cached file and its record.
 
-Without network the error names the URL to fetch by hand and the exact path to
-put it at.
+An artifact may list mirrors: the URLs are tried in order and the first
+download that passes every check is kept; when all fail, the error names each
+URL and why. Where the publisher names each file by the first 8 hex digits of
+its sha256 (torchvision's convention, ``digest_in_name``), every download is
+checked against the prefix in its own URL's file name.
+
+Without network the error names the URLs to fetch by hand and the exact path to
+put the file at.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import hashlib
 import http.client
 import os
 import pathlib
+import re
 import shutil
 import tempfile
 import urllib.error
@@ -42,6 +49,10 @@ class Artifact:
       sha256: expected hex digest, or None where the publisher gives none.
       size: expected size in bytes, or None.
       source: free text: where the digest/size were taken from.
+      mirrors: further URLs of the same file, tried in order after ``url``.
+      digest_in_name: each URL's file name ends in ``-<first 8 hex digits of
+        its sha256>`` (e.g. ``vgg19-dcbb9e9d.pth``); a download that disagrees
+        is refused.
     """
 
     filename: str
@@ -49,6 +60,12 @@ class Artifact:
     sha256: str | None = None
     size: int | None = None
     source: str = ""
+    mirrors: tuple[str, ...] = ()
+    digest_in_name: bool = False
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return (self.url, *self.mirrors)
 
 
 def cache_dir(path: str | os.PathLike | None = None) -> pathlib.Path:
@@ -70,29 +87,42 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _verify(art: Artifact, path: pathlib.Path) -> str:
+def _name_prefix(url: str) -> str | None:
+    """The 8-hex-digit digest prefix in ``url``'s file name (``vgg19-dcbb9e9d.pth``)."""
+    m = re.search(r"-([0-9a-f]{8})\.[A-Za-z0-9]+$", url.rsplit("/", 1)[-1])
+    return m.group(1) if m else None
+
+
+def _verify(art: Artifact, path: pathlib.Path, url: str | None = None) -> str:
+    """The file's sha256 after checking size, pinned or recorded digest and the
+    digest prefix in the name of the URL it came from (``url``: a fresh download;
+    None: a cached file, whose URL is the record's, else unknown)."""
+    source = url
     size = path.stat().st_size
     if art.size is not None and size != art.size:
         raise WeightsUnavailableError(
-            f"{path}: size {size} bytes, expected {art.size} for {art.url}"
+            f"{path}: size {size} bytes, expected {art.size} for {url or art.url}"
         )
     digest = sha256_file(path)
-    pinned = art.sha256
-    record = path.with_name(path.name + ".sha256")
+    pinned, record = art.sha256, path.with_name(path.name + ".sha256")
     if pinned is None and record.exists():
-        pinned = record.read_text().split()[0]
+        pinned, *rest = record.read_text().split()
+        source = rest[0] if rest else None  # the URL the recorded file came from
     if pinned is not None and digest != pinned:
-        raise WeightsUnavailableError(
-            f"{path}: sha256 {digest} does not match the expected {pinned} for {art.url}"
-        )
+        raise WeightsUnavailableError(f"{path}: sha256 {digest} does not match the expected "
+                                      f"{pinned} for {source or art.url}")  # fmt: skip
+    prefix = _name_prefix(source) if art.digest_in_name and source else None
+    if prefix is not None and not digest.startswith(prefix):
+        raise WeightsUnavailableError(f"{path}: sha256 {digest} does not start with {prefix}, "
+                                      f"the digest prefix in the file name of {source}")  # fmt: skip
     return digest
 
 
-def _download(art: Artifact, root: pathlib.Path, progress: bool) -> pathlib.Path:
-    """The response body in a unique temp file; raises on a short body."""
+def _download(url: str, art: Artifact, root: pathlib.Path, progress: bool) -> pathlib.Path:
+    """The response body of ``url`` in a unique temp file; raises on a short body."""
     tmp = None
     try:
-        with urllib.request.urlopen(art.url, timeout=60) as resp:
+        with urllib.request.urlopen(url, timeout=60) as resp:
             total = resp.headers.get("Content-Length")
             total = int(total) if total else None
             fd, tmp = tempfile.mkstemp(dir=root, prefix=art.filename + ".", suffix=".part")
@@ -142,7 +172,7 @@ def fetch(
     root = cache_dir(cache)
     dest = root / art.filename
     hint = (
-        f"Download {art.url} by hand and put it at {dest}"
+        f"Download {' or '.join(art.urls)} by hand and put it at {dest}"
         + (f" (sha256 {art.sha256})" if art.sha256 else "")
         + ", or point $NEURAL_ART_JAX_CACHE at a directory that holds it."
     )
@@ -155,23 +185,35 @@ def fetch(
                 f"cached file {dest} is corrupt: {e}. Delete it (and {dest.name}.sha256 if "
                 f"present) and retry. {hint}"
             ) from e
+    failures = []
+    for url in art.urls:
+        try:
+            return _fetch_one(art, url, root, dest, progress, check)
+        except WeightsUnavailableError as e:
+            failures.append(str(e))
+    what = failures[0] if len(failures) == 1 else "every mirror failed: " + "; ".join(failures)
+    raise WeightsUnavailableError(f"{what}. {hint}")
+
+
+def _fetch_one(art, url, root, dest, progress, check) -> pathlib.Path:
+    """One URL's download into ``dest`` (verified, checked, digest recorded)."""
     try:
-        tmp = _download(art, root, progress)
+        tmp = _download(url, art, root, progress)
     except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as e:
-        raise WeightsUnavailableError(f"could not download {art.url}: {e}. {hint}") from e
+        raise WeightsUnavailableError(f"could not download {url}: {e}") from e
     try:
-        digest = _verify(art, tmp)
+        digest = _verify(art, tmp, url)
         if check is not None:
             try:
                 check(tmp)
             except Exception as e:  # the caller's loader: any failure means "not usable"
-                raise WeightsUnavailableError(f"{art.url} does not load: {e}") from e
+                raise WeightsUnavailableError(f"{url} does not load: {e}") from e
     except WeightsUnavailableError as e:
         tmp.unlink(missing_ok=True)
-        raise WeightsUnavailableError(f"download rejected: {e}. {hint}") from e
+        raise WeightsUnavailableError(f"download rejected: {e}") from e
     shutil.move(tmp, dest)
     if art.sha256 is None:
-        dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {art.url}\n")
+        dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {url}\n")
     return dest
 
 

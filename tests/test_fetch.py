@@ -84,3 +84,45 @@ def test_offline_says_what_to_download_and_where(tmp_path):
     art = fetch.Artifact("w.bin", "http://127.0.0.1:9/w.bin")
     with pytest.raises(fetch.WeightsUnavailableError, match=f"put it at {tmp_path / 'w.bin'}"):
         fetch.fetch(art, cache=tmp_path, progress=False)
+
+
+def test_mirrors_tried_in_order_and_first_use_digest_enforced(server, tmp_path):
+    """First mirror down -> the second is used; a mirror with a truncated body is
+    refused and the next tried; the digest recorded on first use (with its URL)
+    is enforced on the cached file afterwards; when every mirror fails, each URL
+    is named."""
+    port = server.server_address[1]
+    _Handler.mode = "good"
+    art = fetch.Artifact("w.bin", "http://127.0.0.1:9/down.bin",
+                         mirrors=(f"http://127.0.0.1:{port}/w.bin",))  # fmt: skip
+    path = fetch.fetch(art, cache=tmp_path, progress=False)
+    assert path.read_bytes() == BODY
+    digest = hashlib.sha256(BODY).hexdigest()
+    assert (tmp_path / "w.bin.sha256").read_text().split() == [digest, art.mirrors[0]]
+    path.write_bytes(BODY[:-1] + b"x")  # same size, other bytes
+    with pytest.raises(fetch.WeightsUnavailableError, match=f"does not match the expected {digest} "
+                       f"for {art.mirrors[0]}"):  # fmt: skip
+        fetch.fetch(art, cache=tmp_path, progress=False)
+    fetch.forget(art, cache=tmp_path)
+    _Handler.mode = "truncated"
+    with pytest.raises(fetch.WeightsUnavailableError) as e:
+        fetch.fetch(art, cache=tmp_path, progress=False)
+    msg = str(e.value)
+    assert "every mirror failed" in msg and "127.0.0.1:9/down.bin" in msg
+    assert "truncated download" in msg and art.mirrors[0] in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_digest_prefix_in_each_mirrors_file_name(server, tmp_path):
+    port = server.server_address[1]
+    _Handler.mode = "good"
+    good = hashlib.sha256(BODY).hexdigest()[:8]
+    wrong = f"http://127.0.0.1:{port}/w-00000000.bin"
+    art = fetch.Artifact("w.bin", wrong, mirrors=(f"http://127.0.0.1:{port}/w-{good}.bin",),
+                         digest_in_name=True)  # fmt: skip
+    path = fetch.fetch(art, cache=tmp_path, progress=False)  # the first is refused, the second kept
+    assert (tmp_path / "w.bin.sha256").read_text().split()[1] == art.mirrors[0]
+    assert fetch.fetch(art, cache=tmp_path, progress=False) == path
+    fetch.forget(art, cache=tmp_path)
+    with pytest.raises(fetch.WeightsUnavailableError, match="does not start with 00000000"):
+        fetch.fetch(fetch.Artifact("w.bin", wrong, digest_in_name=True), cache=tmp_path, progress=False)
