@@ -8,11 +8,10 @@ namespace.
 """
 
 from styletransfer.hub import load
+from styletransfer.preprocessing import CAFFE, IMAGENET_MEAN, IMAGENET_STD, TORCHVISION, Preprocessing
 from styletransfer.vggnet import (
     CONFIGS,
     HEAD_LAYERS,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     VGG,
     VGG16,
     VGG19,
@@ -30,6 +29,7 @@ from styletransfer.vggnet import (
 )
 
 __all__ = [
+    "CAFFE",
     "CONFIGS",
     "HEAD_LAYERS",
     "IMAGENET_MEAN",
@@ -37,6 +37,8 @@ __all__ = [
     "VGG",
     "VGG16",
     "VGG19",
+    "Preprocessing",
+    "TORCHVISION",
     "VGGConfig",
     "adaptive_avg_pool",
     "apply",

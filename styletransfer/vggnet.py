@@ -9,8 +9,10 @@ Architecture and layout follow torchvision's ``vgg16`` / ``vgg19`` (the
 weights of ``vgg16-397923af.pth`` / ``vgg19-dcbb9e9d.pth``): 3x3 convs with
 padding 1, ReLU, 2x2 stride-2 pooling, adaptive average pooling to 7x7, then
 ``Linear(25088, 4096)-ReLU-Dropout-Linear(4096, 4096)-ReLU-Dropout-Linear(4096, 1000)``
-(dropout is the identity at inference). Images are normalised inside with
-torchvision's ImageNet mean/std.
+(dropout is the identity at inference). Images are RGB in [0, 1], turned
+inside into the weights' own input convention (``cfg.preprocessing``:
+torchvision's ImageNet mean/std, or Caffe's BGR x255 minus the mean pixel;
+:mod:`styletransfer.preprocessing`).
 
 The architecture is the Flax module :class:`VGG`; :func:`apply` runs it as a
 pure function of a plain params pytree ``{layer: {"kernel", "bias"}}`` (Flax's
@@ -52,11 +54,9 @@ import numpy as np
 from flax import linen as nn
 
 from neural_art import pooling
+from neural_art.errors import UserError
+from styletransfer.preprocessing import TORCHVISION, Preprocessing, preprocess
 
-# torchvision's ImageNet normalisation (torchvision.transforms docs / the
-# ``IMAGENET1K_V1`` weights' transforms).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +70,9 @@ class VGGConfig:
       hidden: width of fc6 / fc7.
       num_classes: outputs of fc8.
       pool_size: side of the adaptive average pool before fc6.
+      preprocessing: the weights' input convention (:mod:`styletransfer.preprocessing`),
+        applied by :func:`apply` to RGB [0, 1] images; read from a converted
+        directory's metadata.
     """
 
     name: str
@@ -78,6 +81,7 @@ class VGGConfig:
     hidden: int = 4096
     num_classes: int = 1000
     pool_size: int = 7
+    preprocessing: Preprocessing = TORCHVISION
 
     def replace(self, **kw) -> VGGConfig:
         return dataclasses.replace(self, **kw)
@@ -114,7 +118,7 @@ def at_width(cfg: VGGConfig, width: int) -> VGGConfig:
     the classes, layer names and feature keys are unchanged. Named ``<name>-w<W>``
     so that weights of another width are never taken for the release."""
     if width < 1:
-        raise ValueError(f"VGG width must be >= 1, got {width}")
+        raise UserError(f"VGG width must be >= 1, got {width}")
     if width == 64:
         return cfg
     return cfg.replace(
@@ -128,7 +132,7 @@ def get_config(name: str) -> VGGConfig:
     try:
         return CONFIGS[name]
     except KeyError:
-        raise ValueError(f"unknown VGG config {name!r}; known: {', '.join(CONFIGS)}") from None
+        raise UserError(f"unknown VGG config {name!r}; known: {', '.join(CONFIGS)}") from None
 
 
 def torch_names(cfg: VGGConfig) -> dict[str, str]:
@@ -200,14 +204,13 @@ def check_params(cfg: VGGConfig, params, *, source: str = "params") -> None:
         else:
             errs += [f"unexpected {name}/{leaf}" for leaf in params[name] if leaf not in want[name]]
     if errs:
-        raise ValueError(f"{source} does not match {cfg.name}:\n  " + "\n  ".join(errs))
+        raise UserError(f"{source} does not match {cfg.name}:\n  " + "\n  ".join(errs))
 
 
-def normalize(images: jax.Array) -> jax.Array:
-    """``[..., 3]`` RGB in [0, 1] -> torchvision's ImageNet-normalised input."""
-    mean = jnp.asarray(IMAGENET_MEAN, images.dtype)
-    std = jnp.asarray(IMAGENET_STD, images.dtype)
-    return (images - mean) / std
+def normalize(images: jax.Array, prep: Preprocessing = TORCHVISION) -> jax.Array:
+    """``[..., 3]`` RGB in [0, 1] -> the input of weights of convention ``prep``
+    (default torchvision's ImageNet mean/std)."""
+    return preprocess(prep, images)
 
 
 def _pool(x, kind: str):
@@ -215,7 +218,7 @@ def _pool(x, kind: str):
         return pooling.max_pool_2x2(x)
     if kind == "avg":
         return pooling.avg_pool_2x2(x)
-    raise ValueError(f"pooling must be 'max' or 'avg', got {kind!r}")
+    raise UserError(f"pooling must be 'max' or 'avg', got {kind!r}")
 
 
 def _adaptive_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -315,7 +318,7 @@ class VGG(nn.Module):
                 feats[name] = value
             return names.index(name) >= self.depth  # done?
 
-        x = normalize(images)
+        x = normalize(images, self.cfg.preprocessing)
         for b, n in enumerate(self.cfg.convs_per_block):
             for i in range(n):
                 s = f"{b + 1}_{i + 1}"
@@ -355,7 +358,7 @@ def apply(
     Args:
       cfg: the variant.
       params: ``{layer: {"kernel", "bias"}}`` (see :func:`param_shapes`).
-      images: ``[B, H, W, 3]`` float RGB in [0, 1] (normalised inside); the
+      images: ``[B, H, W, 3]`` float RGB in [0, 1] (``cfg.preprocessing`` applied inside); the
         computation runs in the images' dtype (e.g. bfloat16).
       layers: feature keys to return (see :attr:`VGGConfig.layer_names`).
         Computation stops at the deepest one. ``None``: every conv-part layer
@@ -369,19 +372,20 @@ def apply(
     """
     names = cfg.layer_names
     if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images must be [B, H, W, 3], got shape {images.shape}")
+        raise UserError(f"images must be [B, H, W, 3], got shape {images.shape}")
     if pooling not in ("max", "avg"):
-        raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
+        raise UserError(f"pooling must be 'max' or 'avg', got {pooling!r}")
     if layers is None:
         want = set(names) if head else {n for n in names if n not in HEAD_LAYERS}
     else:
         want = set(layers)
         bad = sorted(want - set(names))
         if bad:
-            raise ValueError(f"unknown {cfg.name} layer(s) {bad}; known: {', '.join(names)}")
+            raise UserError(f"unknown {cfg.name} layer(s) {bad}; known: {', '.join(names)}")
     depth = len(names) - 1 if head else (max(names.index(n) for n in want) if want else -1)
     if depth >= names.index("fc6") and "fc6" not in params:
-        raise ValueError(f"{cfg.name} params have no classifier head (features-only weights)")
+        raise UserError(f"{cfg.name} params have no classifier head (features-only weights): "
+                        f"{names[depth]} needs it")
     module = VGG(cfg, frozenset(want), depth, pooling, images.dtype)
     return module.apply({"params": params}, images)
 
