@@ -48,12 +48,17 @@ class Release:
     config: Artifact
 
 
+# Mirrors on the Hugging Face hub, tried after the S3 file: name -> repository.
+_HUB_MIRRORS = {"biggan-deep-128": "https://huggingface.co/osanseviero/BigGAN-deep-128/resolve/main/"}
+
+
 def _release(name: str) -> Release:
     arts = []
     for suffix in ("pytorch_model.bin", "config.json"):
         fn = f"{name}-{suffix}"
         sha, size = _PINNED.get(fn, (None, None))
-        arts.append(Artifact(fn, _HF + fn, sha, size, "install manifest" if sha else ""))
+        mirrors = (_HUB_MIRRORS[name] + suffix,) if name in _HUB_MIRRORS else ()
+        arts.append(Artifact(fn, _HF + fn, sha, size, "install manifest" if sha else "", mirrors))
     return Release(*arts)
 
 
