@@ -29,6 +29,7 @@ from flax import linen as nn
 from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import BatchNorm, CondBatchNorm
 from biggan_jax.model import BigGANDeep
+from neural_art.errors import UserError
 
 BN_BATCH = 32  # latents per re-estimation (the sweep's default)
 MODES = ("stored", "recompute")
@@ -67,5 +68,5 @@ def with_bn(mode: str, cfg: BigGANConfig, params, z_bn, y_bn, sel, *, dtype=jnp.
     if mode == "stored":
         return params
     if mode != "recompute":
-        raise ValueError(f"bn mode must be one of {MODES}, got {mode!r}")
+        raise UserError(f"bn mode must be one of {MODES}, got {mode!r}")
     return recompute(cfg, params, z_bn, y_bn, sel, dtype=dtype)[0]

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 from typing import Any
+from neural_art.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,17 +60,17 @@ class BigGANConfig:
         object.__setattr__(self, "layers", tuple(tuple(l) for l in self.layers))
         res = 4 * 2 ** sum(bool(l[0]) for l in self.layers)
         if res != self.output_dim:
-            raise ValueError(
+            raise UserError(
                 f"config {self.name!r}: layers upsample to {res}, output_dim is {self.output_dim}"
             )
         for i, (_, a, b) in enumerate(self.layers):
             if a != b and b * 2 != a:
-                raise ValueError(
+                raise UserError(
                     f"config {self.name!r}: layer {i} goes {a}->{b} channel multiples; BigGAN-deep "
                     "only keeps or halves channels (it drops the second half of the shortcut)"
                 )
         if self.class_embed_dim != self.z_dim:
-            raise ValueError(
+            raise UserError(
                 "BigGAN-deep conditions on [z, embed(y)] with equal sizes (z_dim == class_embed_dim)"
             )
 
@@ -111,7 +112,7 @@ class BigGANConfig:
         known = {f.name for f in dataclasses.fields(cls)} - {"name"}
         extra = set(d) - known
         if extra:
-            raise ValueError(
+            raise UserError(
                 f"unknown BigGAN config field(s) {sorted(extra)}; known: {sorted(known)}"
             )
         return cls(
@@ -145,7 +146,7 @@ def get_config(name: str) -> BigGANConfig:
     try:
         return CONFIGS[name]
     except KeyError:
-        raise ValueError(f"unknown BigGAN config {name!r}; known: {sorted(CONFIGS)}") from None
+        raise UserError(f"unknown BigGAN config {name!r}; known: {sorted(CONFIGS)}") from None
 
 
 def read_config(path: str | os.PathLike, name: str = "custom") -> BigGANConfig:
@@ -154,8 +155,8 @@ def read_config(path: str | os.PathLike, name: str = "custom") -> BigGANConfig:
         try:
             d = json.load(f)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: not valid JSON: {e}") from e
+            raise UserError(f"{path}: not valid JSON: {e}") from e
     try:
         return BigGANConfig.from_hf_dict(d, name=name)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: not a BigGAN-deep config: {e}") from e
+        raise UserError(f"{path}: not a BigGAN-deep config: {e}") from e

@@ -49,6 +49,7 @@ from neural_art import cli
 from neural_art import imagenet as cls
 from neural_art import images as imio
 from neural_art.curate import Curator
+from neural_art.errors import UserError
 
 __all__ = ["ImageWriter", "Layout", "SweepJob", "check_out_dir", "layout", "run", "validate", "write_grids"]
 
@@ -86,20 +87,20 @@ def validate(job: SweepJob) -> tuple[list[int], BigGANConfig | None]:
     """Every check that can fail, before any compute. Returns (class ids, config
     when known without loading)."""
     if job.precision not in ("float32", "bfloat16"):
-        raise ValueError(f"precision must be float32 or bfloat16, got {job.precision!r}")
+        raise UserError(f"precision must be float32 or bfloat16, got {job.precision!r}")
     if not 0.0 < job.truncation <= 1.0:
-        raise ValueError(f"truncation must be in (0, 1], got {job.truncation}")
+        raise UserError(f"truncation must be in (0, 1], got {job.truncation}")
     if job.latents < 1:
-        raise ValueError(f"latents per class must be >= 1, got {job.latents}")
+        raise UserError(f"latents per class must be >= 1, got {job.latents}")
     if job.grid_columns < 1:
-        raise ValueError(f"grid columns must be >= 1, got {job.grid_columns}")
+        raise UserError(f"grid columns must be >= 1, got {job.grid_columns}")
     ids = [cls.class_index(c) for c in job.classes]  # unknown names -> closest names
     if not ids:
-        raise ValueError("no classes given")
+        raise UserError("no classes given")
     cfg = hub.config_for(job.weights)
     pert = job.perturbation
     if cfg is not None and pert.mode == "replace" and pert.block not in cfg.block_names:
-        raise ValueError(
+        raise UserError(
             f"unknown block {pert.block!r} for {cfg.name}; blocks are {', '.join(cfg.block_names)}"
         )
     cli.check_out_dir(job.out_dir)  # creates nothing: run() creates it once the weights loaded

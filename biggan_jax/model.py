@@ -30,6 +30,7 @@ from biggan_jax.layers import (
     conv,
     truncation_stat_selector,
 )
+from neural_art.errors import UserError
 
 
 class BigGANDeep(nn.Module):
@@ -119,13 +120,13 @@ def generate(
     if not isinstance(truncation, jax.core.Tracer):
         t = float(truncation)
         if not 0.0 < t <= 1.0:
-            raise ValueError(f"truncation must be in (0, 1], got {t}")
+            raise UserError(f"truncation must be in (0, 1], got {t}")
     z = jnp.asarray(z)
     y = jnp.asarray(y)
     if z.ndim != 2 or z.shape[1] != cfg.z_dim:
-        raise ValueError(f"z must be [B, {cfg.z_dim}], got shape {z.shape}")
+        raise UserError(f"z must be [B, {cfg.z_dim}], got shape {z.shape}")
     if y.ndim != 2 or y.shape != (z.shape[0], cfg.num_classes):
-        raise ValueError(f"y must be [B={z.shape[0]}, {cfg.num_classes}], got shape {y.shape}")
+        raise UserError(f"y must be [B={z.shape[0]}, {cfg.num_classes}], got shape {y.shape}")
     sel = tuple(
         jnp.asarray(x)
         for x in truncation_stat_selector(truncation, cfg.n_stats, hf_compat=hf_compat)

@@ -28,11 +28,12 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
+from neural_art.errors import UserError
 
 ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 
 
-class PeerError(ValueError):
+class PeerError(UserError):
     """Process 0 failed; this process stops with it (process 0 prints the cause)."""
 
 
@@ -45,12 +46,12 @@ def initialize() -> None:
     if given:
         if len(given) != len(ENV):
             missing = ", ".join(k for k in ENV if k not in given)
-            raise ValueError(f"--multihost: {', '.join(given)} set but not {missing} (set all three)")
+            raise UserError(f"--multihost: {', '.join(given)} set but not {missing} (set all three)")
         try:
             kw = {"num_processes": int(os.environ["JAX_NUM_PROCESSES"]),
                   "process_id": int(os.environ["JAX_PROCESS_ID"])}  # fmt: skip
         except ValueError:
-            raise ValueError("--multihost: JAX_NUM_PROCESSES and JAX_PROCESS_ID must be integers") from None
+            raise UserError("--multihost: JAX_NUM_PROCESSES and JAX_PROCESS_ID must be integers") from None
     if getattr(jax.config, "jax_cpu_collectives_implementation", "gloo") is None:  # older jax: none
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(**kw)

@@ -29,6 +29,7 @@ import numpy as np
 from neural_art import imagenet as cls
 from neural_art import images as imio
 from neural_art.atomic import write_json
+from neural_art.errors import UserError
 
 PNG_HEAD = b"\x89PNG\r\n\x1a\n"
 PNG_TAIL = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk: length 0, type, CRC
@@ -86,7 +87,7 @@ def check_out_dir(out_dir: str) -> pathlib.Path:
     a unique name, so processes checking one shared directory at once do not race."""
     out = pathlib.Path(out_dir)
     if out.is_file():
-        raise ValueError(f"output dir {out} is a file")
+        raise UserError(f"output dir {out} is a file")
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test.")
@@ -174,7 +175,7 @@ def check_resume(manifest_path: pathlib.Path, new: dict) -> dict:
     same = {k: v for k, v in old.items() if k not in ("seeds_done", "rows", "images", "plan")}
     if same != new:
         diff = sorted(k for k in set(new) | set(same) if new.get(k) != same.get(k))
-        raise ValueError(
+        raise UserError(
             f"{manifest_path.parent} holds a sweep with other settings ({', '.join(diff)} differ); "
             "use another --out_dir (finished images are never overwritten)"
         )
@@ -205,7 +206,7 @@ def check_no_links(out: pathlib.Path) -> None:
     for root, dirs, files in os.walk(out, followlinks=False):
         for name in sorted(dirs + files):
             if os.path.islink(os.path.join(root, name)):
-                raise ValueError(
+                raise UserError(
                     f"{os.path.join(root, name)} is a symbolic link inside --out_dir={out}: a sweep "
                     "writes only inside its directory; remove the link or use another --out_dir"
                 )

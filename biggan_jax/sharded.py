@@ -43,6 +43,7 @@ from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast
 from neural_art import blocks
+from neural_art.errors import UserError
 from neural_art.perturb import match, trainable
 from neural_art.ranges import parse_ranges
 
@@ -77,15 +78,15 @@ class Perturbation:
 
     def __post_init__(self):
         if self.bn not in BN_MODES:
-            raise ValueError(f"unknown bn mode {self.bn!r}; choose one of {BN_MODES}")
+            raise UserError(f"unknown bn mode {self.bn!r}; choose one of {BN_MODES}")
         if self.alphas and (self.effective or self.mode != "multiplicative"):
-            raise ValueError("per-block alphas need mode multiplicative without effective")
+            raise UserError("per-block alphas need mode multiplicative without effective")
         if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}; choose one of {MODES}")
+            raise UserError(f"unknown mode {self.mode!r}; choose one of {MODES}")
         if not (
             isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha >= 0
         ):
-            raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
+            raise UserError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
 
     def apply(self, params, key: jax.Array):
         """θ = this perturbation of ``params`` with ``key`` (pure, jit/vmap friendly)."""
@@ -217,7 +218,7 @@ def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args, bn_batc
     a second identical sweep compiles nothing). ``bn_batch``: ``(z_bn, y_bn)`` for
     ``pert.bn == "recompute"`` (constants of the program)."""
     if pert.bn == "recompute" and bn_batch is None:
-        raise ValueError("bn='recompute' needs a bn_batch (z_bn, y_bn)")
+        raise UserError("bn='recompute' needs a bn_batch (z_bn, y_bn)")
     abstract = jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), args[:1])
     sig = (cfg, pert, str(dtype), mesh, group, chunk, jnp.shape(args[3]), str(abstract),
            bn_key(bn_batch) if pert.bn == "recompute" else "")  # fmt: skip
@@ -245,9 +246,9 @@ def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, gro
     n_dev = mesh.devices.size
     strategy = strategy or default_strategy(mesh.devices.flat[0].platform, jnp.shape(args[3])[0])
     if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
+        raise UserError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
     if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        raise UserError(f"chunk_size must be >= 1, got {chunk_size}")
     need = -(-n_seeds // n_dev)  # seeds per device the whole sweep needs
     if strategy == "map":
         group = 1
@@ -351,7 +352,7 @@ def _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_com
     z = jnp.asarray(z, jnp.float32)
     y = jnp.asarray(y, jnp.float32)
     if z.ndim != 2 or y.ndim != 2 or z.shape[0] != y.shape[0]:
-        raise ValueError(
+        raise UserError(
             f"z [L, {cfg.z_dim}] and y [L, {cfg.num_classes}] must pair up; got {z.shape}, {y.shape}"
         )
     if perturbation.mode == "replace":

@@ -27,6 +27,7 @@ from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast
 from neural_art import walk
 from neural_art.curate import Scorer, write_walks
+from neural_art.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +61,7 @@ def run(job: WalkJob) -> dict:
     ids, _ = experiment.validate(sj)
     walks = walk.plan(sj.seeds, job.between)
     if not walks:
-        raise ValueError("no walks: give --seeds and/or --walk_between")
+        raise UserError("no walks: give --seeds and/or --walk_between")
     cfg, params = hub.load(sj.weights)
     render, root, ts = renderer(sj, cfg, ids), jax.random.key(sj.root_seed), walk.frames(job.frames)
     # θ*'s images (the scores' reference): frame 0 of a walk toward a seed (t = 0 is θ*, with

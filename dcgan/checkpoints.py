@@ -41,6 +41,7 @@ import numpy as np
 from dcgan.model import DCGANConfig
 from dcgan.steps import init_state, model_config
 from neural_art import atomic, store
+from neural_art.errors import UserError
 
 # Config keys a resumed run may change: they say when to log, sample, check and
 # checkpoint and where to stop (or, for init_from and data.data_dir, only matter
@@ -51,7 +52,7 @@ RESUMABLE = ("num_steps", "log_every", "sample_every", "num_samples", "checkpoin
              "keep_checkpoints", "nan_check_every", "step_delay_s", "init_from", "data.data_dir")  # fmt: skip
 
 
-class ResumeError(ValueError):
+class ResumeError(UserError):
     """The workdir's checkpoints were trained with another config (a usage error)."""
 
 
@@ -174,7 +175,7 @@ def check_shapes(mngr, step: int, abstract_state) -> None:
            for k in sorted(have.keys() | want.keys()) if have.get(k) != want.get(k)]  # fmt: skip
     if bad:
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        raise ValueError(
+        raise UserError(
             f"checkpoint {step} in {mngr.directory} does not fit the config: "
             f"{', '.join(bad[:3])}{more}; it was trained with another --config.model "
             f"(see configs/ beside it); start a new --workdir"

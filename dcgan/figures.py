@@ -47,6 +47,7 @@ from dcgan.model import (
     generate_fn,
     sample_latents,
 )
+from neural_art.errors import UserError
 from neural_art.images import save_grid
 
 
@@ -86,7 +87,7 @@ def interpolation_latents(zs: jax.Array, steps: int, mode: str = "linear") -> ja
         return a + t[None, :, None] * (b - a)
     if mode == "slerp":
         return slerp(jnp.broadcast_to(a, (len(zs), steps, zs.shape[1])), jnp.broadcast_to(b, (len(zs), steps, zs.shape[1])), jnp.broadcast_to(t, (len(zs), steps)))  # fmt: skip
-    raise ValueError(f"mode must be 'linear' or 'slerp', got {mode!r}")
+    raise UserError(f"mode must be 'linear' or 'slerp', got {mode!r}")
 
 
 def interpolation(
@@ -176,7 +177,7 @@ def vector_arithmetic(cfg, g, out, z1, z2, z3, *, title: str = "G(z1 - z2 + z3)"
 def backward_rule(method: str, slope: float = 0.2):
     """LeakyReLU whose backward pass follows ``method`` (see module docstring)."""
     if method not in ("deconvnet", "guided", "gradient"):
-        raise ValueError(f"method must be deconvnet, guided or gradient, got {method!r}")
+        raise UserError(f"method must be deconvnet, guided or gradient, got {method!r}")
 
     @jax.custom_vjp
     def act(x):
@@ -303,9 +304,9 @@ def run_all(out_dir, *, weights=None, what=ALL, seed: int = 0,
     what = ALL if "all" in what else tuple(what)
     unknown = sorted(set(what) - set(ALL))
     if unknown:
-        raise ValueError(f"unknown analyses {unknown} (choose from {', '.join(ALL)} or all)")
+        raise UserError(f"unknown analyses {unknown} (choose from {', '.join(ALL)} or all)")
     if concept not in CONCEPTS:
-        raise ValueError(f"unknown concept {concept!r} ({', '.join(CONCEPTS)})")
+        raise UserError(f"unknown concept {concept!r} ({', '.join(CONCEPTS)})")
     cfg, g, d, _ = hub.load(weights)
     out_dir = pathlib.Path(out_dir)
     key = jax.random.key(seed)
@@ -326,7 +327,7 @@ def run_all(out_dir, *, weights=None, what=ALL, seed: int = 0,
         paths["arith"] = vector_arithmetic(cfg, g, out_dir / f"vector_arithmetic_{concept}.png", z1, z2, z3,
                                            title=title)[0]  # fmt: skip
     if ("deconv" in what or "guided" in what) and not d:
-        raise ValueError("these weights have no discriminator: deconvnet figures need D")
+        raise UserError("these weights have no discriminator: deconvnet figures need D")
     image = example_image(cfg, g, seed=seed) if ("deconv" in what or "guided" in what) else None
     if "deconv" in what:
         paths["deconv"] = deconv_figure(

@@ -22,6 +22,7 @@ from dcgan import hub
 from dcgan.model import generate, generate_fn, sample_latents
 from neural_art import perturb, walk
 from neural_art.curate import Curator, Scorer, write_walks
+from neural_art.errors import UserError
 from neural_art.images import save_grid, save_image
 
 
@@ -29,7 +30,7 @@ def sample_grid(out, *, weights=None, n: int = 64, seed: int = 0,
                 latent_dist: str = "normal") -> pathlib.Path:  # fmt: skip
     """Writes an ``n``-image grid from G (inference-mode BN) to ``out``; returns the path."""
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise UserError(f"n must be >= 1, got {n}")
     cfg, g, _, meta = hub.load(weights)
     z = sample_latents(jax.random.key(seed), n, cfg.nz, latent_dist)
     imgs = generate_fn(cfg)(g, z)
@@ -76,9 +77,9 @@ def sweep_grid(
     ``score_with`` / ``score_weights``: a user score (:class:`neural_art.curate.Scorer`)."""
     seeds = list(seeds)
     if not seeds or n_latents < 1:
-        raise ValueError(f"need at least one seed and one latent, got {len(seeds)}, {n_latents}")
+        raise UserError(f"need at least one seed and one latent, got {len(seeds)}, {n_latents}")
     if not 0 <= alpha < float("inf"):
-        raise ValueError(f"alpha must be finite and >= 0, got {alpha}")
+        raise UserError(f"alpha must be finite and >= 0, got {alpha}")
     cfg, g, _, meta = hub.load(weights)
     z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
     imgs = sweep(cfg, g, root=jax.random.key(seed + 1), seeds=seeds, z=z, alpha=alpha)
@@ -134,7 +135,7 @@ def walk_dir(out_dir, *, weights=None, seeds: Sequence[int] = (0,), between: Seq
     Returns the walk manifest."""
     walks = walk.plan(seeds, between)
     if not walks:
-        raise ValueError("no walks: give seeds and/or pairs")
+        raise UserError("no walks: give seeds and/or pairs")
     cfg, g, _, _ = hub.load(weights)
     z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
     rgb = lambda x: jax.numpy.repeat(x, 3, -1) if x.shape[-1] == 1 else x

@@ -25,6 +25,7 @@ import numpy as np
 from dcgan import torch_layout as layout
 from dcgan.model import CONFIGS, DCGANConfig, init_discriminator, init_generator
 from neural_art import hub, store
+from neural_art.errors import UserError
 
 EMBEDDED_DIR = pathlib.Path(__file__).parent / "assets" / "embedded"
 RELEASES = ("embedded",)
@@ -75,7 +76,7 @@ def load_dir(path: str | os.PathLike, *, what: str | None = None) -> Loaded:
         raise FileNotFoundError(f"{path}: no metadata.json (not exported DCGAN weights)")
     tree, meta = store.load_params(path)
     if meta.get("model") != "dcgan":
-        raise ValueError(f"{path} holds {meta.get('model')!r} weights, not a DCGAN")
+        raise UserError(f"{path} holds {meta.get('model')!r} weights, not a DCGAN")
     cfg = DCGANConfig(**meta["config"])
     return cfg, _f32(tree["generator"]), _f32(tree.get("discriminator", {})), meta
 

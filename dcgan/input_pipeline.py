@@ -36,6 +36,7 @@ import pathlib
 from collections.abc import Iterator
 
 import numpy as np
+from neural_art.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -211,7 +212,7 @@ def prepare_folder(
     skip_file = pathlib.Path(data_dir) / f"{cls.name}_{config.name}_skipped.json"
     if not builder.is_prepared():
         if not scan_folder(folder):
-            raise ValueError(
+            raise UserError(
                 f"no image files in {folder} (extensions: {', '.join(IMAGE_EXTENSIONS)})"
             )
         try:
@@ -220,13 +221,13 @@ def prepare_folder(
             if "No examples" not in str(e):
                 raise
             n_bad = len(getattr(builder, "_skipped", []))
-            raise ValueError(f"no readable images in {folder} ({n_bad} skipped)") from e
+            raise UserError(f"no readable images in {folder} ({n_bad} skipped)") from e
         skipped = getattr(builder, "_skipped", [])
         skip_file.write_text(json.dumps({"folder": folder, "skipped": skipped}, indent=1) + "\n")
     skipped = json.loads(skip_file.read_text())["skipped"] if skip_file.exists() else []
     n = builder.info.splits["train"].num_examples
     if n == 0:
-        raise ValueError(f"no readable images in {folder} ({len(skipped)} skipped)")
+        raise UserError(f"no readable images in {folder} ({len(skipped)} skipped)")
     if skipped:
         logging.warning(
             "%s: %d unreadable file(s) skipped (listed in %s)", folder, len(skipped), skip_file
@@ -274,7 +275,7 @@ def _base_dataset(data_cfg, resolution: int, nc: int, data_dir: str | None):
             "skipped": len(prep.skipped),
         }
         return ds, prep.num_examples, True, info
-    raise ValueError(f"unknown data source {src!r} (mnist, folder, skimage)")
+    raise UserError(f"unknown data source {src!r} (mnist, folder, skimage)")
 
 
 def train_batches(

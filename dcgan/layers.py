@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from neural_art.errors import UserError
 
 CONV_IMPLS = ("auto", "xla", "im2col")
 _HIGHEST = jax.lax.Precision.HIGHEST
@@ -44,7 +45,7 @@ def uses_im2col(kernel_shape, conv_impl: str = "auto") -> bool:
     step: 24 -> 31 s). Elsewhere XLA's convolutions (cuDNN, TPU) are kept.
     """
     if conv_impl not in CONV_IMPLS:
-        raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {conv_impl!r}")
+        raise UserError(f"conv_impl must be one of {CONV_IMPLS}, got {conv_impl!r}")
     if conv_impl != "auto":
         return conv_impl == "im2col"
     kh, kw, c, o = kernel_shape

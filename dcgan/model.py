@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dcgan.layers import CONV_IMPLS, BatchNorm, Conv, ConvT, leaky_relu
+from neural_art.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,15 +88,15 @@ class DCGANConfig:
     def __post_init__(self):
         r = self.resolution
         if r < 16 or r & (r - 1):
-            raise ValueError(f"resolution must be a power of two >= 16, got {r}")
+            raise UserError(f"resolution must be a power of two >= 16, got {r}")
         if self.g_act not in ("leaky_relu", "relu"):
-            raise ValueError(f"g_act must be 'leaky_relu' or 'relu', got {self.g_act!r}")
+            raise UserError(f"g_act must be 'leaky_relu' or 'relu', got {self.g_act!r}")
         if self.init not in ("torch", "dcgan"):
-            raise ValueError(f"init must be 'torch' or 'dcgan', got {self.init!r}")
+            raise UserError(f"init must be 'torch' or 'dcgan', got {self.init!r}")
         if self.convt_impl not in ("dilated", "subpixel"):
-            raise ValueError(f"convt_impl must be 'dilated' or 'subpixel', got {self.convt_impl!r}")
+            raise UserError(f"convt_impl must be 'dilated' or 'subpixel', got {self.convt_impl!r}")
         if self.conv_impl not in CONV_IMPLS:
-            raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {self.conv_impl!r}")
+            raise UserError(f"conv_impl must be one of {CONV_IMPLS}, got {self.conv_impl!r}")
 
     @property
     def n_up(self) -> int:
@@ -293,7 +294,7 @@ def sample_latents(key: jax.Array, n: int, nz: int = 100, dist: str = "normal") 
         return jax.random.normal(key, (n, nz))
     if dist == "uniform":
         return jax.random.uniform(key, (n, nz), minval=-1.0, maxval=1.0)
-    raise ValueError(f"unknown latent distribution {dist!r} (normal, uniform)")
+    raise UserError(f"unknown latent distribution {dist!r} (normal, uniform)")
 
 
 def num_params(tree) -> int:

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from dcgan.model import DCGANConfig
+from neural_art.errors import UserError
 
 Row = tuple[str, str, tuple, str]  # (torch name, our path "coll/layer/leaf", torch shape, kind)
 IGNORED = ("num_batches_tracked",)
@@ -143,7 +144,7 @@ def generator_config(sd: Mapping[str, np.ndarray], base: DCGANConfig) -> DCGANCo
         if k.startswith("main.") and k.endswith(".weight") and np.ndim(v) == 4
     )  # fmt: skip
     if len(convts) < 3:
-        raise ValueError(f"not a pytorch/examples netG state dict ({len(convts)} ConvT layers)")
+        raise UserError(f"not a pytorch/examples netG state dict ({len(convts)} ConvT layers)")
     n_up = len(convts) - 1
     nz, w0 = convts[0][1][:2]
     ngf = int(w0) // 2 ** (n_up - 1)  # ndf: D is not in the file; the same width

@@ -34,6 +34,7 @@ from dcgan import checkpoints, hub
 from dcgan.model import generate_fn, sample_latents
 from dcgan.steps import State, init_state, make_train_step, model_config
 from neural_art import atomic
+from neural_art.errors import UserError
 from neural_art.images import save_grid
 from neural_art.plots import Panel, save_curves
 
@@ -94,7 +95,7 @@ class Preemption:
 # ------------------------------------------------------------------ loop
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config that cannot train (the CLI reports it as a usage error)."""
 
 
@@ -155,7 +156,7 @@ def shardings(config):
     """``(replicated, batch-sharded)`` over every device's ``data`` mesh axis."""
     devices = jax.devices()
     if config.batch_size % len(devices):
-        raise ValueError(f"batch_size {config.batch_size} not divisible by {len(devices)} devices")
+        raise UserError(f"batch_size {config.batch_size} not divisible by {len(devices)} devices")
     mesh = jax.sharding.Mesh(np.array(devices), ("data",))
     logging.info("data-parallel over %d device(s): %s", len(devices), devices[0].platform)
     return NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))

@@ -26,6 +26,7 @@ from featvis import render as R
 from featvis import transform as T
 from neural_art import atomic, imagenet
 from neural_art import images as imio
+from neural_art.errors import UserError
 from neural_art.ranges import parse_ranges
 
 METHODS = ("pixel", "fft", "despraz", "despraz-pretrained")
@@ -75,17 +76,17 @@ def check_settings(s: Settings, *, has_decoder: bool) -> None:
                                ("transforms", s.transforms, TRANSFORMS),
                                ("objective", s.objective, OBJECTIVES)]:  # fmt: skip
         if value not in known:
-            raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
+            raise UserError(f"unknown {name} {value!r}; known: {', '.join(known)}")
     if s.steps < 1 or any(not 0 < t <= s.steps for t in s.thresholds):
-        raise ValueError(f"steps must be >= 1 and thresholds in 1..{s.steps}")
+        raise UserError(f"steps must be >= 1 and thresholds in 1..{s.steps}")
     if s.size < 1 or s.chunk_size < 1:
-        raise ValueError("size and chunk_size must be >= 1")
+        raise UserError("size and chunk_size must be >= 1")
     if s.learning_rate is not None and not 0 < s.learning_rate < float("inf"):
-        raise ValueError(f"learning_rate must be finite and > 0, got {s.learning_rate}")
+        raise UserError(f"learning_rate must be finite and > 0, got {s.learning_rate}")
     if s.method.startswith("despraz") and s.size != 224:
-        raise ValueError("Despraz's generator is 224x224 by design (size=224)")
+        raise UserError("Despraz's generator is 224x224 by design (size=224)")
     if s.method == "despraz-pretrained" and not has_decoder:
-        raise ValueError("despraz-pretrained needs a decoder (python -m featvis.train_autoencoder)")
+        raise UserError("despraz-pretrained needs a decoder (python -m featvis.train_autoencoder)")
 
 
 def _class_id(tok: str) -> int:
@@ -94,7 +95,7 @@ def _class_id(tok: str) -> int:
     try:
         return imagenet.class_index(tok)
     except (KeyError, ValueError) as e:
-        raise ValueError(f"unknown class {tok!r}: {e}") from e
+        raise UserError(f"unknown class {tok!r}: {e}") from e
 
 
 def _class_label(i: int) -> str:
@@ -110,7 +111,7 @@ def _parse_token(tok: str) -> list[Target]:
         try:
             chans = parse_ranges(ch, what="channel")
         except ValueError as e:
-            raise ValueError(f"bad channel {ch!r}: {e}") from e
+            raise UserError(f"bad channel {ch!r}: {e}") from e
         return [Target(layer, (c,), f"{layer}:{c}") for c in chans]
     if "+" in tok:
         ids = tuple(_class_id(t.strip()) for t in tok.split("+"))
@@ -131,7 +132,7 @@ def parse_targets(spec: str | Sequence[str]) -> list[Target]:
     toks = spec.split(",") if isinstance(spec, str) else list(spec)
     out = [t for tok in toks if tok.strip() for t in _parse_token(tok.strip())]
     if not out:
-        raise ValueError(f"no targets in {spec!r}")
+        raise UserError(f"no targets in {spec!r}")
     return out
 
 
@@ -171,10 +172,10 @@ def method_setup(s: Settings, decoder: dict | None = None):
         prm, opt, trs = D.scratch(), D.scratch_optimizer(lr or 0.002), []
     elif s.method == "despraz-pretrained":
         if decoder is None:
-            raise ValueError("despraz-pretrained needs a decoder (python -m featvis.train_autoencoder)")
+            raise UserError("despraz-pretrained needs a decoder (python -m featvis.train_autoencoder)")
         prm, opt, trs = D.pretrained(decoder), D.pretrained_optimizer(lr or 0.01), []
     else:
-        raise ValueError(f"unknown method {s.method!r}; known: {', '.join(METHODS)}")
+        raise UserError(f"unknown method {s.method!r}; known: {', '.join(METHODS)}")
     if s.optimizer != "default":
         opt = _optimizer(s.optimizer, lr or 0.01)
     if s.transforms == "none":
@@ -201,20 +202,20 @@ def check_targets(model: R.Model, targets: Sequence[Target], size: int, num_clas
     for t in targets:
         for i in t.index if t.layer is None else ():
             if not 0 <= i < num_classes:
-                raise ValueError(f"target {t.label!r}: class id {i} not in 0..{num_classes - 1}")
+                raise UserError(f"target {t.label!r}: class id {i} not in 0..{num_classes - 1}")
     x = jax.ShapeDtypeStruct((1, size, size, 3), jnp.float32)
     try:
         _, feats = jax.eval_shape(model.apply, model.params, x)
     except (ValueError, KeyError) as e:
-        raise ValueError(f"bad target layer: {e}") from e
+        raise UserError(f"bad target layer: {e}") from e
     for t in targets:
         if t.layer is None:
             continue
         if t.layer not in feats:
-            raise ValueError(f"target {t.label!r}: the model has no layer {t.layer!r}")
+            raise UserError(f"target {t.label!r}: the model has no layer {t.layer!r}")
         c = feats[t.layer].shape[-1]
         if not 0 <= t.index[0] < c:
-            raise ValueError(f"target {t.label!r}: {t.layer} has channels 0..{c - 1}")
+            raise UserError(f"target {t.label!r}: {t.layer} has channels 0..{c - 1}")
 
 
 def render_targets(

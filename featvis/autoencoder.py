@@ -28,6 +28,7 @@ import optax
 from flax import traverse_util
 
 from featvis import despraz as D
+from neural_art.errors import UserError
 from neural_art.pooling import max_pool_2x2
 
 ENC_WIDTHS = (32, 64, 128, 256, 512)
@@ -189,5 +190,5 @@ def load_decoder(path: str | pathlib.Path) -> dict:
         n != len([x for x in D.DECODER if x != D.UP])
         or dec[f"conv{n - 1}"]["kernel"].shape[-1] != 3
     ):
-        raise ValueError(f"{path}: not a featvis.despraz.DECODER parameter file")
+        raise UserError(f"{path}: not a featvis.despraz.DECODER parameter file")
     return dec

@@ -20,6 +20,7 @@ from dcgan.model import Discriminator
 from featvis import toy as _toy
 from featvis.render import Model
 from styletransfer import vgg as _vgg
+from neural_art.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,5 +97,5 @@ def dcgan_discriminator(weights: str | None = None) -> Model:
     one-channel models."""
     cfg, _, d_vars, _ = dcgan.load(weights) if weights else dcgan.load()
     if not d_vars:
-        raise ValueError(f"{weights or 'the embedded model'}: no discriminator weights")
+        raise UserError(f"{weights or 'the embedded model'}: no discriminator weights")
     return Model(functools.partial(_dcgan_d_apply, cfg), d_vars)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+from neural_art.errors import UserError
 
 Features = Mapping[str, jax.Array]
 
@@ -101,7 +102,7 @@ def constant(value) -> Objective:
 def _pre_relu_name(layer: str) -> str:
     """``relu4_2 -> conv4_2``, ``relu6 -> fc6``: the tensor before a ReLU."""
     if not layer.startswith("relu"):
-        raise ValueError(f"redirect=True needs a post-ReLU layer name (relu*), got {layer!r}")
+        raise UserError(f"redirect=True needs a post-ReLU layer name (relu*), got {layer!r}")
     rest = layer[4:]
     return ("conv" + rest) if "_" in rest else ("fc" + rest)
 
@@ -138,7 +139,7 @@ def _src(layer: str, redirect: bool) -> str:
 def _get(features: Features, layer: str, redirect: bool, redirect_steps: int) -> jax.Array:
     if not redirect:
         if layer not in features:
-            raise KeyError(f"objective wants layer {layer!r}; model returned {sorted(features)}")
+            raise UserError(f"objective wants layer {layer!r}; model returned {sorted(features)}")
         return features[layer]
     x = features[_pre_relu_name(layer)]
     step = features.get(STEP_KEY, jnp.asarray(redirect_steps, jnp.int32))

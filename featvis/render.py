@@ -54,6 +54,7 @@ import optax
 from featvis import transform as tr
 from featvis.objectives import STEP_KEY, Objective
 from featvis.param import Param
+from neural_art.errors import UserError
 
 ApplyFn = Callable[[Any, jax.Array], tuple[jax.Array | None, dict]]
 LOOPS = ("auto", "scan", "blocks")
@@ -201,16 +202,16 @@ def _runner(prog, thresholds, loop, block_steps, vmapped):
         return _compiled_scan(prog, thresholds, vmapped)
     if loop == "blocks":
         if block_steps < 1:
-            raise ValueError(f"block_steps must be >= 1, got {block_steps}")
+            raise UserError(f"block_steps must be >= 1, got {block_steps}")
         return functools.partial(_blocks_run, prog, thresholds, block_steps, vmapped)
-    raise ValueError(f"loop must be one of {', '.join(LOOPS)}, got {loop!r}")
+    raise UserError(f"loop must be one of {', '.join(LOOPS)}, got {loop!r}")
 
 
 def check_thresholds(steps: int, thresholds: Sequence[int] | None) -> tuple[int, ...]:
     """Sorted snapshot steps including ``steps``; ``ValueError`` outside ``1..steps``."""
     th = tuple(sorted(set(thresholds or ()) | {steps}))
     if th[0] <= 0 or th[-1] != steps:
-        raise ValueError(f"thresholds must be in 1..steps={steps}, got {thresholds}")
+        raise UserError(f"thresholds must be in 1..steps={steps}, got {thresholds}")
     return th
 
 
@@ -298,7 +299,7 @@ def render_many(
     n = jax.tree.leaves(targets)[0].shape[0]
     size = chunk_size if vectorize else 1
     if size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        raise UserError(f"chunk_size must be >= 1, got {chunk_size}")
     run = _runner(prog, th, loop, block_steps, vectorize)
     outs = []
     for lo in range(0, n, size):

@@ -39,6 +39,7 @@ from absl import flags
 
 from biggan_jax import hub
 from neural_art import cli
+from neural_art.errors import UserError
 
 _NAME = flags.DEFINE_string("name", None, "TPU VM name.")
 _ZONE = flags.DEFINE_string("zone", "us-central2-b", "Zone.")
@@ -116,7 +117,7 @@ def hosts(accelerator_type: str) -> int:
     generations check the docs and pass ``--multihost`` explicitly."""
     m = re.fullmatch(r"(v\d+[a-z]*|v5litepod|v6e)-(\d+)", accelerator_type)
     if not m:
-        raise ValueError(
+        raise UserError(
             f"unrecognised accelerator type {accelerator_type!r} (e.g. v4-8, v4-32, v5litepod-16)"
         )
     return max(1, int(m.group(2)) // 8)

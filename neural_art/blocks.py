@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 import jax
 
 from neural_art import perturb
+from neural_art.errors import UserError
 
 _RANGE = re.compile(r"([A-Za-z_]+)(\d+)-(?:\1)?(\d+)")
 
@@ -30,13 +31,13 @@ def expand(spec: str, names: Sequence[str]) -> list[str]:
     if m:
         pre, a, b = m.group(1), int(m.group(2)), int(m.group(3))
         if b < a:
-            raise ValueError(f"block range {spec!r}: end {b} < start {a}")
+            raise UserError(f"block range {spec!r}: end {b} < start {a}")
         out = [f"{pre}{i}" for i in range(a, b + 1)]
     else:
         out = [spec]
     unknown = [n for n in out if n not in names]
     if unknown:
-        raise ValueError(f"unknown block {unknown[0]!r} in {spec!r}; blocks are {', '.join(names)}")
+        raise UserError(f"unknown block {unknown[0]!r} in {spec!r}; blocks are {', '.join(names)}")
     return out
 
 
@@ -50,7 +51,7 @@ def parse_alphas(spec: str, names: Sequence[str]) -> dict[str, float]:
         except ValueError:
             alpha = float("nan")
         if not sep or not blocks or not (alpha >= 0 and alpha < float("inf")):
-            raise ValueError(f"--alpha_per_block part {part!r}: use BLOCK[-BLOCK]:ALPHA with ALPHA >= 0")
+            raise UserError(f"--alpha_per_block part {part!r}: use BLOCK[-BLOCK]:ALPHA with ALPHA >= 0")
         for b in expand(blocks, names):
             out[b] = alpha
     return out
@@ -60,7 +61,7 @@ def only(spec: str, names: Sequence[str], alpha: float) -> dict[str, float]:
     """``--blocks=B3,B5-B7``: α on those blocks, 0 on every other."""
     chosen = {b for part in filter(None, spec.replace(" ", "").split(",")) for b in expand(part, names)}
     if not chosen:
-        raise ValueError("--blocks names no block")
+        raise UserError("--blocks names no block")
     return {b: (alpha if b in chosen else 0.0) for b in names}
 
 

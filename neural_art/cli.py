@@ -8,10 +8,13 @@ grammar), ``--steps``, ``--learning_rate``, ``--seeds`` (ranges, inclusive),
 
 The error path: :func:`run` runs an absl ``main``; a :class:`UsageError`
 (a bad flag value) prints ``error: <message>`` and exits 2; any other
-:data:`USER_ERRORS` (a missing or unreadable file, a failed download, a
-non-finite loss...) prints the same one line and exits 1; SIGINT (Ctrl-C) and
-SIGTERM print one line too and exit 130 / 143, finished files kept. No
-traceback, unless ``--verbosity=1`` (or higher) is given.
+:data:`USER_ERRORS` (a :class:`~neural_art.errors.UserError` raised by a check
+on the user's input, a missing or unreadable file, a failed download,
+non-finite weights...) prints the same one line and exits 1; SIGINT (Ctrl-C)
+and SIGTERM print one line too and exit 130 / 143, finished files kept. No
+traceback, unless ``--verbosity=1`` (or higher) is given. Anything else is a
+bug, not a user mistake: one ``internal error`` line naming the exception and
+the file its traceback was written to, exit 70.
 """
 
 from __future__ import annotations
@@ -20,22 +23,26 @@ import os
 import pathlib
 import signal
 import sys
+import tempfile
 import threading
+import traceback
 from collections.abc import Callable
 
 from absl import app, flags, logging
 
+from neural_art.errors import UserError
 from neural_art.fetch import WeightsUnavailableError, cache_dir
 from neural_art.ranges import SEED_UPPER
 
 PRECISIONS = ("float32", "bfloat16")
 
 
-class UsageError(ValueError):
+class UsageError(UserError):
     """A user mistake in the command line: exit 2, one line."""
 
 
-USER_ERRORS = (ValueError, OSError, WeightsUnavailableError, KeyError)
+USER_ERRORS = (UserError, OSError, WeightsUnavailableError)
+INTERNAL_ERROR_EXIT = 70  # sysexits' EX_SOFTWARE
 
 
 def define_out_dir(default: str | None, help: str = "Output directory.") -> flags.FlagHolder:
@@ -123,6 +130,16 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def internal_error(e: BaseException) -> None:
+    """A bug: writes the traceback to a file, prints one line naming it, exits 70."""
+    fd, path = tempfile.mkstemp(prefix="neural_art_traceback_", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write("".join(traceback.format_exception(e)))
+    first = (str(e) or "").splitlines()[0][:300] if str(e) else ""
+    fail(f"internal error (a bug, not a mistake in your input): {type(e).__name__}"
+         + (f": {first}" if first else "") + f"; traceback written to {path}", INTERNAL_ERROR_EXIT)
+
+
 def _guarded(main: Callable[[list[str]], object], resume: str) -> Callable[[list[str]], object]:
     def wrapped(argv):
         if len(argv) > 1:
@@ -146,6 +163,10 @@ def _guarded(main: Callable[[list[str]], object], resume: str) -> Callable[[list
                 raise
             msg = str(e) or type(e).__name__
             fail(msg.splitlines()[0] if len(msg) > 2000 else msg.replace("\n", " "), 1)
+        except Exception as e:
+            if logging.get_verbosity() >= 1:
+                raise
+            internal_error(e)
         finally:
             if old is not None:
                 signal.signal(signal.SIGTERM, old)

@@ -21,11 +21,12 @@ import dataclasses
 import os
 import pathlib
 from collections.abc import Collection
+from neural_art.errors import UserError
 
 KINDS = ("random", "release", "dir", "file")
 
 
-class WeightsSpecError(ValueError):
+class WeightsSpecError(UserError):
     """A ``--weights`` value that names nothing loadable."""
 
 

@@ -15,6 +15,7 @@ import importlib.resources
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from neural_art.errors import UserError
 
 NUM_CLASSES = 1000
 
@@ -96,7 +97,7 @@ def class_index(name_or_id: str | int) -> int:
     undecided raises an error listing the candidate classes."""
     if isinstance(name_or_id, (int, np.integer)):
         if not 0 <= int(name_or_id) < NUM_CLASSES:
-            raise ValueError(f"class id {name_or_id} out of range [0, {NUM_CLASSES})")
+            raise UserError(f"class id {name_or_id} out of range [0, {NUM_CLASSES})")
         return int(name_or_id)
     s = str(name_or_id)
     if s.strip().isdigit():
@@ -122,7 +123,7 @@ def class_index(name_or_id: str | int) -> int:
     suggestions = list(dict.fromkeys(close + contains))[:8]
     where = lambda n: exact.get(n, (first.get(n) or other.get(n) or [None])[0])
     hint = ", ".join(f"{n!r} ({where(n)})" for n in suggestions) if suggestions else "none"
-    raise ValueError(f"unknown ImageNet class {name_or_id!r}; closest names: {hint}")
+    raise UserError(f"unknown ImageNet class {name_or_id!r}; closest names: {hint}")
 
 
 def class_vector(

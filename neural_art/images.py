@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from neural_art.atomic import atomic_path
+from neural_art.errors import UserError
 
 
 def to_uint8(images, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
@@ -75,7 +76,7 @@ def image_grid(
         ncols = ncols or int(np.ceil(np.sqrt(n)))
         rows = -(-n // ncols)
     else:
-        raise ValueError(f"image_grid wants [N,H,W,C] or [R,C,H,W,C], got shape {arr.shape}")
+        raise UserError(f"image_grid wants [N,H,W,C] or [R,C,H,W,C], got shape {arr.shape}")
     n, h, w, c = arr.shape
     out = np.full((rows * (h + pad) + pad, ncols * (w + pad) + pad, c), pad_value, np.uint8)
     for i in range(n):
@@ -156,7 +157,7 @@ log = logging.getLogger(__name__)
 MAX_PIXELS = 64_000_000  # an 8000² photo; larger inputs are refused before decoding
 
 
-class ImageError(ValueError):
+class ImageError(UserError):
     """An input image is missing, unreadable or unusable."""
 
 

@@ -42,6 +42,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from neural_art.errors import UserError
 
 Where = Callable[[str, Any], bool]
 
@@ -184,7 +185,7 @@ def multiplicative(
       perturbed networks).
     """
     if isinstance(alpha, (int, float, np.number)) and not math.isfinite(alpha):
-        raise ValueError(f"alpha must be finite, got {alpha!r}")  # (an array alpha is not read: traced)
+        raise UserError(f"alpha must be finite, got {alpha!r}")  # (an array alpha is not read: traced)
     return map_noise(params, key, where or trainable(params),
                      lambda path, x, e: x * (1 + alpha * e))  # fmt: skip
 
@@ -242,7 +243,7 @@ def block_names(params) -> list[str]:
 def check_block(params, block: str) -> None:
     names = block_names(params)
     if block not in names:
-        raise ValueError(f"unknown block {block!r}; this model has: {', '.join(names)}")
+        raise UserError(f"unknown block {block!r}; this model has: {', '.join(names)}")
 
 
 def replace_block(params, key: jax.Array, block: str, **kw):

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+from neural_art.errors import UserError
 
 MAX_COUNT = 1_000_000  # more seeds than any sweep can write; raise it deliberately
 _PART = re.compile(r"(\d+)(?:-(\d+))?")
@@ -36,25 +37,25 @@ def parse_ranges(
     if not isinstance(spec, str):
         vals = list(spec)
         if len(vals) > max_count:
-            raise ValueError(f"{len(vals)} {what}s: at most {max_count:,} at once")
+            raise UserError(f"{len(vals)} {what}s: at most {max_count:,} at once")
     else:
         bounds = []
         for part in spec.replace(" ", "").split(","):
             m = _PART.fullmatch(part)
             if not m:
-                raise ValueError(f"malformed {what} range {part!r} in {spec!r}: use e.g. '0-10,15,20-25'")
+                raise UserError(f"malformed {what} range {part!r} in {spec!r}: use e.g. '0-10,15,20-25'")
             a, b = int(m.group(1)), int(m.group(2) or m.group(1))
             if b < a:
-                raise ValueError(f"malformed {what} range {part!r}: end {b} < start {a}")
+                raise UserError(f"malformed {what} range {part!r}: end {b} < start {a}")
             bounds.append((a, b))
         total = sum(b - a + 1 for a, b in bounds)
         if total > max_count:
-            raise ValueError(f"{spec!r} is {total:,} {what}s: at most {max_count:,} at once")
+            raise UserError(f"{spec!r} is {total:,} {what}s: at most {max_count:,} at once")
         vals = [v for a, b in bounds for v in range(a, b + 1)]
     is_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
     bad = [v for v in vals if not (is_int(v) and 0 <= v < upper)]
     if bad:
-        raise ValueError(f"{what}s must be integers in [0, {upper}); got {bad[:3]}")
+        raise UserError(f"{what}s must be integers in [0, {upper}); got {bad[:3]}")
     if not vals:
-        raise ValueError(f"no {what}s in {spec!r}")
+        raise UserError(f"no {what}s in {spec!r}")
     return list(dict.fromkeys(vals))

@@ -44,6 +44,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from neural_art.errors import UserError
 
 NAMES = ("departure", "colourfulness", "complexity", "diversity")
 SCORE_WITH_HELP = ("Extra score module:function: f(images) or f(images, reference) -> scalar (images "
@@ -113,13 +114,13 @@ def load_score_fn(spec: str) -> tuple[str, Callable[[jax.Array], jax.Array]]:
     maps one network's images ``[L, H, W, 3]`` in [-1, 1] to a scalar score."""
     mod, sep, name = spec.partition(":")
     if not sep or not mod or not name:
-        raise ValueError(f"--score_with={spec!r}: use module:function, e.g. mypkg.aesthetic:score")
+        raise UserError(f"--score_with={spec!r}: use module:function, e.g. mypkg.aesthetic:score")
     try:
         fn = getattr(importlib.import_module(mod), name)
     except (ImportError, AttributeError) as e:
-        raise ValueError(f"--score_with={spec!r}: cannot import it ({e})") from e
+        raise UserError(f"--score_with={spec!r}: cannot import it ({e})") from e
     if not callable(fn):
-        raise ValueError(f"--score_with={spec!r}: {name} is not callable")
+        raise UserError(f"--score_with={spec!r}: {name} is not callable")
     return name, fn
 
 
@@ -153,7 +154,7 @@ def load_score(spec: str, weights: str = "") -> Score:
     factory is called here, once per process (cached: the CLI's check before any
     compute and the sweep share it). Raises ``ValueError`` naming the flags."""
     if not spec:
-        raise ValueError(f"--score_weights={weights}: needs --score_with=module:factory")
+        raise UserError(f"--score_weights={weights}: needs --score_with=module:factory")
     name, fn = load_score_fn(spec)
     flag = f"--score_with={spec}" + (f" --score_weights={weights}" if weights else "")
     n = _required(fn)
@@ -161,16 +162,16 @@ def load_score(spec: str, weights: str = "") -> Score:
         try:
             fn = fn(weights) if weights else fn()
         except ValueError as e:
-            raise ValueError(f"{flag}: {e}") from e
+            raise UserError(f"{flag}: {e}") from e
         if not callable(fn):
-            raise ValueError(f"{flag}: the factory {name} returned {type(fn).__name__}, not a score")
+            raise UserError(f"{flag}: the factory {name} returned {type(fn).__name__}, not a score")
         n = _required(fn)
         if n == 0:
-            raise ValueError(f"{flag}: the score {name} returned takes no images")
+            raise UserError(f"{flag}: the score {name} returned takes no images")
     elif weights:
-        raise ValueError(f"{flag}: --score_weights needs a factory hook (a function of no required "
+        raise UserError(f"{flag}: --score_weights needs a factory hook (a function of no required "
                          f"argument that returns the score); {name} takes {n} argument(s)")  # fmt: skip
     if n is not None and n > 2:
-        raise ValueError(f"{flag}: a score takes (images) or (images, reference); {name} needs {n} arguments")
+        raise UserError(f"{flag}: a score takes (images) or (images, reference); {name} needs {n} arguments")
     return Score(name, fn, reference=n == 2)
 

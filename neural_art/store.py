@@ -25,13 +25,14 @@ from typing import Any
 import jax
 import numpy as np
 
+from neural_art.errors import UserError
 from neural_art.perturb import path_str
 
 CONVERTER_VERSION = "1"
 FORMAT = "neural-art-jax/params-v1"
 
 
-class NonFiniteError(ValueError):
+class NonFiniteError(UserError):
     """A weights tensor holds NaN or ±inf (the message names it and its file)."""
 
 
@@ -126,7 +127,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         raise FileNotFoundError(f"{path} is not a converted-weights directory (no metadata.json)")
     meta = json.loads(meta_file.read_text())
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{meta_file}: unknown format {meta.get('format')!r}, expected {FORMAT!r}")
+        raise UserError(f"{meta_file}: unknown format {meta.get('format')!r}, expected {FORMAT!r}")
     return meta
 
 

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from neural_art import blocks, perturb
+from neural_art.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,12 +53,12 @@ class Walk:
 def parse_pairs(parts: Sequence[str], *, walk_mode: bool = True) -> tuple[tuple[int, int], ...]:
     """``--walk_between``: ``["3:17", "0:2"]`` -> ``((3, 17), (0, 2))``; pairs need ``--mode=walk``."""
     if parts and not walk_mode:
-        raise ValueError("--walk_between needs --mode=walk")
+        raise UserError("--walk_between needs --mode=walk")
     pairs = []
     for part in parts:
         a, sep, b = part.strip().partition(":")
         if not (sep and a.isdigit() and b.isdigit()):
-            raise ValueError(f"--walk_between part {part!r}: use SEED:SEED, e.g. 3:17")
+            raise UserError(f"--walk_between part {part!r}: use SEED:SEED, e.g. 3:17")
         pairs.append((int(a), int(b)))
     return tuple(pairs)
 
@@ -70,7 +71,7 @@ def plan(seeds: Sequence[int], pairs: Sequence[tuple[int, int]]) -> list[Walk]:
 def frames(n: int) -> jax.Array:
     """``n`` values of t from 0 to 1 inclusive (``n >= 2``)."""
     if n < 2:
-        raise ValueError(f"a walk needs at least 2 frames, got {n}")
+        raise UserError(f"a walk needs at least 2 frames, got {n}")
     return jnp.linspace(0.0, 1.0, n)
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+from neural_art.errors import UserError
 
 # Gatys et al. 2015, Fig. 2/3 captions: content conv4_2; style conv1_1..conv5_1, w_l = 1/5.
 CONTENT_LAYERS = ("conv4_2",)
@@ -62,7 +63,7 @@ def _weights(layers: Sequence[str], weights) -> dict[str, float]:
         return {name: weights[name] for name in layers}
     weights = tuple(weights)
     if len(weights) != len(layers):
-        raise ValueError(f"{len(weights)} weights for {len(layers)} layers {tuple(layers)}")
+        raise UserError(f"{len(weights)} weights for {len(layers)} layers {tuple(layers)}")
     return dict(zip(layers, weights, strict=True))
 
 
@@ -148,7 +149,7 @@ def style_targets(
     k = len(style_features)
     b = jnp.ones(k) / k if blend is None else jnp.asarray(blend, jnp.float32)
     if b.shape != (k,):
-        raise ValueError(f"{b.shape[0]} blend weights for {k} style images")
+        raise UserError(f"{b.shape[0]} blend weights for {k} style images")
     b = b / jnp.sum(b)
     out = {}
     for name in layers:

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from styletransfer import color, losses, optim, vgg
 from styletransfer.settings import Settings
+from neural_art.errors import UserError
 
 
 class Net(NamedTuple):
@@ -34,7 +35,7 @@ def to_image(params: jax.Array, pixel: str) -> jax.Array:
         return params
     if pixel == "sigmoid":
         return jax.nn.sigmoid(params)
-    raise ValueError(f"pixel must be 'clip' or 'sigmoid', got {pixel!r}")
+    raise UserError(f"pixel must be 'clip' or 'sigmoid', got {pixel!r}")
 
 
 def from_image(image: jax.Array, pixel: str) -> jax.Array:
@@ -44,7 +45,7 @@ def from_image(image: jax.Array, pixel: str) -> jax.Array:
     if pixel == "sigmoid":
         x = jnp.clip(image, 1e-3, 1 - 1e-3)
         return jnp.log(x) - jnp.log1p(-x)
-    raise ValueError(f"pixel must be 'clip' or 'sigmoid', got {pixel!r}")
+    raise UserError(f"pixel must be 'clip' or 'sigmoid', got {pixel!r}")
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2, 3))
@@ -123,13 +124,13 @@ def initial_image(s: Settings, hw, content, styles, init_image=None) -> jax.Arra
         return jax.random.uniform(jax.random.key(s.seed), (*hw, 3), jnp.float32)
     if s.init == "content":
         if content is None:
-            raise ValueError("init='content' needs a content image")
+            raise UserError("init='content' needs a content image")
         return color.resize(content, hw)
     if s.init == "style":
         if not styles:
-            raise ValueError("init='style' needs a style image")
+            raise UserError("init='style' needs a style image")
         return color.resize(styles[0], hw)
-    raise ValueError(f"init must be 'noise', 'content' or 'style', got {s.init!r}")
+    raise UserError(f"init must be 'noise', 'content' or 'style', got {s.init!r}")
 
 
 def weights(s: Settings, content_weight: float | None = None) -> jax.Array:

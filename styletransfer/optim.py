@@ -46,12 +46,13 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from neural_art.errors import UserError
 
 LOOPS = ("auto", "steps", "scan")
 CPU_BLOCK = 1  # steps per jitted block on CPU (measured: benchmarks/style.py, BENCHMARKS.md)
 
 
-class NonFiniteLossError(FloatingPointError, ValueError):
+class NonFiniteLossError(FloatingPointError, UserError):
     """The loss or its gradient became NaN/inf; ``step`` is the first bad step (0-based).
 
     A ``ValueError`` too: the CLI's error path (:func:`neural_art.cli.run`)
@@ -120,7 +121,7 @@ def make_optimizer(
         )
     if name == "sgd":
         return optax.sgd(0.01 if learning_rate is None else learning_rate)
-    raise ValueError(f"unknown optimizer {name!r}; use 'adam', 'lbfgs' or 'sgd'")
+    raise UserError(f"unknown optimizer {name!r}; use 'adam', 'lbfgs' or 'sgd'")
 
 
 @functools.lru_cache(maxsize=16)
@@ -145,7 +146,7 @@ def loop_form(loop: str):
     """``with optim.loop_form("scan"): ...``: every ``loop="auto"`` run inside uses
     ``loop`` (benchmarks compare the forms through the library's public calls)."""
     if loop not in LOOPS:
-        raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
+        raise UserError(f"loop must be one of {LOOPS}, got {loop!r}")
     _FORCED.append(default_loop() if loop == "auto" else loop)
     try:
         yield
@@ -370,7 +371,7 @@ def run(
       NonFiniteLossError: a loss or gradient became NaN/inf (names the step).
     """
     if loop not in LOOPS:
-        raise ValueError(f"loop must be one of {LOOPS}, got {loop!r}")
+        raise UserError(f"loop must be one of {LOOPS}, got {loop!r}")
     loop = default_loop() if loop == "auto" else loop
     if loop == "steps":
         block, unroll = CPU_BLOCK, CPU_BLOCK

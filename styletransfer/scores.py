@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from styletransfer import hub, vggnet
+from neural_art.errors import UserError
 
 LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3", "relu5_3")
 EPS = 1e-10  # as LPIPS's normalize_tensor
@@ -53,7 +54,7 @@ def vgg_departure(weights: str = "vgg16", *, layers: Sequence[str] = LAYERS) -> 
     cfg, params = hub.load(weights, head=False)
     unknown = [n for n in layers if n not in cfg.layer_names]
     if unknown:
-        raise ValueError(f"{cfg.name} has no layer {unknown[0]!r}")
+        raise UserError(f"{cfg.name} has no layer {unknown[0]!r}")
     params = {k: v for k, v in params.items() if k in cfg.conv_names}  # the head is not needed
     feats = jax.jit(lambda p, x: unit_features(cfg, p, x, tuple(layers)))
     dist = jax.jit(lambda fa, fb: jnp.mean(feature_distance(fa, fb)))

@@ -17,6 +17,7 @@ import dataclasses
 import math
 
 from styletransfer import losses, vggnet
+from neural_art.errors import UserError
 
 MODES = ("transfer", "content", "texture", "sweep")
 OPTIMIZERS = ("lbfgs", "adam")
@@ -89,7 +90,7 @@ class Settings:
 
 def _choice(name: str, value, choices) -> None:
     if value not in choices:
-        raise ValueError(f"--{name} must be one of {', '.join(choices)}, got {value!r}")
+        raise UserError(f"--{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 WEIGHTS = ("content_weight", "style_weight", "tv_weight")
@@ -100,55 +101,55 @@ def check_finite_weights(s: Settings) -> None:
     infinite weight through, to fail as a non-finite loss with the last image kept)."""
     for name in WEIGHTS:
         if not math.isfinite(getattr(s, name)):
-            raise ValueError(f"--{name} must be finite, got {getattr(s, name)}")
+            raise UserError(f"--{name} must be finite, got {getattr(s, name)}")
 
 
 def _numbers(s: Settings) -> None:
     for name in WEIGHTS:
         v = getattr(s, name)
         if math.isnan(v) or v < 0:
-            raise ValueError(f"--{name} must be >= 0, got {v}")
+            raise UserError(f"--{name} must be >= 0, got {v}")
     if s.learning_rate is not None and not (math.isfinite(s.learning_rate) and s.learning_rate > 0):
-        raise ValueError(f"--learning_rate must be finite and > 0, got {s.learning_rate}")
+        raise UserError(f"--learning_rate must be finite and > 0, got {s.learning_rate}")
     for name in ("steps", "max_size"):
         if getattr(s, name) < 1:
-            raise ValueError(f"--{name} must be >= 1, got {getattr(s, name)}")
+            raise UserError(f"--{name} must be >= 1, got {getattr(s, name)}")
     if s.size is not None and s.size < 1:
-        raise ValueError(f"--size must be >= 1, got {s.size}")
+        raise UserError(f"--size must be >= 1, got {s.size}")
     if s.snapshot_every < 0:
-        raise ValueError(f"--snapshot_every must be >= 0, got {s.snapshot_every}")
+        raise UserError(f"--snapshot_every must be >= 0, got {s.snapshot_every}")
     if any(k < 1 for k in s.scales):
-        raise ValueError(f"--scales must all be >= 1, got {list(s.scales)}")
+        raise UserError(f"--scales must all be >= 1, got {list(s.scales)}")
     groups = {"ratios": s.ratios, "style_blend": s.style_blend or (),
               "style_layer_weights": s.style_layer_weights or ()}  # fmt: skip
     for name, values in groups.items():
         if any(not (math.isfinite(v) and v >= 0) for v in values):
-            raise ValueError(f"--{name} must be finite and >= 0, got {list(values)}")
+            raise UserError(f"--{name} must be finite and >= 0, got {list(values)}")
 
 
 def _inputs(s: Settings) -> None:
     if s.mode in ("transfer", "content", "sweep") and not s.content:
-        raise ValueError(f"mode {s.mode!r} needs a content image (--content)")
+        raise UserError(f"mode {s.mode!r} needs a content image (--content)")
     if s.mode in ("transfer", "texture", "sweep") and not s.style:
-        raise ValueError(f"mode {s.mode!r} needs at least one style image (--style)")
+        raise UserError(f"mode {s.mode!r} needs at least one style image (--style)")
     if s.style_blend is not None and len(s.style_blend) != len(s.style):
-        raise ValueError(f"{len(s.style_blend)} --style_blend weights for {len(s.style)} styles")
+        raise UserError(f"{len(s.style_blend)} --style_blend weights for {len(s.style)} styles")
     if s.mode == "sweep" and not s.ratios:
-        raise ValueError("mode 'sweep' needs at least one --ratios value")
+        raise UserError("mode 'sweep' needs at least one --ratios value")
     if len(set(s.ratios)) != len(s.ratios):  # one result_ratio_<r>.png per ratio
-        raise ValueError(f"--ratios holds a value twice: {list(s.ratios)}")
+        raise UserError(f"--ratios holds a value twice: {list(s.ratios)}")
     known = vggnet.VGG19.layer_names  # VGG-16's are a subset
     for flag, layers in (("content_layers", s.content_layers), ("style_layers", s.style_layers)):
         bad = [name for name in layers if name not in known]
         if bad:
-            raise ValueError(f"--{flag}: unknown VGG layer(s) {bad}; e.g. conv1_1, relu4_2, pool5")
+            raise UserError(f"--{flag}: unknown VGG layer(s) {bad}; e.g. conv1_1, relu4_2, pool5")
     n = len(s.style_layers)
     if (
         s.style_layer_weights is not None
         and len(s.style_layer_weights) != n
         and s.mode != "texture"
     ):
-        raise ValueError(f"{len(s.style_layer_weights)} --style_layer_weights for {n} style layers")
+        raise UserError(f"{len(s.style_layer_weights)} --style_layer_weights for {n} style layers")
 
 
 def check(s: Settings) -> None:

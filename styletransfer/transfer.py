@@ -38,6 +38,7 @@ import numpy as np
 from styletransfer import color, losses, objective, optim
 from styletransfer.objective import Net
 from styletransfer.settings import Settings
+from neural_art.errors import UserError
 
 
 class Result(NamedTuple):
@@ -72,7 +73,7 @@ def _run(net: Net, s: Settings, content, styles, blend, init_image, hw, callback
     color_source = content
     if s.original_colors:
         if content is None:
-            raise ValueError("original_colors needs a content image")
+            raise UserError("original_colors needs a content image")
         styles = [color.match_luminance(x, content) for x in styles]
         content = color.luminance(content)
     sizes = color.scale_sizes(hw, s.scales)
@@ -114,7 +115,7 @@ def stylize(
     output's number of positions, so style images may have any size.
     ``callback(step, loss)``: progress (:func:`styletransfer.optim.run`)."""
     if not styles:
-        raise ValueError("stylize needs at least one style image")
+        raise UserError("stylize needs at least one style image")
     content = jnp.asarray(content, jnp.float32)
     hw = content.shape[:2]
     return _run(net, settings, content, styles, blend, init_image, hw, callback)

@@ -19,6 +19,7 @@ from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import power_iteration
 from weights_convert.biggan_names import name_table, set_leaf
 from weights_convert.torch_io import check_tensors
+from neural_art.errors import UserError
 
 
 def _tf():
@@ -61,7 +62,7 @@ def read_bn_stats(path: str | os.PathLike) -> list[np.ndarray]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ValueError(
+        raise UserError(
             f"refusing {path}: not a plain list of tensors ({e}); save it as .npz instead"
         ) from e
     return [np.asarray(t) for t in obj]
@@ -87,7 +88,7 @@ def extract_bn_stats(
     try:
         obj = tf.compat.v1.saved_model.load_v2(module_path, tags=[])
     except Exception as e:
-        raise ValueError(f"{module_path}: not a TF1 Hub / SavedModel directory ({e})") from e
+        raise UserError(f"{module_path}: not a TF1 Hub / SavedModel directory ({e})") from e
     graph = obj.graph
 
     def tensor(i):
@@ -105,7 +106,7 @@ def extract_bn_stats(
             break  # all the stats were read (as the reference converter stops)
         names.append(t.name)
     if not names:
-        raise ValueError(f"{module_path}: no stack_N tensors: not a BigGAN-deep TF-Hub module")
+        raise UserError(f"{module_path}: no stack_N tensors: not a BigGAN-deep TF-Hub module")
     arrays = [np.asarray(a) for a in obj.prune([], names)()]
     if out_npz is not None:
         np.savez(out_npz, *arrays)
@@ -129,7 +130,7 @@ def convert_tfhub(
     try:
         available = dict(tf.train.list_variables(prefix))
     except Exception as e:
-        raise ValueError(f"{src}: not a readable TF checkpoint ({e})") from e
+        raise UserError(f"{src}: not a readable TF checkpoint ({e})") from e
     table = name_table(cfg)
     tf_entries = [e for e in table if e.tf is not None]
 
@@ -171,7 +172,7 @@ def _derive_spectral(params, spectral, eps: float):
 
 def _check_bn_stats(cfg: BigGANConfig, stat_entries, bn_stats) -> None:
     if len(bn_stats) != len(stat_entries):
-        raise ValueError(
+        raise UserError(
             f"BN stats: {len(bn_stats)} arrays, the {cfg.name} model needs {len(stat_entries)} "
             "(means and vars of every BN, in module order)"
         )

@@ -12,14 +12,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from neural_art.errors import UserError
 from neural_art.store import check_finite
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(UserError):
     """The checkpoint's pickle asks for code or objects a weights file never needs."""
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError):
     """Tensors missing, unexpected, or of the wrong shape (every one is listed)."""
 
 
@@ -61,18 +62,18 @@ def load_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
             "A weights file never needs this; the file may be malicious or not a state dict."
         ) from e
     except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {e}") from e
+        raise UserError(f"{path} is not a readable PyTorch checkpoint: {e}") from e
     for wrapper in ("state_dict", "model"):
         if isinstance(obj, Mapping) and set(obj) == {wrapper}:
             obj = obj[wrapper]
     if not isinstance(obj, Mapping):
-        raise ValueError(
+        raise UserError(
             f"{path}: expected a state dict (name -> tensor), got {type(obj).__name__}"
         )
     out = {}
     for k, v in obj.items():
         if not isinstance(v, torch.Tensor):
-            raise ValueError(f"{path}: entry {k!r} is a {type(v).__name__}, not a tensor")
+            raise UserError(f"{path}: entry {k!r} is a {type(v).__name__}, not a tensor")
         out[k] = v.detach().cpu().numpy()
     check_finite(out, path)
     return out

@@ -1,6 +1,7 @@
 """Defaults shared by the DCGAN configs (Beyers & Loane sec. 4)."""
 
 import ml_collections
+from neural_art.errors import UserError
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -62,5 +63,5 @@ def quick(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.Confi
             c.data.min_epoch_examples = 1024
             c.data.shuffle_buffer = 256
     elif arg:
-        raise ValueError(f"unknown config variant {arg!r} (quick, tiny)")
+        raise UserError(f"unknown config variant {arg!r} (quick, tiny)")
     return c
