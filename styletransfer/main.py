@@ -47,14 +47,23 @@ cli.define_learning_rate(None, "Adam learning rate (default 0.02); L-BFGS: fixed
                          "(default: the line search picks it).")  # fmt: skip
 cli.define_steps(_D.steps, "Optimiser steps (per scale).")
 flags.DEFINE_integer("size", None, "Resize inputs so the longer side is this.")
-flags.DEFINE_integer(
-    "max_size", _D.max_size, "Larger inputs are downscaled to this, with a warning."
-)
+flags.DEFINE_integer("max_size", _D.max_size, "Guard: a longer output side is refused, with the "
+                     "memory it would need (default: none; the memory plan still refuses "
+                     "what does not fit).")  # fmt: skip
 flags.DEFINE_enum("pooling", _D.pooling, list(settings.POOLINGS), "VGG pooling (Gatys: avg).")
 flags.DEFINE_string("init", _D.init, "noise | content | style | path to an image.")
 flags.DEFINE_enum("pixel", _D.pixel, list(settings.PIXELS),
                   "Keep pixels in [0, 1] by clipping or sigmoid.")  # fmt: skip
-flags.DEFINE_bool("original_colors", False, "Luminance-only transfer, keep the content's colours.")
+flags.DEFINE_enum("color", _D.color, list(settings.COLORS),
+                  "none | luminance (keep the content's colours) | histogram (match the "
+                  "content's colour mean and covariance), per scale.")  # fmt: skip
+flags.DEFINE_bool("original_colors", False, "Same as --color=luminance.")
+cli.define_precision(_D.precision, "VGG activations' dtype (bfloat16 halves their memory).")
+flags.DEFINE_enum("remat", _D.remat, list(settings.REMATS),
+                  "Memory plan: auto (cheapest that fits --memory_budget) | none | block | layer.")  # fmt: skip
+flags.DEFINE_float("memory_budget", None, "GB per device for the style step (default: "
+                   "75% of the device's memory; on CPU of the RAM).")  # fmt: skip
+flags.DEFINE_integer("devices", _D.devices, "Split the image's rows over this many devices (0: all).")
 flags.DEFINE_list("scales", [], "Coarse-to-fine longer-side sizes, e.g. 128,256,512.")
 flags.DEFINE_integer("snapshot_every", 0, "Write the image every N steps (0: never).")
 cli.define_seed(_D.seed, "Noise init / random weights seed.")

@@ -23,6 +23,9 @@ MODES = ("transfer", "content", "texture", "sweep")
 OPTIMIZERS = ("lbfgs", "adam")
 POOLINGS = ("avg", "max")
 PIXELS = ("clip", "sigmoid")
+COLORS = ("none", "luminance", "histogram")
+PRECISIONS = ("float32", "bfloat16")
+REMATS = ("auto", "none", "block", "layer")
 INITS = ("noise", "content", "style")
 
 
@@ -37,7 +40,10 @@ class Settings:
       out_dir: where result.png, snapshots/, losses.png/json, settings.json go.
       weights: the ``--weights`` grammar (:func:`styletransfer.hub.load`).
       ratios: α/β ratios of ``mode="sweep"``.
-      size: resize inputs so the longer side is this; max_size: downscale larger ones.
+      size: resize inputs so the longer side is this.
+      max_size: a guard: a longer output side than this is refused, with the
+        memory the style step would need at that size (None: no guard; the
+        memory plan still refuses what does not fit).
       progress: show a progress bar.
 
     Optimisation (read by :mod:`styletransfer.transfer`):
@@ -51,7 +57,15 @@ class Settings:
       pooling: ``avg`` (Gatys) or ``max`` (torchvision).
       init: ``noise`` | ``content`` | ``style`` | a path to an image (pipeline).
       pixel: ``clip`` | ``sigmoid``.
-      original_colors: transfer luminance only and keep the content's colours.
+      color: ``none`` | ``luminance`` (transfer luminance only, keep the content's
+        colours) | ``histogram`` (style and result recoloured to the content's
+        colour mean and covariance), Gatys et al. 2016, arXiv:1606.05897.
+      original_colors: the older spelling of ``color="luminance"``.
+      precision: the VGG activations' dtype (``bfloat16`` halves their memory).
+      remat: memory plan (:mod:`styletransfer.memory`): ``auto`` picks the
+        cheapest that fits ``memory_budget``; ``none`` | ``block`` | ``layer``.
+      memory_budget: GB per device (None: a fixed fraction of the device's memory).
+      devices: split the image's rows over this many devices (0: all).
       scales: coarse-to-fine longer-side sizes, e.g. ``(128, 256, 512)``; each
         scale starts from the previous result upsampled (empty: one scale).
       seed: the noise init's key (and random weights').
@@ -74,11 +88,16 @@ class Settings:
     learning_rate: float | None = None
     steps: int = 300
     size: int | None = None
-    max_size: int = 512
+    max_size: int | None = None
     pooling: str = "avg"
     init: str = "noise"
     pixel: str = "clip"
     original_colors: bool = False
+    color: str = "none"
+    precision: str = "float32"
+    remat: str = "auto"
+    memory_budget: float | None = None
+    devices: int = 0
     scales: tuple[int, ...] = ()
     snapshot_every: int = 0
     seed: int = 0
@@ -111,9 +130,14 @@ def _numbers(s: Settings) -> None:
             raise UserError(f"--{name} must be >= 0, got {v}")
     if s.learning_rate is not None and not (math.isfinite(s.learning_rate) and s.learning_rate > 0):
         raise UserError(f"--learning_rate must be finite and > 0, got {s.learning_rate}")
-    for name in ("steps", "max_size"):
-        if getattr(s, name) < 1:
-            raise UserError(f"--{name} must be >= 1, got {getattr(s, name)}")
+    if s.steps < 1:
+        raise UserError(f"--steps must be >= 1, got {s.steps}")
+    if s.max_size is not None and s.max_size < 1:
+        raise UserError(f"--max_size must be >= 1, got {s.max_size}")
+    if s.memory_budget is not None and not (math.isfinite(s.memory_budget) and s.memory_budget > 0):
+        raise UserError(f"--memory_budget must be finite and > 0 (GB), got {s.memory_budget}")
+    if s.devices < 0:
+        raise UserError(f"--devices must be >= 0 (0: all), got {s.devices}")
     if s.size is not None and s.size < 1:
         raise UserError(f"--size must be >= 1, got {s.size}")
     if s.snapshot_every < 0:
@@ -158,6 +182,11 @@ def check(s: Settings) -> None:
     _choice("optimizer", s.optimizer, OPTIMIZERS)
     _choice("pooling", s.pooling, POOLINGS)
     _choice("pixel", s.pixel, PIXELS)
+    _choice("color", s.color, COLORS)
+    _choice("precision", s.precision, PRECISIONS)
+    _choice("remat", s.remat, REMATS)
+    if s.original_colors and s.color == "histogram":
+        raise UserError("--original_colors means --color=luminance; it contradicts --color=histogram")
     _numbers(s)
     _inputs(s)
 
