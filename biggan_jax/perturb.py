@@ -1,22 +1,33 @@
 """BigGAN's extras to the shared perturbations (:mod:`neural_art.perturb`):
-spectral normalisation.
+spectral normalisation, and :class:`Perturbation`, the description of what
+each network of a sweep gets.
 
 BigGAN's convolutions and linears are spectrally normalised: the weight used is
 ``W_orig / σ`` with ``σ = uᵀ W_orig v`` from stored power-iteration vectors
 (``spectral`` collection). Eq. (2) of Janik (arXiv:2109.08103) perturbs
 ``W_orig`` as the reference's parameters are; :func:`multiplicative` with
 ``effective=True`` instead perturbs the *normalised* weight by exactly
-``(1 + αε)``. Eq. (3) replaces kernels wholesale, so :func:`replace` re-derives
-their power-iteration vectors.
+``(1 + αε)``. Eq. (3) replaces kernels wholesale, so the sweep passes
+:func:`rederive_spectral` as :func:`neural_art.perturb.replace_block`'s model
+hook: it re-derives their power-iteration vectors.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import jax
 
+from biggan_jax.bn import MODES as BN_MODES
 from biggan_jax.layers import power_iteration, sn_sigma
+from neural_art import blocks
 from neural_art import perturb as core
-from neural_art.perturb import Where, check_block, match
+from neural_art.errors import UserError
+from neural_art.perturb import Where, match, trainable
+
+MODES = ("multiplicative", "replace")
+SN_ITERS = 10  # power iterations re-deriving a replaced kernel's spectral-norm vectors
 
 
 def multiplicative(params, key: jax.Array, *, alpha=0.35, where: Where | None = None,
@@ -27,25 +38,6 @@ def multiplicative(params, key: jax.Array, *, alpha=0.35, where: Where | None = 
     recomputed from the perturbed weight, so its overall scale moves by σ/σ'."""
     new = core.multiplicative(params, key, alpha=alpha, where=where)
     return _keep_sigma(params, new) if effective else new
-
-
-def replace(params, key: jax.Array, *, where: Where, per_position: bool = True,
-            rederive_sn: bool = True, sn_iters: int = 10):
-    """Eq. (3) (:func:`neural_art.perturb.replace`); with ``rederive_sn`` the
-    spectral-norm vectors of replaced kernels are re-derived by ``sn_iters`` power
-    iterations, so σ is the new kernel's top singular value rather than the old
-    vectors' meaningless projection of it."""
-    new = core.replace(params, key, where=where, per_position=per_position)
-    if rederive_sn and isinstance(new, dict) and "spectral" in new:
-        new = rederive_spectral(new, where=where, n_iter=sn_iters)
-    return new
-
-
-def replace_block(params, key: jax.Array, block: str, **kw):
-    """Eq. (3) for one block by name (``"B2"``, as in the paper's Fig. 4): all of its
-    trainable tensors replaced (standing statistics kept)."""
-    check_block(params, block)
-    return replace(params, key, where=match(f"params/{block}/*"), **kw)
 
 
 def _with_spectral(params, fn):
@@ -72,10 +64,17 @@ def _keep_sigma(old, new):
     return _with_spectral(new, fn)
 
 
-def rederive_spectral(params, *, where: Where | None = None, n_iter: int = 10, eps: float = 1e-12):
+def rederive_spectral(params, where: Where | None = None, *, n_iter: int = SN_ITERS,
+                      eps: float = 1e-12):  # fmt: skip
     """Re-runs the spectral-norm power iteration (from the stored ``u``) for the
     kernels selected by ``where`` (default: all), so σ estimates the new
-    kernels' top singular value."""
+    kernels' top singular value rather than the old vectors' meaningless
+    projection of it. The eq.-(3) hook of :func:`neural_art.perturb.replace`:
+    ``replace_block(params, key, "B2", after=rederive_spectral)``. A tree without
+    a ``spectral`` collection is returned as is."""
+    if not (isinstance(params, dict) and "spectral" in params):
+        return params
+
     def fn(prefix, kernel, u, v):
         path = "/".join(("params", *prefix, "kernel"))
         if where is not None and not where(path, kernel):
@@ -85,3 +84,58 @@ def rederive_spectral(params, *, where: Where | None = None, n_iter: int = 10, e
     return _with_spectral(params, fn)
 
 
+
+
+@dataclasses.dataclass(frozen=True)
+class Perturbation:
+    """Which random modification each seed's network gets.
+
+    Attributes:
+      mode: ``"multiplicative"`` (eq. 2) or ``"replace"`` (eq. 3).
+      alpha: eq. (2)'s scale (paper: 0.35); must be >= 0.
+      block: eq. (3)'s block, ``B1``..``B13`` (paper: ``B2``).
+      effective: eq. (2) on the normalised weights (see :func:`multiplicative`).
+      include: extra glob patterns added to eq. (2)'s selection, e.g.
+        ``("batch_stats/*",)`` to perturb the standing statistics too.
+      alphas: eq. (2) α per block, ``(("B1", 0.0), ("B5", 0.2), ...)``; unlisted
+        blocks use ``alpha`` (:func:`neural_art.blocks.multiplicative`).
+      bn: ``"stored"`` standing statistics or ``"recompute"`` them per perturbed
+        network (:func:`biggan_jax.bn.with_bn`, on the sweep's ``bn_batch``).
+    """
+
+    mode: str = "multiplicative"
+    alpha: float = 0.35
+    block: str = "B2"
+    effective: bool = False
+    include: tuple[str, ...] = ()
+    alphas: tuple[tuple[str, float], ...] = ()
+    bn: str = "stored"
+
+    def __post_init__(self):
+        if self.bn not in BN_MODES:
+            raise UserError(f"unknown bn mode {self.bn!r}; choose one of {BN_MODES}")
+        if self.alphas and (self.effective or self.mode != "multiplicative"):
+            raise UserError("per-block alphas need mode multiplicative without effective")
+        if self.mode not in MODES:
+            raise UserError(f"unknown mode {self.mode!r}; choose one of {MODES}")
+        if not (
+            isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha >= 0
+        ):
+            raise UserError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
+
+    def selection(self, params) -> Where | None:
+        """Eq. (2)'s selection: the trainable leaves plus ``include`` (None: the default)."""
+        if not self.include:
+            return None
+        base, extra = trainable(params), match(*self.include)
+        return lambda p, x: base(p, x) or extra(p, x)
+
+    def apply(self, params, key: jax.Array):
+        """θ = this perturbation of ``params`` with ``key`` (pure, jit/vmap friendly)."""
+        if self.mode == "replace":
+            return core.replace_block(params, key, self.block, after=rederive_spectral)
+        if self.alphas:
+            return blocks.multiplicative(params, key, dict(self.alphas), alpha=self.alpha,
+                                         where=self.selection(params))  # fmt: skip
+        return multiplicative(params, key, alpha=self.alpha, where=self.selection(params),
+                              effective=self.effective)  # fmt: skip

@@ -24,10 +24,11 @@ compiled program's own ``memory_analysis()`` against a stated budget.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -36,73 +37,19 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from biggan_jax import multihost, perturb
-from biggan_jax.bn import MODES as BN_MODES
+from biggan_jax import multihost
 from biggan_jax.bn import with_bn
 from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast
-from neural_art import blocks
+from biggan_jax.perturb import MODES, Perturbation
+from neural_art.perturb import check_block
 from neural_art.errors import UserError
-from neural_art.perturb import match, trainable
 from neural_art.ranges import parse_ranges
 
-MODES = ("multiplicative", "replace")
+__all__ = ["MODES", "Perturbation", "ProgramCache", "SweepPlan", "sweep", "sweep_chunks", "sweep_plan"]
+
 AXIS = "seeds"
-
-
-@dataclasses.dataclass(frozen=True)
-class Perturbation:
-    """Which random modification each seed's network gets.
-
-    Attributes:
-      mode: ``"multiplicative"`` (eq. 2) or ``"replace"`` (eq. 3).
-      alpha: eq. (2)'s scale (paper: 0.35); must be >= 0.
-      block: eq. (3)'s block, ``B1``..``B13`` (paper: ``B2``).
-      effective: eq. (2) on the normalised weights (see :func:`perturb.multiplicative`).
-      include: extra glob patterns added to eq. (2)'s selection, e.g.
-        ``("batch_stats/*",)`` to perturb the standing statistics too.
-      alphas: eq. (2) α per block, ``(("B1", 0.0), ("B5", 0.2), ...)``; unlisted
-        blocks use ``alpha`` (:func:`neural_art.blocks.multiplicative`).
-      bn: ``"stored"`` standing statistics or ``"recompute"`` them per perturbed
-        network (:func:`biggan_jax.bn.with_bn`, on the sweep's ``bn_batch``).
-    """
-
-    mode: str = "multiplicative"
-    alpha: float = 0.35
-    block: str = "B2"
-    effective: bool = False
-    include: tuple[str, ...] = ()
-    alphas: tuple[tuple[str, float], ...] = ()
-    bn: str = "stored"
-
-    def __post_init__(self):
-        if self.bn not in BN_MODES:
-            raise UserError(f"unknown bn mode {self.bn!r}; choose one of {BN_MODES}")
-        if self.alphas and (self.effective or self.mode != "multiplicative"):
-            raise UserError("per-block alphas need mode multiplicative without effective")
-        if self.mode not in MODES:
-            raise UserError(f"unknown mode {self.mode!r}; choose one of {MODES}")
-        if not (
-            isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha >= 0
-        ):
-            raise UserError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
-
-    def apply(self, params, key: jax.Array):
-        """θ = this perturbation of ``params`` with ``key`` (pure, jit/vmap friendly)."""
-        if self.mode == "multiplicative":
-            where = None
-            if self.include:
-                base = trainable(params)
-                extra = match(*self.include)
-                where = lambda p, x: base(p, x) or extra(p, x)
-            if self.alphas:
-                return blocks.multiplicative(params, key, dict(self.alphas), alpha=self.alpha,
-                                             where=where)  # fmt: skip
-            return perturb.multiplicative(
-                params, key, alpha=self.alpha, where=where, effective=self.effective
-            )
-        return perturb.replace_block(params, key, self.block)
 
 
 def parse_seeds(spec: str | int | Sequence[int]) -> list[int]:
@@ -203,7 +150,44 @@ def _local(one, group: int):
     return local
 
 
-_COMPILED: dict = {}
+class ProgramCache:
+    """Compiled programs by their settings, at most ``maxsize`` of them: the least
+    recently used is dropped when a new one would exceed it (a long-lived process
+    sweeping many settings holds a bounded number of executables)."""
+
+    def __init__(self, maxsize: int):
+        self.maxsize = maxsize
+        self._programs: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, key: Hashable, build: Callable[[], Any]):
+        """The program under ``key``, built by ``build()`` the first time."""
+        if key in self._programs:
+            self._programs.move_to_end(key)
+            return self._programs[key]
+        program = self._programs[key] = build()
+        while len(self._programs) > self.maxsize:
+            self._programs.popitem(last=False)
+        return program
+
+    def __len__(self) -> int:
+        return len(self._programs)
+
+    def clear(self) -> None:
+        self._programs.clear()
+
+
+# plan_sweep compiles at most log2(SEEDS_PER_DEVICE) + 1 = 5 sizes of one setting
+_COMPILED = ProgramCache(maxsize=8)
+
+
+class DeviceArgs(NamedTuple):
+    """A chunk program's arguments other than the seeds, replicated over the mesh."""
+
+    params: Any
+    root: jax.Array
+    z: jax.Array  # [L, z_dim]
+    y: jax.Array  # [L, num_classes]
+    sel: tuple  # the truncation's BN-statistics selector
 
 
 def bn_key(bn_batch) -> str:
@@ -213,28 +197,36 @@ def bn_key(bn_batch) -> str:
     return hashlib.sha256(b"".join(np.asarray(a, np.float32).tobytes() for a in bn_batch)).hexdigest()
 
 
-def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args, bn_batch=None):
-    """The compiled chunk program for these settings and argument shapes (cached:
-    a second identical sweep compiles nothing). ``bn_batch``: ``(z_bn, y_bn)`` for
-    ``pert.bn == "recompute"`` (constants of the program)."""
+def _abstract(tree) -> tuple:
+    """A hashable description of a pytree's structure, shapes and dtypes."""
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((jnp.shape(x), str(jnp.result_type(x))) for x in leaves)
+
+
+def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args: DeviceArgs, bn_batch=None):
+    """The compiled chunk program for these settings and argument shapes (cached in
+    a bounded :class:`ProgramCache`: a second identical sweep compiles nothing).
+    ``bn_batch``: ``(z_bn, y_bn)`` for ``pert.bn == "recompute"`` (constants of the
+    program)."""
     if pert.bn == "recompute" and bn_batch is None:
         raise UserError("bn='recompute' needs a bn_batch (z_bn, y_bn)")
-    abstract = jax.tree.map(lambda x: (jnp.shape(x), jnp.result_type(x)), args[:1])
-    sig = (cfg, pert, str(dtype), mesh, group, chunk, jnp.shape(args[3]), str(abstract),
+    sig = (cfg, pert, str(dtype), mesh, group, chunk, _abstract(args.params), jnp.shape(args.z),
            bn_key(bn_batch) if pert.bn == "recompute" else "")  # fmt: skip
-    if sig not in _COMPILED:
-        bn_batch = None if bn_batch is None else tuple(jnp.asarray(a, jnp.float32) for a in bn_batch)
+
+    def build():
+        bn = None if bn_batch is None else tuple(jnp.asarray(a, jnp.float32) for a in bn_batch)
         sharded = jax.shard_map(
-            _local(_seed_fn(cfg, pert, jnp.dtype(dtype), bn_batch), group),
+            _local(_seed_fn(cfg, pert, jnp.dtype(dtype), bn), group),
             mesh=mesh,
             in_specs=(P(), P(), P(AXIS), P(), P(), P()),
             out_specs=P(AXIS),
             check_vma=False,
         )
         seeds = jax.ShapeDtypeStruct((chunk,), jnp.int32, sharding=NamedSharding(mesh, P(AXIS)))
-        params, root, _, z, y, sel = args
-        _COMPILED[sig] = jax.jit(sharded).lower(params, root, seeds, z, y, sel).compile()
-    return _COMPILED[sig]
+        return jax.jit(sharded).lower(args.params, args.root, seeds, args.z, args.y,
+                                      args.sel).compile()  # fmt: skip
+
+    return _COMPILED.get(sig, build)
 
 
 def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, group=None,
@@ -244,7 +236,7 @@ def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, gro
     most what ``n_seeds`` needs) and is halved until the compiled program's own
     peak fits ``budget`` (default :func:`default_budget`)."""
     n_dev = mesh.devices.size
-    strategy = strategy or default_strategy(mesh.devices.flat[0].platform, jnp.shape(args[3])[0])
+    strategy = strategy or default_strategy(mesh.devices.flat[0].platform, jnp.shape(args.z)[0])
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
     if chunk_size is not None and chunk_size < 1:
@@ -356,17 +348,15 @@ def _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_com
             f"z [L, {cfg.z_dim}] and y [L, {cfg.num_classes}] must pair up; got {z.shape}, {y.shape}"
         )
     if perturbation.mode == "replace":
-        perturb.check_block(params, perturbation.block)
+        check_block(params, perturbation.block)
     sel = tuple(
         jnp.asarray(x)
         for x in truncation_stat_selector(truncation, cfg.n_stats, hf_compat=hf_compat)
     )
-    params, root, z, y, sel = multihost.replicated((params, root, z, y, sel), mesh)
-    return params, root, None, z, y, sel
+    return DeviceArgs(*multihost.replicated((params, root, z, y, sel), mesh))
 
 
-def _run_chunks(prog, args, seeds, chunk, mesh, gather=False):
-    params, root, _, z, y, sel = args
+def _run_chunks(prog, args: DeviceArgs, seeds, chunk, mesh, gather=False):
     seed_sharding = NamedSharding(mesh, P(AXIS))
 
     def launch(chunk_seeds):
@@ -374,7 +364,7 @@ def _run_chunks(prog, args, seeds, chunk, mesh, gather=False):
             list(chunk_seeds) + [chunk_seeds[-1]] * (chunk - len(chunk_seeds)), np.int32
         )
         arr = jax.make_array_from_callback(padded.shape, seed_sharding, lambda idx: padded[idx])
-        return chunk_seeds, padded, prog(params, root, arr, z, y, sel)
+        return chunk_seeds, padded, prog(args.params, args.root, arr, args.z, args.y, args.sel)
 
     chunks = [seeds[i : i + chunk] for i in range(0, len(seeds), chunk)]
     pending = launch(chunks[0]) if chunks else None

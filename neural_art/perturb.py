@@ -5,7 +5,8 @@ neural network image representations", arXiv:2109.08103), as pure functions over
 * :func:`multiplicative` -- eq. (2): ``θ = θ*·(1 + α·ε)``, ``ε ~ N(0, 1)`` per entry.
 * :func:`replace` / :func:`replace_block` -- eq. (3): the tensors of a block
   replaced by draws from normals with each tensor's own mean and std (per
-  kernel position for convolutions, the paper's footnote 6).
+  kernel position for convolutions, the paper's footnote 6); a model's hook
+  (``after=``) updates what is derived from them (BigGAN's spectral-norm vectors).
 
 Leaves are addressed by their path joined with ``/``, e.g.
 ``params/B2/conv_1/kernel`` or ``batch_stats/B2/bn_0/running_means``. The noise
@@ -42,6 +43,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from neural_art.errors import UserError
 
 Where = Callable[[str, Any], bool]
@@ -213,16 +215,24 @@ def _per_position_axes(path: str, x) -> tuple[int, ...]:
     return tuple(range(len(shape)))
 
 
+Hook = Callable[[Any, Where], Any]
+
+
 def replace(
     params,
     key: jax.Array,
     *,
     where: Where,
     per_position: bool = True,
+    after: Hook | None = None,
 ):
     """Eq. (3) of Janik: every selected tensor replaced by draws from a normal
     with that tensor's own mean and std; for convolution kernels the statistics
     are per kernel position (``per_position``, the paper's footnote 6).
+
+    ``after(new_params, where) -> params`` is the model's hook for state derived
+    from the replaced tensors (BigGAN: :func:`biggan_jax.perturb.rederive_spectral`
+    re-derives the spectral-norm vectors of the new kernels); ``None``: none.
     """
 
     def draw(path, x, e):
@@ -230,7 +240,8 @@ def replace(
         xf = jnp.asarray(x, jnp.float32)
         return jnp.mean(xf, axis=axes, keepdims=True) + jnp.std(xf, axis=axes, keepdims=True) * e
 
-    return map_noise(params, key, where, draw)
+    new = map_noise(params, key, where, draw)
+    return new if after is None else after(new, where)
 
 
 def block_names(params) -> list[str]:
@@ -246,8 +257,10 @@ def check_block(params, block: str) -> None:
         raise UserError(f"unknown block {block!r}; this model has: {', '.join(names)}")
 
 
-def replace_block(params, key: jax.Array, block: str, **kw):
+def replace_block(params, key: jax.Array, block: str, *, after: Hook | None = None, **kw):
     """Eq. (3) for one block by name (BigGAN: ``"B2"``, as in the paper's Fig. 4):
-    all of its trainable tensors replaced (standing statistics kept)."""
+    all of its trainable tensors replaced (standing statistics kept); ``after``:
+    the model's hook (:func:`replace`; BigGAN's sweeps pass
+    ``biggan_jax.perturb.rederive_spectral``)."""
     check_block(params, block)
-    return replace(params, key, where=match(f"params/{block}/*"), **kw)
+    return replace(params, key, where=match(f"params/{block}/*"), after=after, **kw)

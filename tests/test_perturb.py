@@ -104,7 +104,7 @@ def test_options_include_statistics_and_effective_weights(params):
 
 
 def test_eq3_replaces_only_the_block_with_matching_statistics(params):
-    new = perturb.replace_block(params, jax.random.key(9), "B2")
+    new = core.replace_block(params, jax.random.key(9), "B2", after=perturb.rederive_spectral)
     a, b = _flat(params), _flat(new)
     changed = {k for k in a if not np.array_equal(a[k], b[k])}
     assert changed and all(k.startswith(("params/B2/", "spectral/B2/")) for k in changed), sorted(
@@ -134,11 +134,44 @@ def test_eq3_replaces_only_the_block_with_matching_statistics(params):
     np.testing.assert_allclose(float(sn_sigma(k, u, v)), top, rtol=1e-3)
 
 
+def test_readme_eq3_example_draws_the_clis_replace_network(tiny_biggan, tmp_path):
+    """README's ``perturb.replace_block(params, seed_key(key(0), 7), "B2",
+    after=bp.rederive_spectral)`` is seed 7 of ``--mode=replace --block=B2``: the
+    same params as the sweep's Perturbation, the same PNGs as the CLI writes."""
+    from cli_harness import run_cli
+    from fixtures import TINY_BIGGAN
+    from PIL import Image
+
+    from biggan_jax.perturb import Perturbation
+    from neural_art.images import to_uint8
+
+    cfg, params = tiny_biggan
+    key = core.seed_key(jax.random.key(0), 7)
+    theta = core.replace_block(params, key, "B2", after=perturb.rederive_spectral)  # README
+    sweep_theta = Perturbation(mode="replace", block="B2").apply(params, key)
+    for k, v in _flat(sweep_theta).items():
+        np.testing.assert_array_equal(_flat(theta)[k], v, err_msg=k)
+    out = tmp_path / "rep"
+    r = run_cli("biggan_jax", [f"--weights={TINY_BIGGAN}", "--mode=replace", "--block=B2",
+                               "--seeds=7", "--classes=volcano", "--truncation=0.5",
+                               "--gallery=false", f"--out_dir={out}"])  # fmt: skip
+    assert r.code == 0, r.err[-3000:]
+    z = biggan_jax.truncated_noise(jax.random.fold_in(jax.random.key(0), 0), 1, 0.5)
+    y = biggan_jax.class_vector(["volcano"])
+    png = np.asarray(Image.open(out / "images" / "seed_000007" / "r000_volcano_l0.png"))
+    mine = to_uint8(np.asarray(biggan_jax.generate(cfg, theta, z, y, 0.5))[0])
+    assert np.abs(mine.astype(int) - png).max() <= 1
+    stale = core.replace_block(params, key, "B2")  # without the hook: σ from the old vectors
+    other = to_uint8(np.asarray(biggan_jax.generate(cfg, stale, z, y, 0.5))[0])
+    assert np.abs(other.astype(int) - png).max() > 1
+
+
 def test_works_on_any_pytree():
     tree = {"dense": {"w": jnp.ones((4, 3)), "b": jnp.ones(3)}, "step": jnp.array(3)}
     out = perturb.multiplicative(tree, jax.random.key(0), alpha=0.5)
     assert not np.allclose(out["dense"]["w"], 1.0) and int(out["step"]) == 3  # ints untouched
-    rep = perturb.replace(tree, jax.random.key(0), where=core.match("dense/w"))
+    rep = core.replace(tree, jax.random.key(0), where=core.match("dense/w"),
+                       after=perturb.rederive_spectral)  # no spectral collection: the hook keeps it
     np.testing.assert_array_equal(rep["dense"]["b"], tree["dense"]["b"])
 
 
@@ -152,7 +185,7 @@ def test_non_finite_alpha_is_refused_as_the_cli_refuses_it():
 
 def test_bad_block_name(params):
     with pytest.raises(ValueError, match=r"unknown block 'B99'.*B1, B2"):
-        perturb.replace_block(params, jax.random.key(0), "B99")
+        core.replace_block(params, jax.random.key(0), "B99")
 
 
 def _ks_statistic(x: np.ndarray) -> float:

@@ -79,3 +79,20 @@ def test_a_second_identical_sweep_compiles_nothing(setup):
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     assert first > 0 and len(compiles) == first, compiles[first:]
+
+
+def test_the_program_cache_is_bounded_least_recently_used_first():
+    """The chunk programs live in a bounded LRU: at most ``maxsize``, the least
+    recently used dropped first, a hit builds nothing."""
+    from biggan_jax import sharded
+
+    cache, built = sharded.ProgramCache(maxsize=2), []
+    build = lambda k: lambda: built.append(k) or f"prog{k}"
+    assert cache.get("a", build("a")) == "proga" and cache.get("b", build("b")) == "progb"
+    assert cache.get("a", build("a")) == "proga" and built == ["a", "b"]  # a hit: no build
+    cache.get("c", build("c"))  # drops b, the least recently used
+    assert len(cache) == 2 and cache.get("a", build("a")) == "proga" and built == ["a", "b", "c"]
+    cache.get("b", build("b"))
+    assert built == ["a", "b", "c", "b"] and len(cache) == 2
+    assert isinstance(sharded._COMPILED, sharded.ProgramCache)  # the sweep's programs live in one
+    assert len(sharded._COMPILED) <= sharded._COMPILED.maxsize
