@@ -60,7 +60,8 @@ class DCGANConfig:
         channels and D's last conv ``ndf * 2**(n-1)``, with ``n = log2(res) - 2``
         (seed: 128 -> 1024 at 64x64).
       nc: image channels (1 for MNIST, 3 for art).
-      resolution: output side, a power of two >= 16 (paper: 64; 128 adds a layer).
+      resolution: output side, a power of two >= 16 (paper: 64; each doubling adds
+        one stride-2 block to G and to D: 128 has 5, 256 has 6).
       g_act: ``"leaky_relu"`` (seed) or ``"relu"`` (Radford / pytorch/examples).
       init: ``"torch"`` (PyTorch's default layer init: U(+-1/sqrt(fan_in)), BN
         scale 1) or ``"dcgan"`` (N(0, 0.02) weights, BN scale N(1, 0.02)).
@@ -116,12 +117,17 @@ class DCGANConfig:
 
 
 # Beyers & Loane, sec. 3.2 / Fig. 1: widths 1024..128, LeakyReLU(0.2) in both nets.
+# Any power-of-two side: one more stride-2 block per doubling (as dcgan.torch's
+# 128 variants and Radford et al.'s larger models), widths ngf * 2**(n_up-1-i).
 SEED_64 = DCGANConfig()
+SEED_32 = DCGANConfig(resolution=32)
 SEED_128 = DCGANConfig(resolution=128)
+SEED_256 = DCGANConfig(resolution=256)
 # pytorch/examples dcgan/main.py (Radford et al. 2015): ngf = ndf = 64, ReLU in G,
 # weights_init N(0, 0.02), final D conv without bias.
 RADFORD_64 = DCGANConfig(ngf=64, ndf=64, g_act="relu", init="dcgan", head_bias=False)
-CONFIGS = {"seed-64": SEED_64, "seed-128": SEED_128, "radford-64": RADFORD_64}
+CONFIGS = {"seed-32": SEED_32, "seed-64": SEED_64, "seed-128": SEED_128, "seed-256": SEED_256,
+           "radford-64": RADFORD_64}
 
 
 # ------------------------------------------------------------------ layers

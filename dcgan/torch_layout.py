@@ -150,3 +150,19 @@ def generator_config(sd: Mapping[str, np.ndarray], base: DCGANConfig) -> DCGANCo
     ngf = int(w0) // 2 ** (n_up - 1)  # ndf: D is not in the file; the same width
     return base.replace(nz=int(nz), ngf=ngf, ndf=ngf, nc=int(convts[-1][1][1]),
                         resolution=2 ** (n_up + 2))  # fmt: skip
+
+
+def discriminator_config(sd: Mapping[str, np.ndarray], cfg: DCGANConfig) -> DCGANConfig:
+    """``cfg`` with ``ndf`` and ``head_bias`` read from a netD state dict; its
+    depth must be ``cfg``'s (read from netG): D has one conv per G up-block."""
+    convs = sorted(
+        (int(k.split(".")[1]), np.shape(v)) for k, v in sd.items()
+        if k.startswith("main.") and k.endswith(".weight") and np.ndim(v) == 4
+    )  # fmt: skip
+    if len(convs) != cfg.n_up + 1:
+        raise UserError(
+            f"netD has {len(convs)} conv layers; a {cfg.resolution}x{cfg.resolution} netG "
+            f"needs {cfg.n_up + 1} (each doubling of the side adds one)"
+        )
+    head = f"main.{convs[-1][0]}.bias"
+    return cfg.replace(ndf=int(convs[0][1][0]), head_bias=head in sd)

@@ -6,6 +6,9 @@ CLI::
     python -m weights_convert.dcgan --netG=netG_epoch_24.pth --netD=netD_epoch_24.pth \
         --config=radford-64 --out_dir=DIR
 
+Sizes (latent, widths, channels, resolution: any power of two, one ConvT per
+doubling) come from the files; ``--config`` gives what weights cannot tell.
+
 ``dcgan.load("netG_epoch_24.pth")`` reads a netG file directly (:mod:`dcgan.hub`).
 """
 
@@ -24,16 +27,15 @@ from weights_convert.torch_io import check_tensors, load_torch_state_dict
 
 _NET_G = flags.DEFINE_string("netG", None, "pytorch/examples netG_epoch_*.pth.")
 _NET_D = flags.DEFINE_string("netD", None, "pytorch/examples netD_epoch_*.pth (optional).")
-_CONFIG = flags.DEFINE_enum("config", "radford-64", list(CONFIGS), "Architecture preset.")
-_NC = flags.DEFINE_integer("nc", None, "Override image channels (1 for MNIST).", lower_bound=1)
+_CONFIG = flags.DEFINE_enum("config", "radford-64", list(CONFIGS),
+                            "Architecture preset (activation, init); sizes are read from the files.")
 _OUT_DIR = cli.define_out_dir(None, "Output directory (params + metadata.json).")
 _OVERWRITE = cli.define_overwrite()
 
 
-def read(path: str | os.PathLike, table: list[layout.Row]) -> dict:
-    """Reads a state dict file safely, checks it strictly against ``table``,
-    returns ``{"params", "batch_stats"}``."""
-    sd = layout.strip_prefix(load_torch_state_dict(path))
+def read(sd: dict, table: list[layout.Row], path: str | os.PathLike) -> dict:
+    """Checks a (prefix-stripped) state dict read from ``path`` strictly against
+    ``table``, returns ``{"params", "batch_stats"}``."""
     check_tensors(layout.shapes(table), sd, source=os.fspath(path), ignore_unexpected=layout.IGNORED)
     return layout.from_torch(table, sd)
 
@@ -47,8 +49,18 @@ def convert(
     overwrite: bool = False,
 ):
     """Reads ``netG`` (and optionally ``netD``) safely, converts, saves to ``out``
-    as ``{"generator": ..., "discriminator": ...}`` with metadata."""
-    tree = {"generator": read(net_g, layout.generator_table(cfg))}
+    as ``{"generator": ..., "discriminator": ...}`` with metadata.
+
+    ``cfg`` is the preset for what weights cannot tell (activation, init); the
+    sizes -- ``nz``, ``ngf``, ``nc``, the resolution (one ConvT per doubling)
+    and, from netD, ``ndf`` and the head's bias -- are read from the files, so a
+    128x128 or 256x256 netG converts with any preset."""
+    sd_g = layout.strip_prefix(load_torch_state_dict(net_g))
+    cfg = layout.generator_config(sd_g, cfg)
+    sd_d = layout.strip_prefix(load_torch_state_dict(net_d)) if net_d else None
+    if sd_d is not None:
+        cfg = layout.discriminator_config(sd_d, cfg)
+    tree = {"generator": read(sd_g, layout.generator_table(cfg), net_g)}
     meta = {
         "model": "dcgan",
         "config": dataclasses.asdict(cfg),
@@ -57,7 +69,7 @@ def convert(
         "converter": "weights_convert.dcgan",
     }
     if net_d:
-        tree["discriminator"] = read(net_d, layout.discriminator_table(cfg))
+        tree["discriminator"] = read(sd_d, layout.discriminator_table(cfg), net_d)
         meta["source_discriminator"] = os.fspath(net_d)
         meta["source_discriminator_sha256"] = sha256_file(net_d)
     return store.save_params(out, tree, meta, overwrite=overwrite)
@@ -73,10 +85,8 @@ def main(argv):
     if os.path.isfile(_OUT_DIR.value):
         raise cli.UsageError(f"--out_dir={_OUT_DIR.value} is a file")
     store.check_target(_OUT_DIR.value, {"model": "dcgan"}, overwrite=_OVERWRITE.value)
-    cfg = CONFIGS[_CONFIG.value]
-    if _NC.value:
-        cfg = cfg.replace(nc=_NC.value)
-    print(convert(_NET_G.value, _NET_D.value, cfg, _OUT_DIR.value, overwrite=_OVERWRITE.value))
+    print(convert(_NET_G.value, _NET_D.value, CONFIGS[_CONFIG.value], _OUT_DIR.value,
+                  overwrite=_OVERWRITE.value))
 
 
 def run() -> None:
