@@ -8,6 +8,7 @@ namespace.
 """
 
 from styletransfer.hub import load
+from styletransfer.normalise import normalise
 from styletransfer.preprocessing import CAFFE, IMAGENET_MEAN, IMAGENET_STD, TORCHVISION, Preprocessing
 from styletransfer.vggnet import (
     CONFIGS,
@@ -48,6 +49,7 @@ __all__ = [
     "get_config",
     "init_params",
     "load",
+    "normalise",
     "normalize",
     "param_shapes",
     "torch_names",

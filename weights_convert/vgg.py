@@ -140,6 +140,13 @@ def define_flags() -> None:
                       "The weights' input convention (default: the key layout's: torchvision "
                       "for torchvision keys, caffe for jcjohnson's and Gatys').")
     cli.define_overwrite()
+    flags.DEFINE_string("normalise", None, "A folder of images (e.g. a few hundred ImageNet photos): "
+                        "write Gatys et al.'s normalised network (every conv filter's mean "
+                        "activation 1 over them), conv layers only. --src may then also be a "
+                        "converted directory or a release name (vgg19-caffe).")  # fmt: skip
+    flags.DEFINE_integer("normalise_size", 224, "--normalise: images centre-cropped and resized "
+                         "to this side.", lower_bound=32)  # fmt: skip
+    cli.define_chunk_size(8, "--normalise: images per batch.")
 
 
 def main(argv) -> None:
@@ -151,16 +158,51 @@ def main(argv) -> None:
         raise cli.UsageError("--src is required (a VGG .pth)")
     if not f.out_dir:
         raise cli.UsageError("--out_dir is required")
-    if not os.path.isfile(f.src):
-        raise cli.UsageError(f"--src {f.src}: no such file")
     if os.path.exists(f.out_dir) and not os.path.isdir(f.out_dir):
         raise cli.UsageError(f"--out_dir {f.out_dir} exists and is not a directory")
+    if f.normalise is not None:
+        return _normalise_main(f)
+    if not os.path.isfile(f.src):
+        raise cli.UsageError(f"--src {f.src}: no such file")
     store.check_target(f.out_dir, {"model": "vgg"}, overwrite=f.overwrite)
     cfg, params = convert_torch(f.src, f.config, f.preprocessing)
     path = save(f.out_dir, cfg, params, source=os.path.abspath(f.src),
                 source_sha256=sha256_file(f.src), overwrite=f.overwrite)  # fmt: skip
     print(f"wrote {path} ({cfg.name}, head={'fc6' in params}, "
           f"preprocessing={cfg.preprocessing.name})")  # fmt: skip
+
+
+def _normalise_main(f) -> None:
+    """``--normalise``: every check first, then load, normalise, save."""
+    from styletransfer import hub
+    from weights_convert import vgg_normalise
+
+    files = vgg_normalise.list_images(f.normalise)
+    if f.chunk_size < 1:
+        raise cli.UsageError(f"--chunk_size={f.chunk_size}: must be >= 1 with --normalise")
+    is_file = os.path.isfile(f.src)
+    if not is_file and (f.preprocessing or f.config):
+        raise cli.UsageError(f"--src={f.src}: --preprocessing/--config apply to a .pth only "
+                             "(a converted directory or release records its own)")  # fmt: skip
+    if not (is_file or os.path.isdir(f.src) or f.src in RELEASES):
+        raise cli.UsageError(f"--src={f.src}: not a .pth, a converted directory or a release "
+                             f"({', '.join(RELEASES)})")  # fmt: skip
+    if os.path.isdir(f.src) and "normalised" in store.read_metadata(f.src):
+        raise cli.UsageError(f"--src={f.src} is normalised already")
+    store.check_target(f.out_dir, {"model": "vgg"}, overwrite=f.overwrite)
+    if is_file:
+        cfg, params = convert_torch(f.src, f.config, f.preprocessing)
+        source, digest = os.path.abspath(f.src), sha256_file(f.src)
+    else:
+        cfg, params = hub.load(f.src)  # a release: downloaded and converted once
+        meta = store.read_metadata(f.src if os.path.isdir(f.src) else release_dir(f.src))
+        source, digest = meta.get("source", os.path.abspath(f.src)), meta.get("source_sha256")
+    params, info = vgg_normalise.normalise_files(cfg, params, files, side=f.normalise_size,
+                                                 chunk=f.chunk_size)  # fmt: skip
+    path = save(f.out_dir, cfg, params, source=source, source_sha256=digest,
+                overwrite=f.overwrite, normalised=info)  # fmt: skip
+    print(f"wrote {path} ({cfg.name} normalised over {info['images']} images, "
+          f"{info['dead_filters']} dead filters, preprocessing={cfg.preprocessing.name})")
 
 
 def run() -> None:
