@@ -77,9 +77,10 @@ def multiplicative(params, key: jax.Array, alphas: Mapping[str, float], *, alpha
 
 def alpha_of(params, alphas: Mapping[str, float], alpha: float) -> Callable[[str], float]:
     """``path -> α`` of the leaf's top-level block (``alphas``, else ``alpha``)."""
-    return lambda path: float(alphas.get(_block_of(path, params), alpha))
+    return lambda path: float(alphas.get(block_of(path, params), alpha))
 
 
-def _block_of(path: str, params) -> str:
+def block_of(path: str, params) -> str:
+    """The top-level block of leaf ``path`` (``params/B2/conv_1/kernel`` -> ``B2``)."""
     parts = path.split("/")
     return parts[1] if isinstance(params, dict) and "params" in params and len(parts) > 1 else parts[0]
