@@ -22,6 +22,8 @@ dataset (repeated to at least ``min_epoch_examples``) shuffled with seed
 stateless ops seeded by ``(seed, e, position)``. Resuming at step ``n`` rebuilds
 epoch ``n // steps_per_epoch`` and skips the batches before it, so the data
 position to save is the step (also saved as the number of examples consumed).
+The prepared records are keyed by their path inside the folder, so the order --
+and every batch -- does not depend on where the folder or the workdir lies.
 """
 
 from __future__ import annotations
@@ -172,7 +174,12 @@ def _builder_class():
                     skipped.append({"file": path, "error": f"{type(e).__name__}: {e}"})
                     logging.warning("skipping unreadable image %s: %s", path, e)
                     continue
-                yield path, {"image": img, "filename": os.path.relpath(path, cfg.folder)}
+                # The key is the path *inside* the folder: tfds orders the prepared
+                # records by a hash of their keys, so an absolute key made the data
+                # order (hence every batch) depend on where the folder lies -- two
+                # workdirs of one command trained on different batches.
+                rel = os.path.relpath(path, cfg.folder)
+                yield rel, {"image": img, "filename": rel}
             self._skipped = skipped
 
     ArtFolder.Config = ArtFolderConfig
