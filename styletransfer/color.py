@@ -1,6 +1,7 @@
 """Colour and size helpers of style transfer: YIQ, luminance-only transfer
 (Gatys et al. 2016, "Preserving color in neural artistic style transfer"),
-resizing. Images are ``[H, W, 3]`` float in [0, 1]."""
+resizing, colour histogram matching (ibid., sec. 2.2). Images are ``[H, W, 3]``
+float in [0, 1]."""
 
 from __future__ import annotations
 
@@ -56,3 +57,28 @@ def scale_sizes(hw: tuple[int, int], scales) -> list[tuple[int, int]]:
         return [tuple(hw)]
     longer = max(hw)
     return [(max(1, round(hw[0] * k / longer)), max(1, round(hw[1] * k / longer))) for k in scales]
+
+
+def _sqrtm(cov, inverse: bool = False):
+    """Symmetric (inverse) square root of a 3x3 covariance (eigenvalues floored at 1e-8)."""
+    w, v = jnp.linalg.eigh(cov)
+    w = jnp.maximum(w, 1e-8) ** (-0.5 if inverse else 0.5)
+    return (v * w) @ v.T
+
+
+def mean_cov(image):
+    """Per-channel mean ``[3]`` and covariance ``[3, 3]`` of an ``[H, W, 3]`` image's colours."""
+    x = jnp.asarray(image, jnp.float32).reshape(-1, 3)
+    mu = x.mean(0)
+    d = x - mu
+    return mu, d.T @ d / x.shape[0]
+
+
+def match_histogram(image, color_source):
+    """``image``'s colours moved to ``color_source``'s mean and covariance (Gatys et al.
+    2016, arXiv:1606.05897, sec. 2.2 "colour histogram matching"): ``x' = Σ_c^½
+    Σ_x^-½ (x - μ_x) + μ_c``, clipped to [0, 1]."""
+    mu_x, cov_x = mean_cov(image)
+    mu_c, cov_c = mean_cov(color_source)
+    a = _sqrtm(cov_x, inverse=True) @ _sqrtm(cov_c)  # symmetric factors: row-vector form
+    return jnp.clip((jnp.asarray(image, jnp.float32) - mu_x) @ a + mu_c, 0.0, 1.0)

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from styletransfer import color, losses, optim, vgg
+from styletransfer import color, losses, optim, remat, vgg
 from styletransfer.settings import Settings
 from neural_art.errors import UserError
 
@@ -58,9 +58,13 @@ def features(net: Net, image, layers: Sequence[str], pooling: str = "avg") -> di
     return _features(net.cfg, net.params, tuple(layers), pooling, jnp.asarray(image, jnp.float32))
 
 
-def loss_fn(cfg: vgg.VGGConfig, s: Settings, has_content: bool, has_style: bool) -> Callable:
+def loss_fn(
+    cfg: vgg.VGGConfig, s: Settings, has_content: bool, has_style: bool, plan: str = "none"
+) -> Callable:
     """``loss(x, vgg_params, content_t, style_t, weights[3]) -> (total, parts)``.
 
+    ``plan``: the VGG forward's rematerialisation (:mod:`styletransfer.remat`);
+    ``s.precision``: the activations' dtype (losses are summed in float32).
     Cached on the loss-relevant settings only (not α, β, steps...), so
     :func:`optim.run` reuses its compiled programs across those."""
     key = Settings(
@@ -69,19 +73,23 @@ def loss_fn(cfg: vgg.VGGConfig, s: Settings, has_content: bool, has_style: bool)
         style_layer_weights=s.style_layer_weights,
         pooling=s.pooling,
         pixel=s.pixel,
+        precision=s.precision,
     )
-    return _loss_fn_cached(cfg, key, has_content, has_style)
+    return _loss_fn_cached(cfg, key, has_content, has_style, plan)
 
 
 @functools.lru_cache(maxsize=64)
-def _loss_fn_cached(cfg: vgg.VGGConfig, s: Settings, has_content: bool, has_style: bool):
+def _loss_fn_cached(cfg: vgg.VGGConfig, s: Settings, has_content: bool, has_style: bool,
+                    plan: str):  # fmt: skip
     c_layers = s.content_layers if has_content else ()
     s_layers = s.style_layers if has_style else ()
     layers = losses.required_layers(c_layers, s_layers)
 
     def loss(x, vgg_params, content_t, style_t, weights):
         img = to_image(x, s.pixel)[None]
-        feats = vgg.apply(cfg, vgg_params, img, layers, pooling=s.pooling)[1] if layers else {}
+        act = img.astype(jnp.dtype(s.precision))
+        feats = remat.features(cfg, vgg_params, act, layers, pooling=s.pooling, remat=plan)
+        feats = {k: v.astype(jnp.float32) for k, v in feats.items()}
         fn = losses.gatys(
             content_t if has_content else None,
             style_t if has_style else None,

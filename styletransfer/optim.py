@@ -299,6 +299,27 @@ def _finish(carry, loss_args, *, loss_fn, has_aux, num_steps, axes):
     return fin(carry, loss_args) if axes is None else jax.vmap(fin, (0, axes))(carry, loss_args)
 
 
+def compile_step(
+    loss_fn: Callable[..., jax.Array],
+    init_params,
+    optimizer: optax.GradientTransformation,
+    *,
+    project: Callable[[Any], Any] | None = None,
+    loss_args: tuple = (),
+    has_aux: bool = False,
+    place: Callable[[Any], Any] | None = None,
+) -> jax.stages.Compiled:
+    """One optimiser step exactly as :func:`run` dispatches it on CPU (a block of
+    one step), compiled but not run: for its ``memory_analysis()``.
+    ``init_params`` and ``loss_args`` may be ``jax.ShapeDtypeStruct`` s (with
+    shardings); ``place`` maps the abstract loop state to its placed form (as
+    :func:`run`'s ``place``)."""
+    carry = jax.eval_shape(functools.partial(init_carry, optimizer), init_params)
+    carry = carry if place is None else place(carry)
+    static = dict(loss_fn=loss_fn, optimizer=optimizer, project=project, has_aux=has_aux)
+    return _block.lower(carry, tuple(loss_args), **static, length=1, unroll=1, axes=None).compile()
+
+
 def check_finite(first_bad_step, where: str = "", last_good: Any = None) -> None:
     """Raises :class:`NonFiniteLossError` if ``first_bad_step`` (from :func:`optimize`) is >= 0.
 
@@ -353,6 +374,7 @@ def run(
     loop: str = "auto",
     batch_axes: tuple | None = None,
     where: str = "",
+    place: Callable[[Any], Any] | None = None,
 ) -> RunResult:
     """Minimises ``loss_fn(params, *loss_args)`` from ``init_params`` for ``num_steps``
     optimiser steps. Returns ``(final, snapshots, losses, aux)``.
@@ -366,6 +388,9 @@ def run(
     has a leading batch axis and ``batch_axes`` gives each ``loss_args`` entry's
     batch axis (``None``: shared); results get a leading batch axis.
     ``where`` is appended to the step in a :class:`NonFiniteLossError`.
+    ``place(carry) -> carry``: puts the initial loop state (params and optimiser
+    state) where it should live, e.g. split over devices like the image
+    (:func:`styletransfer.shard.place`).
 
     Raises:
       NonFiniteLossError: a loss or gradient became NaN/inf (names the step).
@@ -381,6 +406,7 @@ def run(
     static = dict(loss_fn=loss_fn, optimizer=optimizer, project=project, has_aux=has_aux)
     axes = None if batch_axes is None else tuple(batch_axes)
     carry = _init(init_params, optimizer=optimizer, batched=axes is not None)
+    carry = carry if place is None else place(carry)
     segs = segments(num_steps, snapshot_every, block)
     carry, values, snaps = _drive(carry, loss_args, static, segs, unroll, axes, callback,
                                   progress_every)  # fmt: skip

@@ -68,7 +68,7 @@ class Progress:
 
 def read_inputs(s: Settings) -> Inputs:
     """Decodes every input image (raises ``ImageError`` naming the file)."""
-    read = lambda p: images.load_image(p, size=s.size, max_size=s.max_size)
+    read = lambda p: images.load_image(p, size=s.size)  # --max_size: a memory guard (transfer.plans)
     content = read(s.content) if s.content else None
     styles = [read(p) for p in s.style]
     init_image = None if s.init in settings.INITS else read(s.init)

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from styletransfer import color, losses, objective, optim
+from styletransfer import color, losses, memory, objective, optim, shard
 from styletransfer.objective import Net
 from styletransfer.settings import Settings
 from neural_art.errors import UserError
@@ -48,16 +48,21 @@ class Result(NamedTuple):
     parts: dict[str, np.ndarray]  # final content/style/style/<layer>/tv/total
 
 
-def _one_scale(net: Net, s: Settings, content, styles, blend, x0, callback):
+def _one_scale(net: Net, s: Settings, content, styles, blend, x0, callback, plan, mesh):
     hw = tuple(x0.shape[:2])
+    content, styles = shard.place(content, mesh), shard.place(styles, mesh)
     content_t, style_t = objective.targets(net, s, content, styles, blend, hw)
-    loss = objective.loss_fn(net.cfg, s, bool(content_t), bool(style_t))
+    loss = objective.loss_fn(net.cfg, s, bool(content_t), bool(style_t), plan.remat)
     opt = optim.make_optimizer(s.optimizer, s.learning_rate)
-    args = (net.params, content_t, style_t, objective.weights(s))
+    args = (shard.place(net.params, mesh, replicate=True), shard.place(content_t, mesh),
+            shard.place((style_t, objective.weights(s)), mesh, replicate=True))  # fmt: skip
+    args = (*args[:2], *args[2])
+    place = None if mesh is None else (lambda carry: shard.place(carry, mesh))
+    x0 = shard.place(objective.from_image(x0, s.pixel), mesh)
     try:
         final, snaps, trace, parts = optim.run(
-            loss, objective.from_image(x0, s.pixel), opt, s.steps, s.snapshot_every,
-            project=objective.projection(s), loss_args=args, has_aux=True, callback=callback,
+            loss, x0, opt, s.steps, s.snapshot_every, project=objective.projection(s),
+            loss_args=args, has_aux=True, callback=callback, place=place,
         )  # fmt: skip
     except optim.NonFiniteLossError as e:  # hand back the last finite image, not raw params
         if e.last_good is not None:
@@ -67,31 +72,70 @@ def _one_scale(net: Net, s: Settings, content, styles, blend, x0, callback):
     return objective.to_image(final, s.pixel), snaps, trace, parts
 
 
-def _run(net: Net, s: Settings, content, styles, blend, init_image, hw, callback=None) -> Result:
+def color_mode(s: Settings) -> str:
+    """``s.color``, with ``original_colors`` meaning ``luminance``."""
+    return "luminance" if s.original_colors else s.color
+
+
+def plans(net: Net, s: Settings, sizes, has_content: bool, n_styles: int, mesh) -> list:
+    """The memory plan of every scale (compiled, not run), before any compute;
+    ``s.max_size`` refuses a larger last scale, saying what it would need."""
+    out = [memory.choose(net, s, hw, has_content=has_content, n_styles=n_styles, mesh=mesh)
+           for hw in sizes]  # fmt: skip
+    h, w = sizes[-1]
+    if s.max_size is not None and max(h, w) > s.max_size:
+        raise UserError(
+            f"--max_size={s.max_size}: the output would be {w}x{h}; the style step needs "
+            f"{memory.fmt(out[-1].peak_bytes)} per device there (remat={out[-1].remat}, "
+            f"{s.precision}). Pass --size={s.max_size} to downscale or raise --max_size"
+        )
+    return out
+
+
+def _recolor(mode: str, x, source):
+    """Each scale's result with the content's colours (``luminance``: its I and Q;
+    ``histogram``: its colour mean and covariance)."""
+    if mode == "luminance":
+        return color.with_colors_of(x, source)
+    if mode == "histogram":
+        return color.match_histogram(x, source)
+    return x
+
+
+def _run(net: Net, s: Settings, content, styles, blend, init_image, hw, callback=None,
+         on_scale=None) -> Result:  # fmt: skip
     content = None if content is None else jnp.asarray(content, jnp.float32)
     styles = [jnp.asarray(x, jnp.float32) for x in (styles or [])]
-    color_source = content
-    if s.original_colors:
-        if content is None:
-            raise UserError("original_colors needs a content image")
+    mode, color_source = color_mode(s), content
+    if mode != "none" and content is None:
+        raise UserError(f"--color={mode} needs a content image")
+    sizes = color.scale_sizes(hw, s.scales)
+    mesh = shard.mesh(s.devices)
+    scale_plans = plans(net, s, sizes, content is not None, len(styles), mesh)
+    if mode == "luminance":
         styles = [color.match_luminance(x, content) for x in styles]
         content = color.luminance(content)
-    sizes = color.scale_sizes(hw, s.scales)
+    elif mode == "histogram":
+        styles = [color.match_histogram(x, content) for x in styles]
     x = objective.initial_image(s, sizes[0], content, styles, init_image)
-    if s.original_colors and (init_image is not None or s.init != "noise"):
+    if mode == "luminance" and (init_image is not None or s.init != "noise"):
         x = color.luminance(x)
-    for size in sizes:
+    for k, (size, plan) in enumerate(zip(sizes, scale_plans, strict=True)):
         c = None if content is None else color.resize(content, size)
         x, snaps, trace, parts = _one_scale(
-            net, s, c, styles, blend, color.resize(x, size), callback
+            net, s, c, styles, blend, color.resize(x, size), callback, plan, mesh
         )
-    if s.original_colors:
-        cs = color.resize(color_source, x.shape[:2])
-        x = color.with_colors_of(x, cs)
-        if snaps is not None:
-            snaps = jax.vmap(lambda im: color.with_colors_of(im, cs))(snaps)
+        shown = x
+        if mode != "none":
+            cs = color.resize(color_source, x.shape[:2])
+            shown = _recolor(mode, x, cs)
+            x = shown if mode == "histogram" else x  # luminance: the next scale stays grey
+            if snaps is not None:
+                snaps = jax.vmap(lambda im, cs=cs: _recolor(mode, im, cs))(snaps)
+        if on_scale is not None and k < len(sizes) - 1:
+            on_scale(k, np.asarray(shown))
     return Result(
-        np.asarray(x),
+        np.asarray(shown),
         None if snaps is None else np.asarray(snaps),
         np.asarray(trace),
         {k: np.asarray(v) for k, v in parts.items()},
