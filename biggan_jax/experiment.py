@@ -51,7 +51,7 @@ from neural_art import images as imio
 from neural_art.curate import Curator
 from neural_art.errors import UserError
 
-__all__ = ["ImageWriter", "Layout", "SweepJob", "check_out_dir", "layout", "run", "validate", "write_grids"]
+__all__ = ["ImageWriter", "Layout", "SweepContext", "SweepJob", "check_out_dir", "layout", "run", "validate", "write_grids"]
 
 MANIFEST_VERSION = 1
 
@@ -166,6 +166,26 @@ def write_original(job: SweepJob, cfg, params, z, y, lay: Layout, writer: ImageW
     return imgs
 
 
+@dataclasses.dataclass(frozen=True)
+class SweepContext:
+    """What every step of one run of a sweep reads: the job, the loaded model, the
+    rows' latents, the output layout, the PNG writer and the manifest (the
+    manifest and writer are mutable objects; the context itself is not)."""
+
+    job: SweepJob
+    cfg: BigGANConfig
+    params: object  # θ*, as loaded
+    z: np.ndarray  # [L, z_dim] every row's latent
+    y: np.ndarray  # [L, num_classes] every row's class vector
+    bn_batch: tuple | None  # (z_bn, y_bn) under --bn=recompute, else None
+    lay: Layout
+    writer: ImageWriter
+    man: Manifest
+
+    def root(self) -> jax.Array:
+        return jax.random.key(self.job.root_seed)
+
+
 def run(job: SweepJob, *, progress: bool = True) -> dict:
     """Runs (or resumes) the sweep; returns the manifest. Process 0 reads and writes
     ``out_dir``; every process computes (module docstring)."""
@@ -185,14 +205,15 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     man.kept = list(state["done"])  # listed by the manifest already there, their files whole
     z, y = latents(job, cfg, ids)
     bn_batch = bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None
-    if todo:
-        man.data["plan"] = plan_for(job, cfg, params, todo, z, y, bn_batch, old_plan).as_dict()
     main = multihost.is_main()
     with ImageWriter(job.writers) as writer:
+        ctx = SweepContext(job, cfg, params, z, y, bn_batch, lay, writer, man)
+        if todo:
+            man.data["plan"] = plan_for(ctx, todo, old_plan).as_dict()
         try:
-            cur = multihost.on_main(lambda: start(job, cfg, params, bn_batch, z, y, lay, writer, man))
-            _sweep(job, cfg, params, z, y, todo, lay, writer, man, main and progress, cur, bn_batch)
-            multihost.on_main(lambda: finish(job, lay, man, writer, cur))
+            cur = multihost.on_main(lambda: start(ctx))
+            _sweep(ctx, todo, cur, progress=main and progress)
+            multihost.on_main(lambda: finish(ctx, cur))
         except OSError as e:
             if not main:
                 raise
@@ -218,24 +239,26 @@ def recorded_plan(job: SweepJob, old: dict) -> SweepPlan:
     return plan
 
 
-def plan_for(job, cfg, params, todo, z, y, bn_batch, old: SweepPlan | None) -> SweepPlan:
+def plan_for(ctx: SweepContext, todo, old: SweepPlan | None) -> SweepPlan:
     """The manifest's plan on resume (same pixels), else a new one from the job
     (process 0's on every process)."""
     if old:
         return old
-    new = sweep_plan(cfg, params, todo, z, y, job.truncation, root=jax.random.key(job.root_seed),
+    job = ctx.job
+    new = sweep_plan(ctx.cfg, ctx.params, todo, ctx.z, ctx.y, job.truncation, root=ctx.root(),
                      perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
                      strategy=job.strategy, group=job.group, chunk_size=job.chunk_size,
-                     bn_batch=bn_batch)  # fmt: skip
+                     bn_batch=ctx.bn_batch)  # fmt: skip
     return SweepPlan(**multihost.on_main(new.as_dict, share=True))
 
 
-def start(job, cfg, params, bn_batch, z, y, lay, writer, man):
+def start(ctx: SweepContext) -> Curator:
     """Process 0, before the first chunk: the manifest (settings, plan, the seeds
     found finished), θ*'s images, the curator."""
-    man.save()
-    orig = write_original(job, cfg, original_params(job, cfg, params, bn_batch), z, y, lay, writer)
-    return curator(job, lay, man.data, orig)
+    ctx.man.save()
+    theta = original_params(ctx.job, ctx.cfg, ctx.params, ctx.bn_batch)
+    orig = write_original(ctx.job, ctx.cfg, theta, ctx.z, ctx.y, ctx.lay, ctx.writer)
+    return curator(ctx.job, ctx.lay, ctx.man.data, orig)
 
 
 def regenerate_command(job: SweepJob, seed) -> str:
@@ -254,18 +277,19 @@ def curator(job: SweepJob, lay: Layout, manifest: dict, orig: np.ndarray):
                    score_with=job.score_with, score_weights=job.score_weights, enabled=job.gallery)  # fmt: skip
 
 
-def _sweep(job, cfg, params, z, y, todo, lay, writer, man, progress, cur, bn_batch) -> None:
+def _sweep(ctx: SweepContext, todo, cur: Curator, *, progress: bool) -> None:
     """Every process walks the chunks (each chunk's images on every process);
     process 0 writes them and records the seeds whose files are written."""
+    job, lay, writer, man = ctx.job, ctx.lay, ctx.writer, ctx.man
     bar = None
     if progress and todo:
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), unit="net", desc="sweep")
     chunks = sweep_chunks(
-        cfg, params, todo, z, y, job.truncation, root=jax.random.key(job.root_seed),
+        ctx.cfg, ctx.params, todo, ctx.z, ctx.y, job.truncation, root=ctx.root(),
         perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
-        plan=SweepPlan(**man.data["plan"]), bn_batch=bn_batch, gather=True,
+        plan=SweepPlan(**man.data["plan"]), bn_batch=ctx.bn_batch, gather=True,
     ) if todo else ()  # fmt: skip
 
     def write(got, imgs):
@@ -293,10 +317,11 @@ def keep(writer: ImageWriter, man: Manifest) -> None:
         raise err
 
 
-def finish(job: SweepJob, lay: Layout, man: Manifest, writer: ImageWriter, cur: Curator) -> None:
+def finish(ctx: SweepContext, cur: Curator) -> None:
     """Process 0, after the last chunk: the final manifest, gallery and grid pages."""
-    writer.wait()
-    keep(writer, man)
+    job, man = ctx.job, ctx.man
+    ctx.writer.wait()
+    keep(ctx.writer, man)
     cur.write(man.data["seeds_done"], running=False)
     done = set(man.data["seeds_done"])
-    write_grids(lay, [s for s in job.seeds if s in done], job.grid_columns, workers=job.writers)
+    write_grids(ctx.lay, [s for s in job.seeds if s in done], job.grid_columns, workers=job.writers)

@@ -182,9 +182,9 @@ def check_resume(manifest_path: pathlib.Path, new: dict) -> dict:
     return old
 
 
-def damaged(manifest_path: pathlib.Path, problem: str) -> ValueError:
+def damaged(manifest_path: pathlib.Path, problem: str) -> UserError:
     """The one error of a manifest that cannot be what this tool wrote."""
-    return ValueError(f"{manifest_path}: damaged manifest ({problem}); restore it, or move it away "
+    return UserError(f"{manifest_path}: damaged manifest ({problem}); restore it, or move it away "
                       "to start the sweep over (finished images are kept either way)")  # fmt: skip
 
 
@@ -202,7 +202,7 @@ def resume_state(lay: Layout, settings: dict, seeds: Sequence[int]) -> dict:
 
 
 def check_no_links(out: pathlib.Path) -> None:
-    """Raises ``ValueError`` naming the first symbolic link below ``out`` (not followed)."""
+    """Raises ``UserError`` naming the first symbolic link below ``out`` (not followed)."""
     for root, dirs, files in os.walk(out, followlinks=False):
         for name in sorted(dirs + files):
             if os.path.islink(os.path.join(root, name)):
