@@ -7,6 +7,8 @@ r"""``python -m styletransfer``: Gatys et al. neural style transfer from the com
     python -m styletransfer --mode=content --content=photo.jpg --content_layers=conv3_1
     python -m styletransfer --mode=sweep --content=photo.jpg --style=starry.jpg \
         --ratios=1e-4,1e-3,1e-2,1e-1
+    python -m styletransfer --preset=gatys2015 --content=photo.jpg --style=starry.jpg
+    python -m styletransfer --preset=gatys2015 --mode=sweep --content=photo.jpg --style=starry.jpg
     # smoke test without downloads:
     python -m styletransfer --weights=random --content=a.png --style=b.png --size=64 --steps=5
 
@@ -21,7 +23,8 @@ import logging
 from absl import flags
 
 from neural_art import cli, hub
-from styletransfer import losses, pipeline, settings, vggnet
+from styletransfer import hub as vgg_hub
+from styletransfer import losses, pipeline, presets, settings, vggnet
 from styletransfer.settings import Settings
 
 _D = Settings()
@@ -32,9 +35,12 @@ flags.DEFINE_enum("mode", _D.mode, list(settings.MODES),
                   "transfer | content (reconstruction from --content_layers[0]) | "
                   "texture (style only) | sweep (α/β ratios, vmapped)")  # fmt: skip
 cli.define_out_dir(_D.out_dir, "Where result.png, snapshots/, losses.png/json, settings.json go.")
-cli.define_weights(_D.weights, "VGG weights: vgg19 | vgg16 (torchvision release, downloaded and "
-                   "converted once) | a converted dir | a .pth | random[:vgg16|vgg19] "
-                   "(plain random: vgg19).")  # fmt: skip
+cli.define_weights(_D.weights, "VGG weights: vgg19 | vgg16 (torchvision) | vgg19-caffe | "
+                   "vgg16-caffe | vgg19-gatys (releases, downloaded and converted once) | a "
+                   "converted dir | a .pth | random[:vgg16|vgg19] (plain random: vgg19).")  # fmt: skip
+flags.DEFINE_enum("preset", None, list(presets.PRESETS), "Published settings: gatys2015 (Gatys et "
+                  "al. 2015: normalised VGG-19, avg pooling, conv4_2 / conv1_1..conv5_1, L-BFGS "
+                  "from noise, α/β=1e-3; with --mode=sweep the Fig. 3 layout).")  # fmt: skip
 flags.DEFINE_list("content_layers", list(losses.CONTENT_LAYERS), "Content layers.")
 flags.DEFINE_list("style_layers", list(losses.STYLE_LAYERS), "Style layers.")
 flags.DEFINE_list("style_layer_weights", None, "w_l per style layer (default 1/len).")
@@ -96,7 +102,9 @@ def check(s: Settings) -> None:
     try:
         settings.check(s)
         settings.check_finite_weights(s)
-        hub.parse(s.weights, releases=tuple(vggnet.CONFIGS), configs=tuple(vggnet.CONFIGS),
+        if s.preset:
+            presets.check_weights(s)
+        hub.parse(s.weights, releases=tuple(vgg_hub.RELEASES), configs=tuple(vggnet.CONFIGS),
                   default_config="vgg19")  # fmt: skip
     except ValueError as e:
         raise cli.UsageError(str(e)) from None
@@ -107,8 +115,15 @@ def main(argv):
     del argv
     logging.getLogger().setLevel(logging.INFO)
     s = settings_from_flags()
+    if FLAGS.preset:
+        explicit = {f for f in Settings.__dataclass_fields__ if f in FLAGS and FLAGS[f].present}
+        try:
+            s = presets.apply(s, FLAGS.preset, explicit)
+        except ValueError as e:
+            raise cli.UsageError(str(e)) from None
     check(s)
-    written = pipeline.run(s)
+    sweep_fig3 = s.preset is not None and s.mode == "sweep"
+    written = presets.run_fig3(s) if sweep_fig3 else pipeline.run(s)
     for k, v in written.items():
         print(f"{k}: {v}")
 

@@ -27,6 +27,7 @@ COLORS = ("none", "luminance", "histogram")
 PRECISIONS = ("float32", "bfloat16")
 REMATS = ("auto", "none", "block", "layer")
 INITS = ("noise", "content", "style")
+PRESETS = ("gatys2015",)  # styletransfer.presets.PRESETS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Settings:
       scales: coarse-to-fine longer-side sizes, e.g. ``(128, 256, 512)``; each
         scale starts from the previous result upsampled (empty: one scale).
       seed: the noise init's key (and random weights').
+      preset: the named settings this run started from (:mod:`styletransfer.presets`),
+        recorded in ``settings.json``; None: none.
     """
 
     content: str | None = None
@@ -102,6 +105,7 @@ class Settings:
     snapshot_every: int = 0
     seed: int = 0
     progress: bool = True
+    preset: str | None = None
 
     def replace(self, **kw) -> Settings:
         return dataclasses.replace(self, **kw)
@@ -185,6 +189,8 @@ def check(s: Settings) -> None:
     _choice("color", s.color, COLORS)
     _choice("precision", s.precision, PRECISIONS)
     _choice("remat", s.remat, REMATS)
+    if s.preset is not None:
+        _choice("preset", s.preset, PRESETS)
     if s.original_colors and s.color == "histogram":
         raise UserError("--original_colors means --color=luminance; it contradicts --color=histogram")
     _numbers(s)
