@@ -104,14 +104,24 @@ def load_converted(path: str | os.PathLike, cfg: VGGConfig | None = None) -> tup
     (no torch, no converter); ``cfg`` defaults to the one it was saved with, and
     its ``preprocessing`` is always the directory's (torchvision where metadata
     written before conventions were recorded has none)."""
-    params, meta = store.load_params(path)
-    if meta.get("model") != "vgg":
-        raise UserError(f"{path}: converted weights of {meta.get('model')!r}, not VGG")
+    params, meta = store.load_params(path, "vgg")
     prep = meta.get("preprocessing")
     where = f"{path}/metadata.json"
     prep = TORCHVISION if prep is None else Preprocessing.from_dict(prep, source=where)
     cfg = (cfg or config_named(meta["config_name"])).replace(preprocessing=prep)
     check_params(cfg, params, source=str(path))
+    return cfg, params
+
+
+def _load_cached_release(name: str, path: pathlib.Path) -> tuple[VGGConfig, dict]:
+    """A converted release in the cache: its architecture (any width) and input
+    convention must be the release's."""
+    rel = RELEASES[name]
+    cfg, params = load_converted(path)
+    if cfg.name.split("-w")[0] != rel.config or cfg.preprocessing != rel.preprocessing:
+        raise UserError(f"{path} holds {cfg.name} ({cfg.preprocessing.name} preprocessing), not "
+                        f"release {name} ({rel.config}, {rel.preprocessing.name}); delete it to "
+                        "convert the release again")  # fmt: skip
     return cfg, params
 
 
@@ -154,7 +164,7 @@ def load(
             raise hub.WeightsSpecError(f"{spec.path}: no metadata.json (not converted VGG weights)")
         return load_converted(spec.path)
     if spec.kind == "release" and (release_dir(spec.name, cache) / "metadata.json").exists():
-        return load_converted(release_dir(spec.name, cache), CONFIGS[RELEASES[spec.name].config])
+        return _load_cached_release(spec.name, release_dir(spec.name, cache))
     from weights_convert import vgg as conv  # lazy: only a raw release or .pth needs the converter
 
     if spec.kind == "release":

@@ -222,3 +222,27 @@ def test_release_table():
         assert len(art.urls) >= 2 and art.sha256 is None, name
     assert RELEASES["vgg19-caffe"].artifact.url.endswith("vgg19-d01eb7cb.pth")
     assert RELEASES["vgg19-caffe"].artifact.digest_in_name
+
+
+def test_featvis_on_cached_caffe_release(tmp_path):
+    """``python -m featvis --weights=vgg16-caffe`` (Despraz's network): the release
+    name resolves to the converted cache (here a width-8 VGG-16 with Caffe
+    preprocessing) and featvis renders through it unchanged; a cached directory
+    of the wrong family in the release's slot is a one-line error."""
+    from featvis import models
+
+    cfg = at_width(vgg.VGG16, 8).replace(preprocessing=vgg.CAFFE)
+    params = vgg.init_params(cfg, jax.random.key(0), head=True)
+    cache = tmp_path / "cache"
+    conv.save(cache / "vgg16-caffe-flax", cfg, params, source="test", source_sha256=None)
+    env = {"NEURAL_ART_JAX_CACHE": str(cache)}
+    out = tmp_path / "fv"
+    r = run_cli("featvis", ["--weights=vgg16-caffe", "--targets=1,relu3_1:0", "--method=pixel",
+                            "--size=32", "--steps=2", f"--out_dir={out}"], env=env)  # fmt: skip
+    assert r.code == 0, r.err[-3000:]
+    assert (out / "grid.png").exists()
+    assert models.vgg(str(cache / "vgg16-caffe-flax")).apply.cfg.preprocessing == vgg.CAFFE
+    conv.save(cache / "vgg16-caffe-flax", cfg.replace(preprocessing=vgg.TORCHVISION), params,
+              source="test", source_sha256=None)  # fmt: skip
+    bad = run_cli("featvis", ["--weights=vgg16-caffe", "--targets=1", f"--out_dir={out}"], env=env)
+    assert_one_line_error(bad, (1, 2), "not release vgg16-caffe")
