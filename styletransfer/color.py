@@ -74,11 +74,16 @@ def mean_cov(image):
     return mu, d.T @ d / x.shape[0]
 
 
-def match_histogram(image, color_source):
+def match_histogram(image, color_source, rounds: int = 3):
     """``image``'s colours moved to ``color_source``'s mean and covariance (Gatys et al.
     2016, arXiv:1606.05897, sec. 2.2 "colour histogram matching"): ``x' = Σ_c^½
-    Σ_x^-½ (x - μ_x) + μ_c``, clipped to [0, 1]."""
-    mu_x, cov_x = mean_cov(image)
+    Σ_x^-½ (x - μ_x) + μ_c``, clipped to [0, 1]. Clipping moves the statistics
+    again where colours saturate, so match-and-clip is repeated ``rounds`` times."""
+    x = jnp.asarray(image, jnp.float32)
     mu_c, cov_c = mean_cov(color_source)
-    a = _sqrtm(cov_x, inverse=True) @ _sqrtm(cov_c)  # symmetric factors: row-vector form
-    return jnp.clip((jnp.asarray(image, jnp.float32) - mu_x) @ a + mu_c, 0.0, 1.0)
+    root_c = _sqrtm(cov_c)
+    for _ in range(rounds):
+        mu_x, cov_x = mean_cov(x)
+        a = _sqrtm(cov_x, inverse=True) @ root_c  # symmetric factors: the row-vector form
+        x = jnp.clip((x - mu_x) @ a + mu_c, 0.0, 1.0)
+    return x

@@ -46,6 +46,7 @@ class Result(NamedTuple):
     snapshots: np.ndarray | None  # [S, H, W, 3] ([R, S, ...]) images, or None
     losses: np.ndarray  # [steps + 1] total loss per step ([R, ...]); last scale only
     parts: dict[str, np.ndarray]  # final content/style/style/<layer>/tv/total
+    plans: tuple = ()  # memory.Plan of each scale (chosen before any compute)
 
 
 def _one_scale(net: Net, s: Settings, content, styles, blend, x0, callback, plan, mesh):
@@ -139,6 +140,7 @@ def _run(net: Net, s: Settings, content, styles, blend, init_image, hw, callback
         None if snaps is None else np.asarray(snaps),
         np.asarray(trace),
         {k: np.asarray(v) for k, v in parts.items()},
+        tuple(scale_plans),
     )
 
 

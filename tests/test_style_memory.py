@@ -1,0 +1,70 @@
+"""styletransfer.memory: the plan is chosen from the compiled step's own
+memory_analysis() before any compute; a budget below the no-remat peak gets a
+remat plan whose reported peak fits (and the same image); a size no plan fits
+and ``--max_size`` are one UserError naming the flag and a size or the memory.
+
+Tiny random VGG-19 (width 8, the session's) at 48 px, Adam, 2 steps.
+"""
+
+import numpy as np
+import pytest
+
+from neural_art.errors import UserError
+from styletransfer import Settings, memory, remat, transfer, vgg
+
+S = Settings(optimizer="adam", steps=2)
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    return rng.uniform(0, 1, (48, 48, 3)).astype(np.float32), rng.uniform(0, 1, (40, 40, 3)).astype(np.float32)
+
+
+def _peak(net, plan, hw=(48, 48)):
+    return memory.step_peak(net, S, hw, plan, has_content=True, n_styles=1)
+
+
+def test_remat_features_equal_vgg_apply(tiny_vgg19_net, images):
+    cfg, params = tiny_vgg19_net
+    x = images[0][None]
+    layers = ("conv1_1", "relu2_2", "conv4_2", "conv5_1")
+    want = vgg.apply(cfg, params, x, layers, pooling="avg")[1]
+    for plan in remat.PLANS:
+        got = remat.features(cfg, params, x, layers, pooling="avg", remat=plan)
+        assert set(got) == set(layers)
+        for k in layers:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-6, atol=1e-6, err_msg=f"{plan} {k}")
+
+
+def test_budget_below_no_remat_peak_chooses_remat_that_fits(tiny_vgg19_net, images):
+    peaks = {p: _peak(tiny_vgg19_net, p) for p in remat.PLANS}
+    lean = min(peaks, key=peaks.get)
+    assert peaks[lean] < peaks["none"], peaks
+    budget = (peaks["none"] + peaks[lean]) / 2
+    plan = memory.choose(tiny_vgg19_net, S.replace(memory_budget=budget / 1e9), (48, 48),
+                         has_content=True, n_styles=1)  # fmt: skip
+    assert plan.remat != "none" and plan.peak_bytes <= plan.budget_bytes < peaks["none"], (plan, peaks)
+    content, style = images
+    r = transfer.stylize(tiny_vgg19_net, content, [style], S.replace(memory_budget=budget / 1e9))
+    assert r.plans[0].remat == plan.remat and r.plans[0].peak_bytes == plan.peak_bytes
+    ref = transfer.stylize(tiny_vgg19_net, content, [style], S.replace(remat="none"))
+    np.testing.assert_allclose(r.image, ref.image, atol=1e-5)
+
+
+def test_size_no_plan_fits_names_the_largest_that_does(tiny_vgg19_net, images):
+    fits32 = min(_peak(tiny_vgg19_net, p, (32, 32)) for p in remat.PLANS)
+    content, style = images
+    with pytest.raises(UserError, match=r"48x48 .*--memory_budget=.*largest size that fits is (32|16) px"):
+        transfer.stylize(tiny_vgg19_net, content, [style], S.replace(memory_budget=fits32 / 1e9))
+
+
+def test_max_size_is_a_guard_naming_the_memory(tiny_vgg19_net, images):
+    content, style = images
+    with pytest.raises(UserError, match=r"--max_size=32: the output would be 48x48; .* MB per device"):
+        transfer.stylize(tiny_vgg19_net, content, [style], S.replace(max_size=32))
+
+
+def test_default_budget_is_a_stated_fraction_of_memory():
+    assert memory.budget_bytes(None) == int(memory.DEFAULT_BUDGET_FRACTION * memory.device_memory())
+    assert memory.budget_bytes(2.5) == 2_500_000_000
