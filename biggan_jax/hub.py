@@ -49,7 +49,9 @@ class Release:
 
 
 # Mirrors on the Hugging Face hub, tried after the S3 file: name -> repository.
-_HUB_MIRRORS = {"biggan-deep-128": "https://huggingface.co/osanseviero/BigGAN-deep-128/resolve/main/"}
+_HUB_MIRRORS = {
+    "biggan-deep-128": "https://huggingface.co/osanseviero/BigGAN-deep-128/resolve/main/",
+}
 
 
 def _release(name: str) -> Release:
@@ -114,7 +116,7 @@ def config_for(spec: str | os.PathLike | grammar.WeightsSpec) -> BigGANConfig | 
     if ws.kind == "release":
         return CONFIGS.get(ws.name)
     if ws.kind == "dir":
-        meta = store.read_metadata(ws.path)
+        meta = store.read_metadata(ws.path, "biggan-deep")
         return BigGANConfig.from_hf_dict(meta["config"], name=meta.get("config_name", "custom"))
     return read_config(find_config(ws.path))
 
@@ -128,7 +130,7 @@ def provenance(spec: str | os.PathLike) -> dict:
         rel = RELEASES[ws.name]
         info.update(weights_sha256=rel.weights.sha256, weights_url=rel.weights.url)
     elif ws.kind == "dir":
-        info["weights_sha256"] = store.read_metadata(ws.path).get("source_sha256")
+        info["weights_sha256"] = store.read_metadata(ws.path, "biggan-deep").get("source_sha256")
     elif ws.kind == "file":
         info["weights_sha256"] = sha256_file(ws.path)
     return info
@@ -170,7 +172,7 @@ def load(spec: str | os.PathLike, *, cache: str | os.PathLike | None = None, see
 
 
 def _from_converted(path: pathlib.Path):
-    params, meta = store.load_params(path)
+    params, meta = store.load_params(path, "biggan-deep")
     return BigGANConfig.from_hf_dict(meta["config"], name=meta.get("config_name", "custom")), params
 
 

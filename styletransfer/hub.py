@@ -58,28 +58,33 @@ def _torchvision(name: str, file: str, sha256: str, size: int) -> Release:
     # reported, identically, by several independent public projects that pin these
     # files (e.g. lpips/metric packages and download scripts), and each agrees
     # with the prefix in its file name (checked on download: digest_in_name).
-    src = f"torchvision {name.upper()}_Weights.IMAGENET1K_V1; digest/size as pinned by public projects"
+    src = f"torchvision {name.upper()}_Weights.IMAGENET1K_V1; digest/size pinned by public projects"
     art = Artifact(file, _TV + file, sha256, size, src, digest_in_name=True)
     return Release(name, TORCHVISION, art)
 
 
 def _caffe(name: str, jj: str, ps: str) -> Release:
     src = "Oxford VGG Caffe model (CC BY 4.0) via jcjohnson/pytorch-vgg; no published digest"
-    art = Artifact(f"{name}-caffe.pth", _JJ + jj, source=src, mirrors=(_PS + ps,), digest_in_name=True)
+    art = Artifact(f"{name}-caffe.pth", _JJ + jj, source=src, mirrors=(_PS + ps,),
+                   digest_in_name=True)  # fmt: skip
     return Release(name, CAFFE, art)
 
 
 RELEASES: dict[str, Release] = {
-    "vgg16": _torchvision("vgg16", "vgg16-397923af.pth",
-                          "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0", 553433881),
-    "vgg19": _torchvision("vgg19", "vgg19-dcbb9e9d.pth",
-                          "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44", 574673361),
+    "vgg16": _torchvision(
+        "vgg16", "vgg16-397923af.pth",
+        "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0", 553433881,
+    ),
+    "vgg19": _torchvision(
+        "vgg19", "vgg19-dcbb9e9d.pth",
+        "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44", 574673361,
+    ),
     "vgg16-caffe": _caffe("vgg16", "vgg16-00b39a1b.pth", "vgg16-781be684.pth"),
     "vgg19-caffe": _caffe("vgg19", "vgg19-d01eb7cb.pth", "vgg19-74e45263.pth"),
     "vgg19-gatys": Release("vgg19", CAFFE, Artifact(
         "vgg19-gatys-vgg_conv.pth",
         "https://huggingface.co/fdan/neural_style_transfer_vgg/resolve/main/vgg_conv.pth",
-        source="Gatys et al.'s vgg_conv.pth (leongatys/PytorchNeuralStyleTransfer); no published digest",
+        source="vgg_conv.pth of leongatys/PytorchNeuralStyleTransfer; no published digest",
         mirrors=("https://bethgelab.org/media/uploads/pytorch_models/vgg_conv.pth",),
     )),
 }  # fmt: skip

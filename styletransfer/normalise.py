@@ -77,7 +77,7 @@ def activation_means(
     for batch in batches:
         batch = jnp.asarray(batch)
         if batch.ndim != 4 or batch.shape[-1] != 3 or batch.shape[0] == 0:
-            raise UserError(f"images must be non-empty [B, H, W, 3] batches, got shape {batch.shape}")
+            raise UserError(f"images must be non-empty [B, H, W, 3] batches, got {batch.shape}")
         s = fn(params, batch)
         c = _positions(cfg, pooling, batch.shape)
         total = s if total is None else jax.tree.map(jnp.add, total, s)
@@ -122,7 +122,9 @@ def normalise(cfg: VGGConfig, params, images, *, pooling: str = "max") -> dict:
     return normalise_with_stats(cfg, params, images, pooling=pooling)[0]
 
 
-def normalise_with_stats(cfg: VGGConfig, params, images, *, pooling: str = "max") -> tuple[dict, dict]:
+def normalise_with_stats(
+    cfg: VGGConfig, params, images, *, pooling: str = "max"
+) -> tuple[dict, dict]:
     """:func:`normalise` and ``{"images": count, "dead_filters": count}``."""
     means, n = activation_means(cfg, params, images, pooling=pooling)
     out, dead = rescale(cfg, params, means)

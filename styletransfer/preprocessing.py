@@ -61,12 +61,14 @@ class Preprocessing:
     def from_dict(cls, d: Mapping, *, source: str = "metadata") -> Preprocessing:
         """The inverse of :meth:`to_dict`; raises :class:`UserError` naming ``source``."""
         try:
-            p = cls(str(d["name"]), str(d["channels"]), float(d["scale"]),
-                    tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"]))  # fmt: skip
+            mean, std = tuple(float(v) for v in d["mean"]), tuple(float(v) for v in d["std"])
+            p = cls(str(d["name"]), str(d["channels"]), float(d["scale"]), mean, std)
         except (KeyError, TypeError, ValueError) as e:
-            raise UserError(f"{source}: 'preprocessing' is not a valid input convention ({e!r})") from None
+            msg = f"{source}: 'preprocessing' is not a valid input convention ({e!r})"
+            raise UserError(msg) from None
         if p.channels not in ("RGB", "BGR") or len(p.mean) != 3 or len(p.std) != 3 or 0 in p.std:
-            raise UserError(f"{source}: 'preprocessing' {d} needs channels RGB/BGR and 3 means, 3 non-zero stds")
+            raise UserError(f"{source}: 'preprocessing' {d} needs channels RGB/BGR, 3 means and "
+                            "3 non-zero stds")  # fmt: skip
         return p
 
 

@@ -68,7 +68,8 @@ def check_weights(s: Settings) -> None:
     """The preset's network is a normalised VGG-19 directory (reads metadata only)."""
     path = pathlib.Path(s.weights)
     if not (path / "metadata.json").is_file():
-        raise UserError(f"--preset={s.preset} needs the normalised VGG-19 (no {path}); {_how(path)}")
+        raise UserError(f"--preset={s.preset} needs the normalised VGG-19 (no {path}); "
+                        f"{_how(path)}")  # fmt: skip
     meta = store.read_metadata(path)
     if "normalised" not in meta or not str(meta.get("config_name", "")).startswith("vgg19"):
         raise UserError(f"--preset={s.preset}: {path} is not a normalised VGG-19 "
@@ -83,7 +84,8 @@ def run_fig3(s: Settings, rows: tuple[tuple[str, ...], ...] = FIG3_ROWS) -> dict
     for k, layers in enumerate(rows):
         row_dir = out / f"row{k + 1}_{layers[-1]}"
         pipeline.run(s.replace(style_layers=layers, out_dir=str(row_dir)))
-        grid.append([images.load_image(row_dir / f"result_ratio_{float(r)!r}.png") for r in s.ratios])
+        names = [f"result_ratio_{float(r)!r}.png" for r in s.ratios]
+        grid.append([images.load_image(row_dir / n) for n in names])
         written[f"row{k + 1}"] = str(row_dir)
     fig = out / "figure3.png"
     images.save_grid(fig, np.asarray(grid), row_labels=[f"..{r[-1]}" for r in rows],

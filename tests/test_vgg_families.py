@@ -4,7 +4,7 @@ names, saved, loaded and applied to RGB [0, 1] images equals a PyTorch VGG fed t
 family's preprocessed input, every layer; releases downloaded from 127.0.0.1 mirrors.
 
 Everything at channel width 8 (:func:`styletransfer.vggnet.at_width`), the PyTorch
-reference too; one CLI call on full-size VGG-16 conv layers (the CLI's --config)."""
+reference too."""
 
 import dataclasses
 import hashlib
@@ -50,8 +50,9 @@ def reference(cfg, layout: str) -> nn.Module:
     else:
         m.features = nn.Sequential(*layers)
     m.seq = layers  # forward order (not a registered module)
-    fc = [nn.Linear(cin * 49, cfg.hidden), nn.ReLU(), nn.Dropout(), nn.Linear(cfg.hidden, cfg.hidden),
-          nn.ReLU(), nn.Dropout(), nn.Linear(cfg.hidden, cfg.num_classes)]  # fmt: skip
+    fc = [nn.Linear(cin * 49, cfg.hidden), nn.ReLU(), nn.Dropout(),
+          nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(), nn.Dropout(),
+          nn.Linear(cfg.hidden, cfg.num_classes)]  # fmt: skip
     if layout == "jcjohnson":  # the early torchvision head: Dropout first -> 1, 4, 6
         fc = [nn.Dropout(), fc[0], fc[1], fc[2], fc[3], fc[4], fc[6]]
     if layout != "gatys":
@@ -94,7 +95,8 @@ def _save_pth(m, path):
 @pytest.mark.parametrize(
     "layout,family,keys",
     [
-        ("torchvision", "torchvision", ("features.0.weight", "classifier.0.weight", "classifier.3.bias")),
+        ("torchvision", "torchvision", ("features.0.weight", "classifier.0.weight",
+                                        "classifier.3.bias")),
         ("jcjohnson", "caffe", ("features.34.bias", "classifier.1.weight", "classifier.4.bias")),
         ("gatys", "caffe", ("conv1_1.weight", "conv5_4.bias")),
     ],
@@ -127,18 +129,20 @@ def test_each_layout_matches_torch_on_its_preprocessed_input(tmp_path, layout, f
 
 def test_preprocessing_override_and_strict_names(tmp_path):
     """--preprocessing=caffe on torchvision keys (neural-style-pt's renamed Caffe
-    models), through the CLI on full-size VGG-16 conv layers; a misnamed or
-    misshapen tensor in the Gatys layout is named as the file names it."""
-    m = reference(vgg.VGG16, "torchvision")
+    models), through the CLI on width-8 VGG-16 conv layers (config and width read
+    from the file); a misnamed or misshapen tensor in the Gatys layout is named as
+    the file names it."""
+    m = reference(at_width(vgg.VGG16, 8), "torchvision")
     sd = {k: v for k, v in m.state_dict().items() if k.startswith("features.")}
     pth = tmp_path / "vgg16-renamed.pth"
     torch.save(sd, pth)
     out = tmp_path / "out"
-    r = run_cli("weights_convert.vgg", [f"--src={pth}", f"--out_dir={out}", "--preprocessing=caffe"])
+    args = [f"--src={pth}", f"--out_dir={out}"]
+    r = run_cli("weights_convert.vgg", [*args, "--preprocessing=caffe"])
     assert r.code == 0, r.err[-3000:]
-    assert "vgg16, head=False, preprocessing=caffe" in r.out
-    assert vgg.load(out)[0] == vgg.VGG16.replace(preprocessing=vgg.CAFFE)
-    bad = run_cli("weights_convert.vgg", [f"--src={pth}", f"--out_dir={out}", "--preprocessing=bgr"])
+    assert "vgg16-w8, head=False, preprocessing=caffe" in r.out
+    assert vgg.load(out)[0] == at_width(vgg.VGG16, 8).replace(preprocessing=vgg.CAFFE)
+    bad = run_cli("weights_convert.vgg", [*args, "--preprocessing=bgr"])
     assert_one_line_error(bad, (2,), "--preprocessing")
     gatys = vgg_layouts.to_state_dict(CFG, vgg.init_params(CFG, jax.random.key(0), head=False),
                                       layout="gatys")  # fmt: skip
@@ -189,7 +193,7 @@ def test_release_mirrors_from_local_server(tmp_path, server, release, layout):
     _Handler.files = {f"/short/{name}": body, f"/ok/{name}": body}
     art = RELEASES[release].artifact
     art = dataclasses.replace(art, url="http://127.0.0.1:9/" + name,
-                              mirrors=(f"{server}/short/{name}", f"{server}/ok/{name}"))  # fmt: skip
+                              mirrors=(f"{server}/short/{name}", f"{server}/ok/{name}"))
     assert art.sha256 is None and len(RELEASES[release].artifact.urls) >= 2
     cache = tmp_path / "cache"
     cfg, params = conv.load_release(release, cache=cache, artifact=art, cfg=CFG)
@@ -205,7 +209,8 @@ def test_release_mirrors_from_local_server(tmp_path, server, release, layout):
 
     shutil.rmtree(cache / f"{release}-flax")
     (cache / art.filename).write_bytes(body[:-1] + bytes([body[-1] ^ 1]))  # one bit flipped
-    with pytest.raises(fetch.WeightsUnavailableError, match=f"expected {record[0]} for {art.mirrors[1]}"):
+    says = f"expected {record[0]} for {art.mirrors[1]}"  # the digest and the URL it came from
+    with pytest.raises(fetch.WeightsUnavailableError, match=says):
         conv.load_release(release, cache=cache, artifact=art, cfg=CFG)
 
 

@@ -124,6 +124,7 @@ def test_cli_writes_a_normalised_directory(tmp_path, nets):
     assert_one_line_error(again, (2,), "normalised already")
     empty = tmp_path / "empty"
     empty.mkdir()
-    bad = run_cli("weights_convert.vgg", [f"--src={src}", f"--normalise={empty}", f"--out_dir={out}"])
+    bad = run_cli("weights_convert.vgg",
+                  [f"--src={src}", f"--normalise={empty}", f"--out_dir={out}"])  # fmt: skip
     assert_one_line_error(bad, (1, 2), "--normalise")
     assert not (tmp_path / "x").exists()

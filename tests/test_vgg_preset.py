@@ -41,7 +41,8 @@ def _argv(d, *more):
 
 def test_preset_runs_end_to_end_and_records_its_settings(normalised, tmp_path):
     d, out = normalised, tmp_path / "out"
-    r = run_cli("styletransfer", _argv(d, "--preset=gatys2015", f"--weights={d / 'net'}", f"--out_dir={out}"))
+    net = f"--weights={d / 'net'}"
+    r = run_cli("styletransfer", _argv(d, "--preset=gatys2015", net, f"--out_dir={out}"))
     assert r.code == 0, r.err[-3000:]
     rec = json.loads((out / "settings.json").read_text())
     assert rec["preset"] == "gatys2015" and rec["weights"] == str(d / "net")
@@ -62,7 +63,8 @@ def test_preset_refusals_are_one_line(normalised, tmp_path):
     assert str(cache / "vgg19-normalised") in r.err
     r = run_cli("styletransfer", _argv(d, "--preset=gatys2015", f"--weights={d / 'plain'}"))
     assert_one_line_error(r, (2,), "is not a normalised VGG-19")
-    r = run_cli("styletransfer", _argv(d, "--preset=gatys2015", f"--weights={d / 'net'}", "--pooling=max"))
+    net = f"--weights={d / 'net'}"
+    r = run_cli("styletransfer", _argv(d, "--preset=gatys2015", net, "--pooling=max"))
     assert_one_line_error(r, (2,), "--pooling=max contradicts --preset=gatys2015")
     assert not (tmp_path / "o").exists()
 
@@ -72,14 +74,17 @@ def test_fig3_layout_two_rows(normalised, tmp_path):
     two rows (each row is one compiled sweep)."""
     d = normalised
     s = Settings(content=str(d / "content.png"), style=(str(d / "style.png"),), mode="sweep",
-                 weights=str(d / "net"), size=32, steps=1, progress=False, out_dir=str(tmp_path))  # fmt: skip
+                 weights=str(d / "net"), size=32, steps=1, progress=False,
+                 out_dir=str(tmp_path))  # fmt: skip
     s = presets.apply(s, "gatys2015", {"weights", "content", "style", "mode", "size", "steps"})
-    assert s.ratios == (1e-5, 1e-4, 1e-3, 1e-2) and presets.FIG3_ROWS[2] == ("conv1_1", "conv2_1", "conv3_1")
+    assert s.ratios == (1e-5, 1e-4, 1e-3, 1e-2)
+    assert presets.FIG3_ROWS[2] == ("conv1_1", "conv2_1", "conv3_1")
     written = presets.run_fig3(s, rows=presets.FIG3_ROWS[:2])
     fig = np.asarray(Image.open(written["figure3"]))
     assert fig.shape[0] > 2 * 32 and fig.shape[1] > 4 * 32  # 2 rows x 4 columns and labels
     assert (tmp_path / "row2_conv2_1" / "result_ratio_0.001.png").exists()
-    assert json.loads((tmp_path / "row1_conv1_1" / "settings.json").read_text())["style_layers"] == ["conv1_1"]
+    row1 = json.loads((tmp_path / "row1_conv1_1" / "settings.json").read_text())
+    assert row1["style_layers"] == ["conv1_1"] and row1["preset"] == "gatys2015"
 
 
 def test_readme_loss_weight_table(tiny_vgg19):
@@ -102,7 +107,8 @@ def test_readme_loss_weight_table(tiny_vgg19):
         return m.T @ m / m.size
 
     theirs = c_w * mse(fx[c_layer], fp[c_layer])
-    theirs += sum(s_w * mse(gram_nm(np.asarray(fx[n])), gram_nm(np.asarray(fa[n]))) for n in s_layers)
+    for n in s_layers:
+        theirs += s_w * mse(gram_nm(np.asarray(fx[n])), gram_nm(np.asarray(fa[n])))
     _, _, _, n_c = fx[c_layer].shape
     m_c = fx[c_layer].shape[1] * fx[c_layer].shape[2]
     ours_fn = losses.gatys(

@@ -55,13 +55,13 @@ def convert_torch(
 ) -> tuple[VGGConfig, dict]:
     """Reads a ``.pth`` safely (``weights_only=True``) in any layout and converts it.
 
-    ``cfg`` (a config or its name) is detected from the file when None;
+    ``cfg`` (a config, or its name: the file's channel width) is detected from the
+    file when None;
     ``prep`` (a convention or its family name) defaults to the layout's
     (:data:`DEFAULT_PREPROCESSING`). The returned config carries it."""
     sd = load_torch_state_dict(path)
-    if isinstance(cfg, str):
-        cfg = get_config(cfg)
-    cfg = cfg or detect_config(sd)
+    if cfg is None or isinstance(cfg, str):
+        cfg = detect_config(sd, cfg and get_config(cfg).name)
     layout = detect_layout(sd)
     prep = prep or DEFAULT_PREPROCESSING[layout]
     prep = preprocessing.get(prep) if isinstance(prep, str) else prep
@@ -132,15 +132,16 @@ def define_flags() -> None:
     (``python -m styletransfer`` has its own ``--out_dir``)."""
     from absl import flags
 
-    flags.DEFINE_string("src", None, "VGG .pth state dict: torchvision, jcjohnson (classifier.1/.4/.6) "
-                        "or Gatys (convB_L, conv only) key layout.")
+    flags.DEFINE_string("src", None, "VGG .pth state dict: torchvision, jcjohnson "
+                        "(classifier.1/.4/.6) or Gatys (convB_L, conv only) layout.")  # fmt: skip
     cli.define_out_dir(None, "Output directory (orbax params + metadata.json).")
     flags.DEFINE_enum("config", None, list(CONFIGS), "VGG variant (default: detected).")
     flags.DEFINE_enum("preprocessing", None, list(preprocessing.FAMILIES),
                       "The weights' input convention (default: the key layout's: torchvision "
                       "for torchvision keys, caffe for jcjohnson's and Gatys').")
     cli.define_overwrite()
-    flags.DEFINE_string("normalise", None, "A folder of images (e.g. a few hundred ImageNet photos): "
+    flags.DEFINE_string("normalise", None, "A folder of images (e.g. a few hundred ImageNet "
+                        "photos): "
                         "write Gatys et al.'s normalised network (every conv filter's mean "
                         "activation 1 over them), conv layers only. --src may then also be a "
                         "converted directory or a release name (vgg19-caffe).")  # fmt: skip

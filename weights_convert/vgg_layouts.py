@@ -24,7 +24,7 @@ import re
 import numpy as np
 
 from neural_art.errors import UserError
-from styletransfer.vggnet import CONFIGS, VGGConfig, param_shapes, torch_names
+from styletransfer.vggnet import CONFIGS, VGGConfig, at_width, param_shapes, torch_names
 from weights_convert.torch_io import check_tensors
 
 LAYOUTS = ("torchvision", "jcjohnson", "gatys")
@@ -70,17 +70,23 @@ def source_shapes(cfg: VGGConfig, layout: str, *, head: bool = True) -> dict[str
     return out
 
 
-def detect_config(sd) -> VGGConfig:
-    """vgg16 or vgg19 from the number of conv weights in ``sd`` (any layout)."""
-    n = sum(1 for k in sd if k.endswith(".weight") and (k.startswith("features.") or _GATYS_KEY.fullmatch(k)))
-    for cfg in CONFIGS.values():
-        if len(cfg.conv_names) == n:
-            return cfg
-    raise UserError(f"{n} conv weights: not a VGG-16 (13) or VGG-19 (16) state dict in any of "
-                    f"the layouts {', '.join(LAYOUTS)}")  # fmt: skip
+def detect_config(sd, name: str | None = None) -> VGGConfig:
+    """vgg16 or vgg19 (``name``, else from the number of conv weights in ``sd``, any
+    layout) at the channel width of the first conv (:func:`at_width`; 64: the real one)."""
+    n = sum(1 for k in sd if k.endswith(".weight")
+            and (k.startswith("features.") or _GATYS_KEY.fullmatch(k)))  # fmt: skip
+    found = CONFIGS.get(name) or next((c for c in CONFIGS.values() if len(c.conv_names) == n), None)
+    if found is None:
+        raise UserError(f"{n} conv weights: not a VGG-16 (13) or VGG-19 (16) state dict in any of "
+                        f"the layouts {', '.join(LAYOUTS)}")  # fmt: skip
+    first = sd.get("conv1_1.weight", sd.get("features.0.weight"))
+    width = int(np.shape(first)[0]) if first is not None and np.ndim(first) == 4 else 64
+    return at_width(found, width)
 
 
-def from_state_dict(cfg: VGGConfig, sd, *, layout: str | None = None, source: str = "state dict") -> dict:
+def from_state_dict(
+    cfg: VGGConfig, sd, *, layout: str | None = None, source: str = "state dict"
+) -> dict:
     """A state dict (numpy) in ``layout`` (default: detected) -> ``{layer: {"kernel", "bias"}}``.
 
     Strict both ways: every missing, unexpected or misshapen tensor is named."""

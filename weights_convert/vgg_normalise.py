@@ -57,7 +57,7 @@ def normalise_files(
 ) -> tuple[dict, dict]:  # fmt: skip
     """``(normalised conv params, metadata["normalised"])`` over ``files``."""
     out, stats = normalise_with_stats(cfg, params, batches(files, side, chunk), pooling=pooling)
-    info = {"method": "Gatys et al. (arXiv:1508.06576): mean post-ReLU activation 1 per conv filter",
+    info = {"method": "Gatys et al. (arXiv:1508.06576): mean post-ReLU activation 1 per filter",
             **stats, "image_side": side, "pooling": pooling,
             "image_dir": os.path.abspath(files[0].parent)}  # fmt: skip
     return out, info
