@@ -207,9 +207,10 @@ def check_params(cfg: VGGConfig, params, *, source: str = "params") -> None:
         raise UserError(f"{source} does not match {cfg.name}:\n  " + "\n  ".join(errs))
 
 
-def normalize(images: jax.Array, prep: Preprocessing = TORCHVISION) -> jax.Array:
+def normalize(images: jax.Array, prep: Preprocessing) -> jax.Array:
     """``[..., 3]`` RGB in [0, 1] -> the input of weights of convention ``prep``
-    (default torchvision's ImageNet mean/std)."""
+    (``cfg.preprocessing``: no default, so that no caller feeds Caffe weights
+    torchvision's input)."""
     return preprocess(prep, images)
 
 
