@@ -26,8 +26,9 @@ import pathlib
 from neural_art import cli, store
 from neural_art.fetch import Artifact, cache_dir, fetch, sha256_file
 from styletransfer import preprocessing
-from styletransfer.hub import RELEASES, load_converted, release_dir
+from styletransfer.hub import RELEASES, load, load_converted, release_dir
 from styletransfer.vggnet import CONFIGS, VGGConfig, check_params, get_config
+from weights_convert import vgg_normalise
 from weights_convert.torch_io import load_torch_state_dict
 from weights_convert.vgg_layouts import (
     DEFAULT_PREPROCESSING,
@@ -175,9 +176,6 @@ def main(argv) -> None:
 
 def _normalise_main(f) -> None:
     """``--normalise``: every check first, then load, normalise, save."""
-    from styletransfer import hub
-    from weights_convert import vgg_normalise
-
     files = vgg_normalise.list_images(f.normalise)
     if f.chunk_size < 1:
         raise cli.UsageError(f"--chunk_size={f.chunk_size}: must be >= 1 with --normalise")
@@ -195,7 +193,7 @@ def _normalise_main(f) -> None:
         cfg, params = convert_torch(f.src, f.config, f.preprocessing)
         source, digest = os.path.abspath(f.src), sha256_file(f.src)
     else:
-        cfg, params = hub.load(f.src)  # a release: downloaded and converted once
+        cfg, params = load(f.src)  # a release: downloaded and converted once
         meta = store.read_metadata(f.src if os.path.isdir(f.src) else release_dir(f.src))
         source, digest = meta.get("source", os.path.abspath(f.src)), meta.get("source_sha256")
     params, info = vgg_normalise.normalise_files(cfg, params, files, side=f.normalise_size,
