@@ -32,7 +32,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    # a short poll: shutdown() waits for it (0.5 s per test at the default)
+    t = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     t.start()
     yield httpd
     httpd.shutdown()
