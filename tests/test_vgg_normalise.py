@@ -122,6 +122,8 @@ def test_cli_writes_a_normalised_directory(tmp_path, nets):
     again = run_cli("weights_convert.vgg", [f"--src={out}", f"--normalise={imgs}",
                                             f"--out_dir={tmp_path / 'x'}"])  # fmt: skip
     assert_one_line_error(again, (2,), "normalised already")
+    same = run_cli("weights_convert.vgg", [f"--src={src}", f"--normalise={imgs}", f"--out_dir={src}"])
+    assert_one_line_error(same, (2,), "is --src")
     empty = tmp_path / "empty"
     empty.mkdir()
     bad = run_cli("weights_convert.vgg",

@@ -188,6 +188,8 @@ def _normalise_main(f) -> None:
                              f"({', '.join(RELEASES)})")  # fmt: skip
     if os.path.isdir(f.src) and "normalised" in store.read_metadata(f.src):
         raise cli.UsageError(f"--src={f.src} is normalised already")
+    if os.path.isdir(f.src) and os.path.realpath(f.src) == os.path.realpath(f.out_dir):
+        raise cli.UsageError(f"--out_dir={f.out_dir} is --src: write the normalised network elsewhere")
     store.check_target(f.out_dir, {"model": "vgg"}, overwrite=f.overwrite)
     if is_file:
         cfg, params = convert_torch(f.src, f.config, f.preprocessing)
