@@ -121,8 +121,10 @@ def _scaled(hw, side: int) -> tuple[int, int]:
 def largest_side(peak_of, hw, peak: int, fixed: int, budget: int) -> int:
     """The largest longer side (multiple of 16, aspect of ``hw``) whose compiled peak
     fits ``budget``: extrapolated linearly in pixels from ``peak`` at ``hw`` above
-    the size-independent ``fixed`` bytes, then confirmed with ``peak_of(hw)``
-    (shrunk and retried up to three times). 0 if not even 16 px fits."""
+    the size-independent ``fixed`` bytes, then confirmed with ``peak_of(hw)`` (the
+    leanest plan's; shrunk and retried up to three times). 0 if not even 16 px
+    fits. (At a few dozen pixels the peak is mostly size-independent buffers and
+    not monotone in the size; the search is meant for real sizes.)"""
     side = max(hw)
     for _ in range(4):
         ratio = max(budget - fixed, 0) / max(peak - fixed, 1)
@@ -156,7 +158,8 @@ def choose(net: objective.Net, s: Settings, hw, *, has_content: bool, n_styles: 
             return chosen
     best = min(tried, key=tried.get)
     fixed = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(net.params))
-    side = largest_side(lambda h: step_peak(net, s, h, best, **kw), hw, tried[best], fixed, budget)
+    lean = lambda h: min(step_peak(net, s, h, p, **kw) for p in tried)  # noqa: E731
+    side = largest_side(lean, hw, tried[best], fixed, budget)
     h, w = hw
     fits = (f"the largest size that fits is {side} px on the longer side (--size={side})"
             if side else "not even 16 px fits")  # fmt: skip

@@ -1,8 +1,8 @@
 """The project's optax loop: jitted optimiser steps, no host round trip per step.
 
-    final, snapshots, losses, aux = optim.run(loss_fn, x0, optim.make_optimizer("lbfgs"),
-                                              num_steps=300, snapshot_every=50,
-                                              project=optim.clip(0.0, 1.0))
+    final, snapshots, losses, aux, state = optim.run(
+        loss_fn, x0, optim.make_optimizer("lbfgs"), num_steps=300, snapshot_every=50,
+        project=optim.clip(0.0, 1.0))
 
 * ``loss_fn(params, *loss_args) -> scalar`` (or ``(scalar, aux)`` with
   ``has_aux=True``: ``aux`` is returned for the final params only, from the
@@ -77,6 +77,7 @@ class RunResult(NamedTuple):
     snapshots: Any  # params after every snapshot_every steps, [num_snapshots, ...]; None if 0
     losses: jax.Array  # [num_steps + 1]
     aux: Any  # loss_fn's aux at the final params (has_aux=True), else None
+    state: Any  # the optimiser state after the last step (to continue from)
 
 
 class Optimized(NamedTuple):
@@ -375,6 +376,7 @@ def run(
     batch_axes: tuple | None = None,
     where: str = "",
     place: Callable[[Any], Any] | None = None,
+    init_state: Any = None,
 ) -> RunResult:
     """Minimises ``loss_fn(params, *loss_args)`` from ``init_params`` for ``num_steps``
     optimiser steps. Returns ``(final, snapshots, losses, aux)``.
@@ -390,7 +392,9 @@ def run(
     ``where`` is appended to the step in a :class:`NonFiniteLossError`.
     ``place(carry) -> carry``: puts the initial loop state (params and optimiser
     state) where it should live, e.g. split over devices like the image
-    (:func:`styletransfer.shard.place`).
+    (:func:`styletransfer.shard.place`). ``init_state``: continue from this
+    optimiser state (e.g. :attr:`RunResult.state` of a coarser scale, resized)
+    instead of ``optimizer.init(init_params)``.
 
     Raises:
       NonFiniteLossError: a loss or gradient became NaN/inf (names the step).
@@ -406,6 +410,8 @@ def run(
     static = dict(loss_fn=loss_fn, optimizer=optimizer, project=project, has_aux=has_aux)
     axes = None if batch_axes is None else tuple(batch_axes)
     carry = _init(init_params, optimizer=optimizer, batched=axes is not None)
+    if init_state is not None:
+        carry = carry._replace(state=init_state)
     carry = carry if place is None else place(carry)
     segs = segments(num_steps, snapshot_every, block)
     carry, values, snaps = _drive(carry, loss_args, static, segs, unroll, axes, callback,
@@ -414,4 +420,5 @@ def run(
                               num_steps=num_steps, axes=axes)  # fmt: skip
     check_finite(bad, where, last_good=carry.params)
     losses = jnp.concatenate([*values, final[..., None]], axis=-1)
-    return RunResult(carry.params, _stack(snaps, 0 if axes is None else 1), losses, aux)
+    return RunResult(carry.params, _stack(snaps, 0 if axes is None else 1), losses, aux,
+                     carry.state)  # fmt: skip

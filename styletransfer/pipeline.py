@@ -7,7 +7,9 @@
 Writes into ``out_dir``: ``result.png`` (a sweep: ``sweep.png`` grid plus
 ``result_ratio_<r>.png`` each), ``snapshots/step_<n>.png``, ``losses.png``
 (loss curve), ``losses.json`` (per-step totals and the final loss parts) and
-``settings.json``. A non-finite loss keeps the last finite image as
+``settings.json``; with ``scales``, ``scales/scale_<k>_<W>x<H>.png`` as each
+coarser scale finishes, and ``memory_plans`` (each scale's plan and compiled
+peak) in ``losses.json``. A non-finite loss keeps the last finite image as
 ``last_finite_step_<n>.png``. If ``out_dir`` stops taking files (a full disk),
 the optimised image is not lost: it and every file not yet written go to
 ``<temp dir or $HOME>/styletransfer-rescued-XXXX/`` and the error says where
@@ -82,11 +84,14 @@ def load_net(s: Settings) -> transfer.Net:
     return transfer.Net(cfg, params)
 
 
-def optimise(net: transfer.Net, s: Settings, x: Inputs, callback) -> transfer.Result:
-    """Runs ``s.mode`` on the decoded inputs."""
+def optimise(net: transfer.Net, s: Settings, x: Inputs, callback, on_scale=None) -> transfer.Result:
+    """Runs ``s.mode`` on the decoded inputs (``on_scale(k, image)``: each finished
+    scale but the last, coarse-to-fine)."""
     if x.init_image is not None:
         s = s.replace(init="noise")  # the explicit init image wins
     kw = dict(init_image=x.init_image)
+    if s.mode != "sweep":
+        kw["on_scale"] = on_scale
     if s.mode == "transfer":
         return transfer.stylize(net, x.content, x.styles, s, blend=s.style_blend, callback=callback,
                                 **kw)  # fmt: skip
@@ -99,6 +104,19 @@ def optimise(net: transfer.Net, s: Settings, x: Inputs, callback) -> transfer.Re
                                            styles_blend=s.style_blend, callback=callback, **kw)  # fmt: skip
     log.info("α/β sweep over ratios %s, vmapped", s.ratios)
     return transfer.sweep(net, x.content, x.styles, s.ratios, s, blend=s.style_blend, **kw)
+
+
+def scale_writer(out: pathlib.Path):
+    """``on_scale(k, image)`` writing ``scales/scale_<k+1>_<W>x<H>.png`` atomically as
+    each scale finishes, so a long coarse-to-fine run loses no finished scale."""
+
+    def on_scale(k: int, im) -> None:
+        h, w = im.shape[:2]
+        rel = f"scales/scale_{k + 1}_{w}x{h}.png"
+        atomic.write_all(out, [(rel, _image(im))], app=_APP, kept=_KEPT)
+        log.info("scale %d done: %s", k + 1, out / rel)
+
+    return on_scale
 
 
 def _image(im) -> atomic.Writer:
@@ -132,6 +150,7 @@ def loss_files(r: transfer.Result, labels=None) -> list[tuple[str, atomic.Writer
     series = {lb: (np.arange(t.shape[-1]), t) for lb, t in zip(labels, trace, strict=True)}
     panels = [plots.Panel(series, ylabel="total loss")]
     doc = {
+        "memory_plans": [p._asdict() for p in r.plans],
         "total_per_step": np.asarray(r.losses).tolist(),
         "final_parts": {k: np.asarray(v).tolist() for k, v in r.parts.items()},
     }
@@ -197,7 +216,7 @@ def run(s: Settings) -> dict[str, str]:
     atomic.write_json(out / "settings.json", record)
     bar = Progress(s.steps * max(1, len(s.scales)), s.progress and s.mode != "sweep")
     try:
-        r = optimise(net, s, x, bar if bar.bar is not None else None)
+        r = optimise(net, s, x, bar if bar.bar is not None else None, scale_writer(out))
     except optim.NonFiniteLossError as e:  # keep the work done before the failure
         save_last_finite(out, e)
         raise

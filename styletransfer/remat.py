@@ -13,8 +13,8 @@ chooses among them by the compiled step's own ``memory_analysis()``):
   features the loss reads, and recomputes one block at a time.
 * ``layer``: one segment per conv layer (conv + ReLU, + the pool ending a block).
 
-Each segment is a call of :func:`styletransfer.vgg.apply` in which a Flax
-method interceptor feeds the segment's first conv the previous segment's
+Each segment is a call of :func:`styletransfer.vgg.apply`; past the first, a
+Flax method interceptor feeds the segment's first conv the previous segment's
 output; the layers before it then compute nothing that is used and are
 removed when compiled. Values are those of ``vgg.apply`` (tested).
 """
@@ -75,7 +75,7 @@ def features(cfg: vgg.VGGConfig, params, images: jax.Array, layers, *, pooling: 
         return vgg.apply(cfg, params, images, layers, pooling=pooling)[1]
     names = cfg.layer_names
     depth = max(names.index(n) for n in layers)
-    feats, x = {}, vgg.normalize(images)
+    feats, x = {}, images
     for seg in segments(cfg, remat):
         if names.index(seg[0]) > depth:
             break
@@ -83,9 +83,12 @@ def features(cfg: vgg.VGGConfig, params, images: jax.Array, layers, *, pooling: 
         want = tuple(k for k in keys if k in layers or k == out)
 
         def run(x_in, p, seg=seg, want=want, out=out):
-            probe = jnp.zeros(images.shape, images.dtype)  # gives the shapes; dead code
-            with nn.intercept_methods(_input_of(seg[0], x_in)):
-                got = vgg.apply(cfg, p, probe, want, pooling=pooling)[1]
+            if seg[0] == "conv1_1":  # the images themselves (vgg.apply preprocesses them)
+                got = vgg.apply(cfg, p, x_in, want, pooling=pooling)[1]
+            else:
+                probe = jnp.zeros(images.shape, images.dtype)  # gives the shapes; dead code
+                with nn.intercept_methods(_input_of(seg[0], x_in)):
+                    got = vgg.apply(cfg, p, probe, want, pooling=pooling)[1]
             return got[out], {k: v for k, v in got.items() if k in layers}
 
         x, got = jax.checkpoint(run)(x, params)

@@ -49,7 +49,15 @@ class Result(NamedTuple):
     plans: tuple = ()  # memory.Plan of each scale (chosen before any compute)
 
 
-def _one_scale(net: Net, s: Settings, content, styles, blend, x0, callback, plan, mesh):
+def _resized_state(state, hw):
+    """Adam's moments of a coarser scale resized to ``hw`` (bilinear; the step count
+    kept), as crowsonkb/style-transfer-pytorch carries them across scales."""
+    resize = lambda a: jax.image.resize(a, (*hw, a.shape[-1]), "linear")
+    return jax.tree.map(lambda a: resize(a) if a.ndim == 3 and a.shape[-1] == 3 else a, state)
+
+
+def _one_scale(net: Net, s: Settings, content, styles, blend, x0, callback, plan, mesh,
+               state=None):  # fmt: skip
     hw = tuple(x0.shape[:2])
     content, styles = shard.place(content, mesh), shard.place(styles, mesh)
     content_t, style_t = objective.targets(net, s, content, styles, blend, hw)
@@ -61,16 +69,17 @@ def _one_scale(net: Net, s: Settings, content, styles, blend, x0, callback, plan
     place = None if mesh is None else (lambda carry: shard.place(carry, mesh))
     x0 = shard.place(objective.from_image(x0, s.pixel), mesh)
     try:
-        final, snaps, trace, parts = optim.run(
+        state = None if state is None else shard.place(_resized_state(state, hw), mesh)
+        final, snaps, trace, parts, state = optim.run(
             loss, x0, opt, s.steps, s.snapshot_every, project=objective.projection(s),
-            loss_args=args, has_aux=True, callback=callback, place=place,
+            loss_args=args, has_aux=True, callback=callback, place=place, init_state=state,
         )  # fmt: skip
     except optim.NonFiniteLossError as e:  # hand back the last finite image, not raw params
         if e.last_good is not None:
             e.last_good = np.asarray(objective.to_image(e.last_good, s.pixel))
         raise
     snaps = None if snaps is None else objective.to_image(snaps, s.pixel)
-    return objective.to_image(final, s.pixel), snaps, trace, parts
+    return objective.to_image(final, s.pixel), snaps, trace, parts, state
 
 
 def color_mode(s: Settings) -> str:
@@ -121,11 +130,13 @@ def _run(net: Net, s: Settings, content, styles, blend, init_image, hw, callback
     x = objective.initial_image(s, sizes[0], content, styles, init_image)
     if mode == "luminance" and (init_image is not None or s.init != "noise"):
         x = color.luminance(x)
+    state = None  # Adam's state carries over to the next scale; L-BFGS restarts
     for k, (size, plan) in enumerate(zip(sizes, scale_plans, strict=True)):
         c = None if content is None else color.resize(content, size)
-        x, snaps, trace, parts = _one_scale(
-            net, s, c, styles, blend, color.resize(x, size), callback, plan, mesh
+        x, snaps, trace, parts, state = _one_scale(
+            net, s, c, styles, blend, color.resize(x, size), callback, plan, mesh, state
         )
+        state = state if s.optimizer == "adam" else None
         shown = x
         if mode != "none":
             cs = color.resize(color_source, x.shape[:2])
@@ -153,18 +164,21 @@ def stylize(
     blend: Sequence[float] | None = None,
     init_image=None,
     callback: Callable | None = None,
+    on_scale: Callable | None = None,
 ) -> Result:
     """Full transfer: content of ``content``, style of ``styles`` (blended by ``blend``).
 
     The output has the content image's size (the last of ``settings.scales``
     sets the longer side if given). Style Gram targets are rescaled to the
     output's number of positions, so style images may have any size.
-    ``callback(step, loss)``: progress (:func:`styletransfer.optim.run`)."""
+    ``callback(step, loss)``: progress (:func:`styletransfer.optim.run`);
+    ``on_scale(k, image)``: each scale's result but the last, as it finishes
+    (with ``settings.color`` applied)."""
     if not styles:
         raise UserError("stylize needs at least one style image")
     content = jnp.asarray(content, jnp.float32)
     hw = content.shape[:2]
-    return _run(net, settings, content, styles, blend, init_image, hw, callback)
+    return _run(net, settings, content, styles, blend, init_image, hw, callback, on_scale)
 
 
 def reconstruct_content(
@@ -173,7 +187,8 @@ def reconstruct_content(
     """Content-only reconstruction from ``layer`` (Gatys Fig. 1, content row)."""
     s = settings.replace(content_layers=(layer,), content_weight=1.0, style_weight=0.0)
     image = jnp.asarray(image, jnp.float32)
-    return _run(net, s, image, [], None, kw.get("init_image"), image.shape[:2], kw.get("callback"))
+    return _run(net, s, image, [], None, kw.get("init_image"), image.shape[:2], kw.get("callback"),
+                kw.get("on_scale"))  # fmt: skip
 
 
 def synthesize_texture(
@@ -194,7 +209,8 @@ def synthesize_texture(
     if s.style_layer_weights is not None and len(s.style_layer_weights) != len(layers):
         s = s.replace(style_layer_weights=None)
     hw = tuple(size) if size else jnp.asarray(styles[0]).shape[:2]
-    return _run(net, s, None, styles, styles_blend, kw.get("init_image"), hw, kw.get("callback"))
+    return _run(net, s, None, styles, styles_blend, kw.get("init_image"), hw, kw.get("callback"),
+                kw.get("on_scale"))  # fmt: skip
 
 
 def sweep(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from neural_art.errors import UserError
-from styletransfer import Settings, memory, remat, transfer, vgg
+from styletransfer import Settings, color, memory, remat, transfer, vgg
 
 S = Settings(optimizer="adam", steps=2)
 
@@ -53,10 +53,10 @@ def test_budget_below_no_remat_peak_chooses_remat_that_fits(tiny_vgg19_net, imag
 
 
 def test_size_no_plan_fits_names_the_largest_that_does(tiny_vgg19_net, images):
-    fits32 = min(_peak(tiny_vgg19_net, p, (32, 32)) for p in remat.PLANS)
-    content, style = images
-    with pytest.raises(UserError, match=r"48x48 .*--memory_budget=.*largest size that fits is (32|16) px"):
-        transfer.stylize(tiny_vgg19_net, content, [style], S.replace(memory_budget=fits32 / 1e9))
+    fits64 = min(_peak(tiny_vgg19_net, p, (64, 64)) for p in remat.PLANS)
+    content = np.asarray(color.resize(images[0], (96, 96)))
+    with pytest.raises(UserError, match=r"96x96 .*--memory_budget=.*largest size that fits is 64 px"):
+        transfer.stylize(tiny_vgg19_net, content, [images[1]], S.replace(memory_budget=fits64 / 1e9))
 
 
 def test_max_size_is_a_guard_naming_the_memory(tiny_vgg19_net, images):

@@ -37,7 +37,7 @@ def quad(x, target):
 
 def test_lbfgs_converges_and_reports_losses():
     target = jnp.linspace(-1, 2, 6)
-    final, snaps, losses, _ = optim.run(
+    final, snaps, losses, *_ = optim.run(
         quad, jnp.zeros(6), optim.make_optimizer("lbfgs"), 30, 10, loss_args=(target,)
     )
     np.testing.assert_allclose(final, target, atol=1e-4)
@@ -54,7 +54,7 @@ def test_projection_keeps_box_and_finds_constrained_optimum():
     lo_hi = optim.clip(0.0, 1.0)
     for name in ("adam", "lbfgs"):
         opt = optim.make_optimizer(name, 0.05 if name == "adam" else None)
-        final, snaps, losses, _ = optim.run(
+        final, snaps, losses, *_ = optim.run(
             lambda x, t: jnp.sum((x - t) ** 2), jnp.full(6, 0.5), opt, 200, 50, project=lo_hi,
             loss_args=(target,),
         )  # fmt: skip
@@ -65,7 +65,7 @@ def test_projection_keeps_box_and_finds_constrained_optimum():
 def test_adam_matches_hand_rolled_steps_and_remainder_snapshots():
     target = jnp.ones(6)
     opt = optim.make_optimizer("adam", 0.1)
-    final, snaps, losses, _ = optim.run(quad, jnp.zeros(6), opt, 7, 3, loss_args=(target,))
+    final, snaps, losses, *_ = optim.run(quad, jnp.zeros(6), opt, 7, 3, loss_args=(target,))
     assert snaps.shape == (2, 6) and losses.shape == (8,)
     x, st = jnp.zeros(6), opt.init(jnp.zeros(6))
     ref = []
