@@ -49,7 +49,12 @@ from neural_art.errors import UserError
 # Any other change (model.*, data.*, lr/b1/b2/eps, batch_size, seed,
 # latent_dist) would continue a different run from this state, or not restore.
 RESUMABLE = ("num_steps", "log_every", "sample_every", "num_samples", "checkpoint_every",
-             "keep_checkpoints", "nan_check_every", "step_delay_s", "init_from", "data.data_dir")  # fmt: skip
+             "keep_checkpoints", "nan_check_every", "step_delay_s", "init_from", "data.data_dir",
+             # watching the run (dcgan.evaluate) never changes the trained state
+             "eval_every", "stop_on_collapse",
+             *(f"eval.{k}" for k in ("features", "seed", "num_real", "num_fake", "batch",
+                                     "image_size", "kid_subsets", "kid_subset_size")),
+             *(f"alarms.{k}" for k in ("diversity_fraction", "d_win_accuracy", "d_win_evals")))  # fmt: skip
 
 
 class ResumeError(UserError):

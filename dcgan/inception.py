@@ -223,3 +223,42 @@ def param_shapes() -> dict:
         lambda: FIDInceptionV3(False).init(jax.random.key(0), jnp.zeros((1, 75, 75, 3)))
     )
     return jax.tree.map(lambda a: tuple(a.shape), abstract["params"])
+
+
+def converted_dir(cache=None):
+    """Where the converted FID release is cached (:func:`weights_convert.inception.load_release`)."""
+    from neural_art.fetch import cache_dir
+
+    return cache_dir(cache) / "fid-inception-flax"
+
+
+def load_fid_weights(cache=None) -> dict:
+    """The FID network's params: the converted release from the cache, or fetched
+    and converted once (needs network and torch that one time). Raises
+    :class:`neural_art.fetch.WeightsUnavailableError` offline."""
+    from neural_art import store
+
+    if (converted_dir(cache) / "metadata.json").exists():
+        return store.load_params(converted_dir(cache))[0]
+    from weights_convert import inception as conv  # lazy: a raw release needs the converter
+
+    return conv.load_release(cache=cache)
+
+
+def random_params(key: jax.Array) -> dict:
+    """Fixed random weights of the same network (He-normal kernels, identity BN):
+    the offline stand-in features, never reported as FID."""
+    shapes = param_shapes()
+    leaves, tree = jax.tree.flatten(shapes, is_leaf=lambda s: isinstance(s, tuple))
+    keys = iter(jax.random.split(key, len(leaves)))
+    paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(
+        shapes, is_leaf=lambda s: isinstance(s, tuple))[0]]  # fmt: skip
+    out = []
+    for path, shape in zip(paths, leaves):
+        leaf, k = str(path[-1].key), next(keys)
+        if leaf == "kernel":
+            fan_in = shape[0] * shape[1] * shape[2]
+            out.append(jax.random.normal(k, shape) * np.sqrt(2.0 / fan_in))
+        else:
+            out.append(jnp.ones(shape) if leaf in ("scale", "var") else jnp.zeros(shape))
+    return jax.tree.unflatten(tree, out)

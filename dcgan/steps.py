@@ -111,6 +111,8 @@ def make_train_step(config):
             "d_real": jnp.mean(jax.nn.sigmoid(lr)),
             "d_fake": jnp.mean(jax.nn.sigmoid(lf)),
             "d_fake_after": jnp.mean(jax.nn.sigmoid(l2)),
+            "d_grad_norm": optax.tree.norm(d_grads),
+            "g_grad_norm": optax.tree.norm(g_grads),
         }
         return new, metrics
 

@@ -38,12 +38,13 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from dcgan import checkpoints, hub
+from dcgan import checkpoints, evaluate, hub
+from dcgan.events import EventWriter
 from dcgan.model import generate_fn, sample_latents
 from dcgan.steps import State, init_state, make_train_step, model_config
 from neural_art import atomic
 from neural_art.errors import UserError
-from neural_art.images import save_grid
+from neural_art.images import image_grid, save_grid
 from neural_art.plots import Panel, save_curves
 
 # ------------------------------------------------------------------ outputs
@@ -52,6 +53,7 @@ from neural_art.plots import Panel, save_curves
 def write_loss_plot(metrics_file: pathlib.Path, out: pathlib.Path) -> None:
     """Loss curves (D and G, and D's mean outputs) from ``metrics.jsonl`` as a PNG."""
     rows = [json.loads(s) for s in metrics_file.read_text().splitlines() if s.strip()]
+    rows = [r for r in rows if "d_loss" in r]  # training rows (evaluations have their own)
     if not rows:
         return
     steps = [r["step"] for r in rows]
@@ -130,8 +132,34 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         model_config(config)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"bad model config: {e}") from e
+    check_eval_config(config)
     if config.get("init_from") and not os.path.isdir(config.init_from):
         raise ConfigError(f"init_from={config.init_from}: no such directory")
+
+
+def check_eval_config(config) -> None:
+    """The evaluation and alarm settings (:mod:`dcgan.evaluate`), before any compute."""
+    every, e = int(config.get("eval_every", 0)), config.get("eval")
+    if every < 0:
+        raise ConfigError(f"config.eval_every must be >= 0 (0: no evaluation), got {every}")
+    if config.get("stop_on_collapse") and not every:
+        raise ConfigError("config.stop_on_collapse needs evaluations: set --config.eval_every=N")
+    if not every:
+        return
+    if e.features not in evaluate.FEATURES:
+        raise ConfigError(f"config.eval.features={e.features!r}: expected one of {evaluate.FEATURES}")
+    for k in ("num_real", "num_fake"):
+        if e[k] < 2 or e[k] % e.batch:
+            raise ConfigError(f"config.eval.{k}={e[k]}: must be >= 2 and a multiple of "
+                              f"config.eval.batch={e.batch}")  # fmt: skip
+    if e.image_size < 75:
+        raise ConfigError(f"config.eval.image_size={e.image_size}: Inception needs >= 75")
+    if config.get("stop_on_collapse") and config.keep_checkpoints * config.checkpoint_every <= every:
+        raise ConfigError(
+            "config.stop_on_collapse keeps the last checkpoint that passed an evaluation: "
+            f"keep_checkpoints * checkpoint_every ({config.keep_checkpoints} x "
+            f"{config.checkpoint_every}) must exceed eval_every ({every})"
+        )
 
 
 def prefetch(batches: Iterator[np.ndarray], sharding, size: int = 2) -> Iterator[jax.Array]:
@@ -207,12 +235,22 @@ def input_batches(config, workdir: pathlib.Path, start: int):
     return batches, info
 
 
+def make_evaluator(config, workdir: pathlib.Path) -> evaluate.Evaluator:
+    """The run's evaluator: real images from the start of the input stream
+    (``eval.num_real``, fixed for the run), their features computed once."""
+    batches, _ = input_batches(config, workdir, 0)
+    n = config.eval.num_real
+    real = np.concatenate([next(batches) for _ in range(-(-n // config.batch_size))])[:n]
+    return evaluate.Evaluator(model_config(config), config.eval, real, config.seed)
+
+
 class Outputs:
     """What a run writes besides checkpoints (on process 0): ``metrics.jsonl``,
-    the log line, ``samples/step_XXXXXX.png`` (fixed noise, G in inference mode)
-    and ``losses.png``."""
+    the log line, ``samples/step_XXXXXX.png`` (fixed noise, G in inference mode),
+    ``losses.png`` and TensorBoard events in ``events/`` (scalars, sample grids,
+    evaluations and alarm texts)."""
 
-    def __init__(self, config, workdir: pathlib.Path, start: int):
+    def __init__(self, config, workdir: pathlib.Path, start: int, evaluator=None):
         mcfg = model_config(config)
         self.config, self.workdir = config, workdir
         self.is_main = jax.process_index() == 0
@@ -221,6 +259,14 @@ class Outputs:
                                       config.num_samples, mcfg.nz, config.latent_dist)  # fmt: skip
         self.sample_fn = generate_fn(mcfg)
         self.last_t, self.last_step = time.time(), start
+        self.evaluator = evaluator
+        self.alarms = evaluate.Alarms(config.alarms) if evaluator else None
+        self.events = EventWriter(workdir / "events") if self.is_main else None
+
+    def _row(self, done: int, m: dict) -> None:
+        if self.is_main:
+            with self.metrics_file.open("a") as f:
+                f.write(json.dumps({"step": done, **m}) + "\n")
 
     def log(self, done: int, metrics) -> None:
         m = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -229,17 +275,35 @@ class Outputs:
         self.last_t, self.last_step = now, done
         logging.info("step %d  %s  %.2f steps/s", done,
                      " ".join(f"{k}={v:.4f}" for k, v in m.items()), rate)  # fmt: skip
-        if self.is_main:
-            with self.metrics_file.open("a") as f:
-                f.write(json.dumps({"step": done, **m}) + "\n")
+        self._row(done, m)
+        if self.events:
+            self.events.scalars(done, {f"train/{k}": v for k, v in m.items()})
 
     def samples(self, done: int, g) -> None:
         if not self.is_main:
             return
         imgs = np.asarray(self.sample_fn(g, self.fixed_z))
-        save_grid(self.workdir / "samples" / f"step_{done:06d}.png", imgs,
-                  ncols=16 if len(imgs) >= 64 else None)  # fmt: skip
+        ncols = 16 if len(imgs) >= 64 else None
+        save_grid(self.workdir / "samples" / f"step_{done:06d}.png", imgs, ncols=ncols)
         write_loss_plot(self.metrics_file, self.workdir / "losses.png")
+        self.events.image(done, "samples", image_grid(imgs, ncols))
+        self.events.flush()
+
+    def evaluate(self, done: int, state) -> list[str]:
+        """One evaluation (one compiled program, :class:`dcgan.evaluate.Evaluator`);
+        returns the alarm lines (also logged, in ``metrics.jsonl`` and as text)."""
+        m = {k: float(v) for k, v in jax.device_get(self.evaluator(state["g"], state["d"])).items()}
+        alarms = self.alarms.check(done, m)
+        logging.info("eval step %d  %s", done, " ".join(f"{k}={v:.5g}" for k, v in m.items()))
+        for line in alarms:
+            logging.warning("%s", line)
+        self._row(done, {"eval": m, **({"alarms": alarms} if alarms else {})})
+        if self.events:
+            self.events.scalars(done, {f"eval/{k}": v for k, v in m.items()})
+            for line in alarms:
+                self.events.text(done, "alarms", line)
+            self.events.flush()
+        return alarms
 
 
 def check_finite(first_bad: jax.Array, metrics, done: int) -> None:
@@ -251,11 +315,14 @@ def check_finite(first_bad: jax.Array, metrics, done: int) -> None:
 
 
 def run_steps(config, state: State, batches, step_fn, mngr, out: Outputs, meta, repl) -> State:
-    """Steps from ``state["step"]`` to ``config.num_steps`` (or a signal), with
-    logs, samples, NaN checks and checkpoints at their intervals."""
+    """Steps from ``state["step"]`` to ``config.num_steps`` (or a signal, or an
+    alarm with ``stop_on_collapse``), with logs, samples, evaluations, NaN checks
+    and checkpoints at their intervals. An evaluation that passes is
+    checkpointed when ``stop_on_collapse`` is set, so the last good state stays."""
     rng = jax.device_put(jax.random.fold_in(jax.random.key(config.seed), 3), repl)
     first_bad = jax.device_put(jnp.int32(-1), repl)
     delay = float(config.get("step_delay_s", 0.0))  # throttle: preemption tests/demos only
+    every, guard, last_good = int(config.get("eval_every", 0)), config.get("stop_on_collapse"), None
     with Preemption() as pre:
         for step in range(int(state["step"]), config.num_steps):
             real = next(batches)
@@ -266,14 +333,21 @@ def run_steps(config, state: State, batches, step_fn, mngr, out: Outputs, meta, 
             final = done == config.num_steps
             stop = pre.flag  # read once: a signal may arrive at any time
             save = final or stop or mngr.should_save(done)
-            if done % config.nan_check_every == 0 or save:  # never checkpoint a NaN state
-                check_finite(first_bad, m, done)
+            if done % config.nan_check_every == 0 or save or (every and done % every == 0):
+                check_finite(first_bad, m, done)  # never checkpoint or evaluate a NaN state
             if done % config.log_every == 0 or final:
                 out.log(done, m)
             if done % config.sample_every == 0 or final:
                 out.samples(done, state["g"])
+            if every and (done % every == 0 or final):
+                if out.evaluate(done, state) and guard:
+                    logging.warning("stop_on_collapse: stopped at step %d without saving it; last "
+                                    "good checkpoint: %s", done, last_good or "none (no evaluation "
+                                    "passed)")  # fmt: skip
+                    break
+                last_good, save = done, save or bool(guard)
             if save:
-                checkpoints.save(mngr, done, state, meta(done), force=final or stop)
+                checkpoints.save(mngr, done, state, meta(done), force=final or stop or bool(guard))
             if stop:
                 logging.warning("stopped by signal after step %d (checkpoint saved)", done)
                 break
@@ -309,7 +383,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | os.Path
     def meta(step):
         return {"step": step, "examples_seen": step * config.batch_size, "data": info}
 
-    out = Outputs(config, workdir, start)
+    ev = make_evaluator(config, workdir) if config.get("eval_every") else None
+    out = Outputs(config, workdir, start, ev)
     state = run_steps(config, state, prefetch(batches, data_sh), make_step_fn(config, repl, data_sh),
                       mngr, out, meta, repl)  # fmt: skip
     mngr.wait_until_finished()

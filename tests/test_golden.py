@@ -80,7 +80,7 @@ CASES = {
     "dcgan_analysis": ("dcgan.analysis", ["--what=interp", "--out_dir={out}"]),
     "dcgan_train": ("dcgan.main", [
         "--config=dcgan/configs/skimage.py:quick", "--workdir={out}", "--config.num_steps=4",
-        "--config.sample_every=4", "--config.checkpoint_every=4"]),
+        "--config.sample_every=4", "--config.checkpoint_every=4", "--config.eval_every=0"]),
     "featvis_dcgan": ("featvis", [
         "--model=dcgan-d", "--targets=0,conv1:0", "--method=pixel", "--size=64", "--steps=3",
         "--out_dir={out}"]),

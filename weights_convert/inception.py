@@ -23,7 +23,7 @@ import pathlib
 
 import numpy as np
 
-from dcgan.inception import param_shapes
+from dcgan.inception import converted_dir, param_shapes
 from neural_art import cli, store
 from neural_art.fetch import Artifact, cache_dir, fetch, sha256_file
 from weights_convert.torch_io import check_tensors, load_torch_state_dict
@@ -36,7 +36,6 @@ RELEASE = Artifact(
     "pt_inception-2015-12-05-6726825d.pth",
     source="pytorch_fid.inception.FID_WEIGHTS_URL (pytorch-fid 0.3.0); digest recorded on first use",
 )
-RELEASE_NAME = "fid-inception"
 IGNORED = ("num_batches_tracked", "fc.weight", "fc.bias")
 _LEAF = {"kernel": "weight", "scale": "weight", "bias": "bias", "mean": "running_mean",
          "var": "running_var"}  # fmt: skip
@@ -91,7 +90,7 @@ def save(out: str | os.PathLike, params: dict, *, source: str, source_sha256: st
 
 
 def release_dir(cache: str | os.PathLike | None = None) -> pathlib.Path:
-    return cache_dir(cache) / f"{RELEASE_NAME}-flax"
+    return converted_dir(cache)
 
 
 def load_release(*, cache: str | os.PathLike | None = None,

@@ -35,6 +35,19 @@ def base_config() -> ml_collections.ConfigDict:
     c.checkpoint_every = 1000
     c.keep_checkpoints = 3
     c.nan_check_every = 50  # host syncs; the first bad step is tracked on device, exactly
+    # Watching the run (dcgan.evaluate): every eval_every steps (0: never) FID/KID of
+    # num_fake generated vs num_real real images, diversity and D's accuracy; alarms.
+    c.eval_every = 0
+    c.eval = ml_collections.ConfigDict(
+        dict(
+            features="inception", seed=0, num_real=256, num_fake=256, batch=32, image_size=299,
+            kid_subsets=10, kid_subset_size=100,
+        )
+    )  # fmt: skip
+    c.alarms = ml_collections.ConfigDict(
+        dict(diversity_fraction=0.5, d_win_accuracy=0.95, d_win_evals=3)
+    )
+    c.stop_on_collapse = False  # stop at an alarm; the last checkpoint that passed is named
     c.init_from = ""
     c.step_delay_s = 0.0  # sleep per step; only for preemption tests/demos
     return c
@@ -57,7 +70,11 @@ def quick(c: ml_collections.ConfigDict, arg: str | None) -> ml_collections.Confi
         c.checkpoint_every = 5
         c.num_samples = 16
         c.data.min_epoch_examples = 64
+        c.eval_every = 10
+        # a CPU smoke run: Inception at 75x75 (its smallest input; named *_75px), 64 images
+        c.eval.update(num_real=64, num_fake=64, batch=16, image_size=75, kid_subset_size=32)
         if arg == "tiny":
+            c.eval_every = 0
             c.model.resolution = 16
             c.lr = 1e-3
             c.data.min_epoch_examples = 1024
