@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from biggan_jax.bn import MODES as BN_MODES
 from biggan_jax.layers import power_iteration, sn_sigma
-from neural_art import blocks
+from neural_art import blocks, lineage
 from neural_art import perturb as core
 from neural_art.errors import UserError
-from neural_art.perturb import Where, match, trainable
+from neural_art.perturb import Where, block_names, match, trainable
 
 MODES = ("multiplicative", "replace")
 SN_ITERS = 10  # power iterations re-deriving a replaced kernel's spectral-norm vectors
@@ -139,3 +142,58 @@ class Perturbation:
                                          where=self.selection(params))  # fmt: skip
         return multiplicative(params, key, alpha=self.alpha, where=self.selection(params),
                               effective=self.effective)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Networks:
+    """What names each network of a chunk: a seed (``width`` 0; input int32
+    ``[chunk]``) or a lineage (:mod:`neural_art.lineage`; inputs ``(key data
+    [chunk, width, 2], coefs [chunk, width, len(names)])``, ``width`` draws each)."""
+
+    width: int = 0
+    breeding: lineage.Breeding | None = None
+    names: tuple[str, ...] = ()
+    key_shape: tuple[int, ...] = (2,)  # the root key's data (threefry: 2 words)
+
+    def abstract(self, chunk: int, sh: jax.sharding.Sharding):
+        """The chunk program's network input (``ShapeDtypeStruct``s sharded by ``sh``)."""
+        if not self.width:
+            return jax.ShapeDtypeStruct((chunk,), jnp.int32, sharding=sh)
+        return (jax.ShapeDtypeStruct((chunk, self.width, *self.key_shape), jnp.uint32, sharding=sh),
+                jax.ShapeDtypeStruct((chunk, self.width, len(self.names)), jnp.float32, sharding=sh))  # fmt: skip
+
+    def host(self, ids: Sequence, root: jax.Array):
+        """The network input of ``ids`` (seeds or lineages) as host arrays."""
+        if not self.width:
+            return np.asarray(ids, np.int32)
+        return lineage.host_inputs(root, ids, self.breeding, self.names, self.width)
+
+    def theta(self, pert: Perturbation, params, root, net):
+        """Network ``net``'s weights: ``pert`` with seed key ``fold_in(root, net)``, or
+        the lineage's eq. (2) (:func:`neural_art.lineage.network_from`)."""
+        if not self.width:
+            return pert.apply(params, jax.random.fold_in(root, net))
+        keys = jax.random.wrap_key_data(net[0], impl=jax.random.key_impl(root))
+        return lineage.network_from(params, keys, net[1], alpha=pert.alpha, alphas=dict(pert.alphas),
+                                    where=pert.selection(params))  # fmt: skip
+
+
+SEEDS = Networks()
+
+
+def networks(seeds: Sequence, params, pert: Perturbation, breeding: lineage.Breeding,
+             root: jax.Array) -> tuple[list | None, Networks]:  # fmt: skip
+    """``(None, SEEDS)`` for plain seeds, or, if any is a lineage (an object or a
+    string), ``(lineages, the Networks of the widest one)``."""
+    seeds = list(seeds)
+    if not any(isinstance(s, (str, *LINEAGE_TYPES)) for s in seeds):
+        return None, SEEDS
+    lins = [s if isinstance(s, LINEAGE_TYPES) else lineage.parse(s) for s in seeds]
+    if pert.mode != "multiplicative" or pert.effective:
+        raise UserError("lineages are eq. (2) networks: they need mode multiplicative without effective")
+    names = tuple(block_names(params))
+    width = max(len(lineage.terms(lin, breeding, names)) for lin in lins)
+    return lins, Networks(width, breeding, names, tuple(jnp.shape(jax.random.key_data(root))))
+
+
+LINEAGE_TYPES = (lineage.Root, lineage.Child, lineage.Cross)

@@ -42,7 +42,9 @@ from biggan_jax.bn import with_bn
 from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast
-from biggan_jax.perturb import MODES, Perturbation
+from biggan_jax.perturb import MODES, SEEDS, Networks, Perturbation
+from biggan_jax.perturb import networks as _networks
+from neural_art import lineage
 from neural_art.perturb import check_block
 from neural_art.errors import UserError
 from neural_art.ranges import parse_ranges
@@ -125,9 +127,9 @@ def peak_bytes(compiled) -> int:
     )
 
 
-def _seed_fn(cfg, pert, dt, bn_batch=None):
-    def one(params, root, seed, z, y, sel):
-        theta = pert.apply(params, jax.random.fold_in(root, seed))
+def _seed_fn(cfg, pert, dt, bn_batch=None, nets: Networks = SEEDS):
+    def one(params, root, net, z, y, sel):
+        theta = nets.theta(pert, params, root, net)
         if pert.bn == "recompute":
             theta = with_bn("recompute", cfg, theta, *bn_batch, sel)
         return BigGANDeep(cfg, dt).apply(_cast(theta, dt), z, y, sel).astype(jnp.float32)
@@ -139,12 +141,12 @@ def _local(one, group: int):
     def local(params, root, seeds, z, y, sel):  # this device's share: [n · group] seeds
         def body(g):
             if group == 1:
-                return one(params, root, g[0], z, y, sel)[None]
+                return one(params, root, jax.tree.map(lambda a: a[0], g), z, y, sel)[None]
             return jax.vmap(one, in_axes=(None, None, 0, None, None, None))(
                 params, root, g, z, y, sel
             )
 
-        out = jax.lax.map(body, seeds.reshape(-1, group))
+        out = jax.lax.map(body, jax.tree.map(lambda a: a.reshape(-1, group, *a.shape[1:]), seeds))
         return out.reshape(-1, *out.shape[2:])
 
     return local
@@ -203,7 +205,8 @@ def _abstract(tree) -> tuple:
     return treedef, tuple((jnp.shape(x), str(jnp.result_type(x))) for x in leaves)
 
 
-def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args: DeviceArgs, bn_batch=None):
+def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args: DeviceArgs, bn_batch=None,
+                   nets: Networks = SEEDS):  # fmt: skip
     """The compiled chunk program for these settings and argument shapes (cached in
     a bounded :class:`ProgramCache`: a second identical sweep compiles nothing).
     ``bn_batch``: ``(z_bn, y_bn)`` for ``pert.bn == "recompute"`` (constants of the
@@ -211,26 +214,25 @@ def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args: DeviceA
     if pert.bn == "recompute" and bn_batch is None:
         raise UserError("bn='recompute' needs a bn_batch (z_bn, y_bn)")
     sig = (cfg, pert, str(dtype), mesh, group, chunk, _abstract(args.params), jnp.shape(args.z),
-           bn_key(bn_batch) if pert.bn == "recompute" else "")  # fmt: skip
+           bn_key(bn_batch) if pert.bn == "recompute" else "", nets)  # fmt: skip
 
     def build():
         bn = None if bn_batch is None else tuple(jnp.asarray(a, jnp.float32) for a in bn_batch)
         sharded = jax.shard_map(
-            _local(_seed_fn(cfg, pert, jnp.dtype(dtype), bn), group),
+            _local(_seed_fn(cfg, pert, jnp.dtype(dtype), bn, nets), group),
             mesh=mesh,
             in_specs=(P(), P(), P(AXIS), P(), P(), P()),
             out_specs=P(AXIS),
             check_vma=False,
         )
-        seeds = jax.ShapeDtypeStruct((chunk,), jnp.int32, sharding=NamedSharding(mesh, P(AXIS)))
-        return jax.jit(sharded).lower(args.params, args.root, seeds, args.z, args.y,
+        return jax.jit(sharded).lower(args.params, args.root, nets.abstract(chunk, NamedSharding(mesh, P(AXIS))), args.z, args.y,
                                       args.sel).compile()  # fmt: skip
 
     return _COMPILED.get(sig, build)
 
 
 def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, group=None,
-               chunk_size=None, budget=None, bn_batch=None) -> SweepPlan:
+               chunk_size=None, budget=None, bn_batch=None, nets: Networks = SEEDS) -> SweepPlan:
     """Chooses strategy, group and chunk (see :class:`SweepPlan`). Without
     ``chunk_size`` the chunk starts at ``SEEDS_PER_DEVICE`` seeds per device (at
     most what ``n_seeds`` needs) and is halved until the compiled program's own
@@ -257,7 +259,7 @@ def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, gro
         groups = max(1, min(SEEDS_PER_DEVICE // group, -(-need // group)))
     while True:
         compiled = compiled_chunk(cfg, pert, dtype, mesh, group, groups * group * n_dev, args,
-                                  bn_batch)  # fmt: skip
+                                  bn_batch, nets)  # fmt: skip
         peak = peak_bytes(compiled)
         if chunk_size or groups == 1 or peak <= budget:
             return SweepPlan(strategy, group, groups * group * n_dev, n_dev, peak, budget)
@@ -284,12 +286,16 @@ def sweep_chunks(
     plan: SweepPlan | None = None,
     bn_batch=None,
     gather: bool = False,
-) -> Iterator[tuple[list[int], np.ndarray]]:
+    breeding: lineage.Breeding = lineage.Breeding(),
+) -> Iterator[tuple[list, np.ndarray]]:
     """Yields ``(seeds, images [n, L, H, W, 3])`` per chunk, for the seeds whose
     images this process holds (all of them on one host, or with ``gather``).
 
     Args:
-      seeds: perturbation seeds (network k uses ``fold_in(root, k)``).
+      seeds: perturbation seeds (network k uses ``fold_in(root, k)``), or lineages
+        (:mod:`neural_art.lineage`: ``Lineage`` objects or strings such as
+        ``"17.4x203.1"``; eq. (2) with the perturbation's α / per-block α, bred
+        by ``breeding``); a seed's lineage ``"k"`` is seed k's network.
       z: ``[L, z_dim]`` latents, y: ``[L, num_classes]``: the same for every seed.
       chunk_size: seeds per chunk over all devices (rounded up to a multiple of
         devices x group); default: sized by the compiled program's memory
@@ -305,30 +311,43 @@ def sweep_chunks(
     The next chunk is dispatched before the current one is copied to the host,
     so device work overlaps the caller's image writing.
     """
-    seeds = check_seeds(seeds)
+    seeds, nets = networks(seeds, params, perturbation, breeding, root)
     mesh = mesh or seed_mesh()
     args = _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_compat)
     if plan is None:
         plan = plan_sweep(cfg, perturbation, dtype, mesh, len(seeds), args, strategy=strategy,
-                          group=group, chunk_size=chunk_size, budget=budget, bn_batch=bn_batch)
+                          group=group, chunk_size=chunk_size, budget=budget, bn_batch=bn_batch,
+                          nets=nets)  # fmt: skip
     if plan.devices != mesh.devices.size:
         plan = dataclasses.replace(plan, devices=mesh.devices.size,
                                    chunk=-(-plan.chunk // (mesh.devices.size * plan.group))
                                    * mesh.devices.size * plan.group)
-    prog = compiled_chunk(cfg, perturbation, dtype, mesh, plan.group, plan.chunk, args, bn_batch)
-    yield from _run_chunks(prog, args, list(seeds), plan.chunk, mesh, gather)
+    prog = compiled_chunk(cfg, perturbation, dtype, mesh, plan.group, plan.chunk, args, bn_batch, nets)
+    yield from _run_chunks(prog, args, list(seeds), plan.chunk, mesh, gather, nets, root)
 
 
 def sweep_plan(cfg: BigGANConfig, params, seeds: Sequence[int], z, y, truncation: float, *,
                root: jax.Array, perturbation: Perturbation = Perturbation(),
                dtype: str = "float32", mesh: jax.sharding.Mesh | None = None,
-               hf_compat: bool = False, **kw) -> SweepPlan:
+               hf_compat: bool = False, breeding: lineage.Breeding = lineage.Breeding(),
+               **kw) -> SweepPlan:  # fmt: skip
     """The :class:`SweepPlan` that :func:`sweep_chunks` with the same arguments uses
     (compiles its program, which the sweep then reuses)."""
-    seeds = check_seeds(seeds)
+    seeds, nets = networks(seeds, params, perturbation, breeding, root)
     mesh = mesh or seed_mesh()
     args = _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_compat)
-    return plan_sweep(cfg, perturbation, dtype, mesh, len(seeds), args, **kw)
+    return plan_sweep(cfg, perturbation, dtype, mesh, len(seeds), args, nets=nets, **kw)
+
+
+
+
+
+def networks(seeds: Sequence, params, pert: Perturbation, breeding: lineage.Breeding,
+             root: jax.Array) -> tuple[list, Networks]:  # fmt: skip
+    """Checked seeds (:func:`check_seeds`) or lineages, and what the program takes
+    (:func:`biggan_jax.perturb.networks`)."""
+    lins, nets = _networks(seeds, params, pert, breeding, root)
+    return (check_seeds(seeds), nets) if lins is None else (lins, nets)
 
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
@@ -356,14 +375,15 @@ def _device_args(cfg, params, z, y, truncation, root, perturbation, mesh, hf_com
     return DeviceArgs(*multihost.replicated((params, root, z, y, sel), mesh))
 
 
-def _run_chunks(prog, args: DeviceArgs, seeds, chunk, mesh, gather=False):
+def _run_chunks(prog, args: DeviceArgs, seeds, chunk, mesh, gather=False, nets: Networks = SEEDS,
+                root=None):  # fmt: skip
     seed_sharding = NamedSharding(mesh, P(AXIS))
 
     def launch(chunk_seeds):
-        padded = np.asarray(
-            list(chunk_seeds) + [chunk_seeds[-1]] * (chunk - len(chunk_seeds)), np.int32
-        )
-        arr = jax.make_array_from_callback(padded.shape, seed_sharding, lambda idx: padded[idx])
+        padded = list(chunk_seeds) + [chunk_seeds[-1]] * (chunk - len(chunk_seeds))
+        host = nets.host(padded, root)
+        arr = jax.tree.map(lambda h: jax.make_array_from_callback(h.shape, seed_sharding,
+                                                                  lambda idx, h=h: h[idx]), host)  # fmt: skip
         return chunk_seeds, padded, prog(args.params, args.root, arr, args.z, args.y, args.sel)
 
     chunks = [seeds[i : i + chunk] for i in range(0, len(seeds), chunk)]
@@ -380,7 +400,7 @@ def _run_chunks(prog, args: DeviceArgs, seeds, chunk, mesh, gather=False):
             data = np.asarray(shard.data)
             for j, s in enumerate(range(sl.start or 0, sl.stop or chunk)):
                 if s < len(chunk_seeds):
-                    got_seeds.append(int(padded[s]))
+                    got_seeds.append(padded[s])
                     got_imgs.append(data[j])
         yield got_seeds, np.stack(got_imgs) if got_imgs else np.zeros((0,), np.float32)
 
@@ -388,7 +408,9 @@ def _run_chunks(prog, args: DeviceArgs, seeds, chunk, mesh, gather=False):
 def sweep(cfg: BigGANConfig, params, seeds, z, y, truncation: float, **kw) -> np.ndarray:
     """All of :func:`sweep_chunks`' images in seed order: ``[S, L, H, W, 3]``
     float32 in [-1, 1] (single host)."""
-    seeds = parse_seeds(seeds) if isinstance(seeds, str) else check_seeds(seeds)
+    seeds = lineage.parse_networks(seeds) if isinstance(seeds, str) else list(seeds)
+    if any(isinstance(s, str) for s in seeds):  # lineage strings: the ids sweep_chunks yields
+        seeds = [lineage.parse(s) if isinstance(s, str) else s for s in seeds]
     by_seed = {}
     for ss, imgs in sweep_chunks(cfg, params, seeds, z, y, truncation, **kw):
         by_seed.update(zip(ss, imgs, strict=True))

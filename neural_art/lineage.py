@@ -53,6 +53,7 @@ import numpy as np
 
 from neural_art import blocks, perturb
 from neural_art.errors import UserError
+from neural_art.ranges import parse_ranges
 
 CROSSES = ("mix", "blocks")
 CROSS_TAG = 2**32 - 1  # folded in before a cross's partner: no child index (< 2³¹) collides
@@ -160,8 +161,18 @@ def parse_list(spec: str | Sequence[str]) -> list[Lineage]:
     return out
 
 
-def is_seed(lineage: Lineage) -> bool:
-    return isinstance(lineage, Root)
+def parse_networks(spec: str) -> list[int] | list[Lineage]:
+    """``--seeds``: plain ranges (``"0-10,15"`` -> ints, :func:`neural_art.ranges.parse_ranges`)
+    or, if any part is a lineage (has ``.``, ``x`` or ``(``), every part as
+    lineages (``"0-2,17.4"`` -> ``0, 1, 2, 17.4``; a seed k is ``Root(k)``)."""
+    parts = [p.strip() for p in str(spec).split(",")]
+    if not any(set(p) & set(".x(") for p in parts):
+        return parse_ranges(spec, what="seed")
+    out: list[Lineage] = []
+    for p in parts:
+        lins = [parse(p)] if set(p) & set(".x(") else [Root(k) for k in parse_ranges(p, what="seed")]
+        out.extend(lin for lin in lins if lin not in out)
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,6 +290,15 @@ def network_from(params, keys: jax.Array, coefs: jax.Array, *, alpha: float = 0.
         return x if e is None else (x * (1 + alpha_of(ps) * e)).astype(jnp.asarray(x).dtype)
 
     return jax.tree_util.tree_map_with_path(leaf, params)
+
+
+def host_inputs(root: jax.Array, lineages: Sequence[Lineage], breeding: Breeding,
+                names: Sequence[str], width: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`stack` as host arrays for a compiled program's argument: ``(key data
+    [N, width, ...] uint32, coefs [N, width, len(names)] float32)``; rebuild the keys
+    with ``jax.random.wrap_key_data(data, impl=jax.random.key_impl(root))``."""
+    keys, coefs = stack(root, lineages, breeding, names, width)
+    return np.asarray(jax.random.key_data(keys)), coefs
 
 
 def network(params, root: jax.Array, lineage: Lineage | str, breeding: Breeding = Breeding(), **kw):
