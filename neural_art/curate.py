@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import jax
 import numpy as np
 
-from neural_art import atomic, cli, gallery, scores
+from neural_art import atomic, cli, gallery, lineage, scores
 from neural_art.images import save_image, to_uint8
 
 
@@ -90,7 +90,7 @@ class Curator:
         self.thumb(None, self.original)
 
     def thumb(self, seed, images) -> str:
-        name = "original" if seed is None else f"seed_{seed:06d}"
+        name = lineage.dir_name(seed)
         return gallery.thumbnail(self.out, name, list(to_uint8(images))) if self.enabled else ""
 
     def add(self, seeds: Sequence[int], images: np.ndarray) -> None:
@@ -113,7 +113,7 @@ class Curator:
     def network(self, seed) -> dict:
         rel = [pathlib.Path(p).relative_to(self.out).as_posix() for p in self.files(seed)]
         return {"seed": seed, "thumb": self.thumb(seed, self.original) if seed is None else
-                f"thumbs/seed_{seed:06d}.jpg", "images": rel,
+                f"thumbs/{lineage.dir_name(seed)}.jpg", "images": rel,
                 "scores": {} if seed is None else self.scores[str(seed)],
                 "command": self.command(seed)}  # fmt: skip
 

@@ -175,6 +175,33 @@ def parse_networks(spec: str) -> list[int] | list[Lineage]:
     return out
 
 
+def network_id(lin: Lineage | int) -> int | str:
+    """How a sweep records a network: seed k as the int k, any other lineage as its string."""
+    return lin.seed if isinstance(lin, Root) else lin if isinstance(lin, int) else str(lin)
+
+
+def is_network_id(net) -> bool:
+    """A seed (int in [0, 2**31)) or a lineage string that is not a plain seed."""
+    if type(net) is int:
+        return 0 <= net < 2**31
+    try:
+        return isinstance(net, str) and not isinstance(parse(net), Root) and str(parse(net)) == net
+    except UserError:
+        return False
+
+
+def dir_name(net: int | str | None) -> str:
+    """A network's file name stem: ``seed_000017``, ``net_17.4x203.1``; None: ``original``."""
+    if net is None:
+        return "original"
+    return f"seed_{net:06d}" if isinstance(net, int) else f"net_{net}"
+
+
+def id_order(net: int | str):
+    """Sort key of network ids: seeds by number, then lineages by their string."""
+    return (1, net) if isinstance(net, str) else (0, f"{net:010d}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Breeding:
     """How children and crosses are made (module docstring's formulas).
