@@ -48,6 +48,12 @@ SUITES = {
             90,
         ),
         (
+            "Gatys at print size, VGG-19 2048² and 4096²: compiled peak per plan, one Adam step vs PyTorch eager",
+            "style_memory.py",
+            ["--table_sizes=2048,4096,8192", "--time_sizes=2048,4096", "--devices=1", "--iters=5"],
+            240,
+        ),
+        (
             "DCGAN train step, seed architecture, batch 128 (goal 170 steps/s)",
             "dcgan.py",
             ["--batch=128", "--iters=50"],
@@ -80,6 +86,12 @@ SUITES = {
             600,
         ),
         (
+            "Gatys at print size, VGG-19 512²: compiled peak per plan, one Adam step vs PyTorch eager",
+            "style_memory.py",
+            ["--table_sizes=512,1024", "--time_sizes=512", "--devices=1"],
+            900,
+        ),
+        (
             "featvis pixel, VGG-16 64², 8 targets, 10 steps",
             "featvis.py",
             ["--size=64", "--targets=8", "--steps=10", "--dtypes=float32", "--torch_modes=eager"],
@@ -100,6 +112,7 @@ SMOKE_ARGS = {  # PyTorch eager only and fp32 only: every script and its parity 
     "biggan_forward.py": ["--torch_modes=eager"],
     "biggan_sweep.py": ["--dtypes=float32"],
     "style.py": ["--torch_modes=eager"],
+    "style_memory.py": ["--time_sizes=64"],
     "dcgan.py": ["--torch_modes=eager"],
     "featvis.py": ["--torch_modes=eager", "--dtypes=float32"],
 }

@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import common, gpu_suite  # noqa: E402
 
-SCRIPTS = ("biggan_forward.py", "biggan_sweep.py", "style.py", "dcgan.py", "featvis.py")
+SCRIPTS = ("biggan_forward.py", "biggan_sweep.py", "style.py", "style_memory.py", "dcgan.py", "featvis.py")
 
 
 def smoke_argv(script: str, *toy: str) -> list[str]:
@@ -49,6 +49,7 @@ PARSED_SMOKE = {  # what --smoke (and the suite's smoke arguments) make of each 
     "biggan_sweep.py": {"seeds": 4, "latents": "1,2", "chunk": 2, "dtypes": "float32"},
     "style.py": {"size": 32, "steps": 3, "ratios": 2, "torch_modes": "eager",
                  "optimizers": "adam,lbfgs", "weights": "random:vgg19"},
+    "style_memory.py": {"width": 8, "table_sizes": "64,128", "devices": "1", "time_sizes": "64"},
     "dcgan.py": {"ngf": 8, "batch": 8, "iters": 2, "torch_modes": "eager"},
     "featvis.py": {"size": 32, "targets": 4, "steps": 3, "torch_modes": "eager",
                    "dtypes": "float32"},
@@ -143,6 +144,9 @@ ROWS = {  # a recorded-like table per script: ours rows then PyTorch peers
         {"impl": "ours float32 map", "seeds x latents": "4x2", "img/s": 15.0},
         {"impl": "pytorch loop (eager)", "seeds x latents": "4x2", "img/s": 5.0},
     ],
+    "style_memory.py": [{"size": "64²", "impl": "ours (remat=none)", "s/step": "0.500", "it/s": 2.0},
+                        {"size": "64²", "impl": "ours (remat=block)", "s/step": "1.000", "it/s": 1.0},
+                        {"size": "64²", "impl": "pytorch eager", "s/step": "1.000", "it/s": 1.0}],
     "dcgan.py": [{"impl": "ours jit (subpixel)", "steps/s": 9.0}, {"impl": "ours jit (dilated)", "steps/s": 6.0},
                  {"impl": "pytorch eager", "steps/s": 3.0}],
 }  # fmt: skip
@@ -158,6 +162,7 @@ WANT = {  # ours (best fp32 of the group) / PyTorch
     "biggan_sweep.py": {"pytorch eager (4x1)": 2.0, "pytorch eager (4x2)": 3.0},
     "dcgan.py": {"pytorch eager": 3.0},
     "style.py": {"pytorch eager": 0.6},
+    "style_memory.py": {"pytorch eager": 2.0},
     "featvis.py": {"pytorch eager": 0.8},
 }
 
@@ -280,9 +285,9 @@ def test_suite_writes_every_table_with_summary_and_replaces_its_block(tmp_path, 
     assert "**FAILED**" not in text
     for script in SCRIPTS:
         assert f"`python benchmarks/{script} --smoke" in text
-    assert text.count("| impl |") == 3 and text.count("ours: progress of") == 2
+    assert text.count("| impl |") == 4 and text.count("ours: progress of") == 2
     summary = text[text.index("Ours (fp32) over PyTorch"):text.index("Tables of the last round")]
-    assert summary.count("| pytorch eager") == 6 and summary.count("×** |") == 7, summary
+    assert summary.count("| pytorch eager") == 7 and summary.count("×** |") == 8, summary
     # speeds x1, x0.5, x2 of PyTorch: ratios r, 2r, r/2 -> median r
     for title, script, _, _ in gpu_suite.SUITES["gpu"]:
         for peer, r in WANT[script].items():
