@@ -119,6 +119,9 @@ class Evaluator:
                 "d_acc_real": acc(real, True), "d_acc_fake": acc(fake, False)}  # fmt: skip
 
     def __call__(self, g_vars, d_vars) -> dict:
+        """Runs on the first local device (a data-parallel run's replicated
+        variables already hold a copy there)."""
+        g_vars, d_vars = jax.device_put((g_vars, d_vars), jax.local_devices()[0])
         return self._run(self.params, self.real_feats, self.real, self.z, self.kid_key, g_vars,
                          d_vars)  # fmt: skip
 
