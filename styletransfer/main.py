@@ -24,7 +24,7 @@ from absl import flags
 
 from neural_art import cli, hub
 from styletransfer import hub as vgg_hub
-from styletransfer import losses, pipeline, presets, settings, vggnet
+from styletransfer import losses, pipeline, presets, settings, shard, vggnet
 from styletransfer.settings import Settings
 
 _D = Settings()
@@ -102,6 +102,7 @@ def check(s: Settings) -> None:
     try:
         settings.check(s)
         settings.check_finite_weights(s)
+        shard.mesh(s.devices)  # --devices: no more than are visible
         if s.preset:
             presets.check_weights(s)
         hub.parse(s.weights, releases=tuple(vgg_hub.RELEASES), configs=tuple(vggnet.CONFIGS),
