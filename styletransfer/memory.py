@@ -99,7 +99,7 @@ def step_peak(net: objective.Net, s: Settings, hw, plan: str, *, has_content: bo
     """The compiled peak (bytes per device) of one optimiser step at ``hw``, plan ``plan``."""
     probe = jax.ShapeDtypeStruct((*hw, 3), jnp.float32)
     content = probe if has_content else None
-    styles = [probe] * n_styles
+    styles = [jax.ShapeDtypeStruct((64, 64, 3), jnp.float32)] * n_styles  # Grams: any size
     c_t, s_t = jax.eval_shape(lambda c, st: objective.targets(net, s, c, st, None, hw), content, styles)
     loss = objective.loss_fn(net.cfg, s, bool(c_t), bool(s_t), plan)
     args = (shard.abstract(net.params, mesh, replicate=True), shard.abstract(c_t, mesh),

@@ -6,6 +6,9 @@ and ``--max_size`` are one UserError naming the flag and a size or the memory.
 Tiny random VGG-19 (width 8, the session's) at 48 px, Adam, 2 steps.
 """
 
+import json
+import os
+
 import numpy as np
 import pytest
 
@@ -68,3 +71,29 @@ def test_max_size_is_a_guard_naming_the_memory(tiny_vgg19_net, images):
 def test_default_budget_is_a_stated_fraction_of_memory():
     assert memory.budget_bytes(None) == int(memory.DEFAULT_BUDGET_FRACTION * memory.device_memory())
     assert memory.budget_bytes(2.5) == 2_500_000_000
+
+
+def test_cli_scales_written_as_they_finish_and_plan_errors_one_line(tmp_path):
+    """The CLI: each coarser scale's image is written, the plans are in losses.json;
+    budget/guard/device mistakes are one line naming the flag."""
+    from cli_harness import assert_one_line_error, run_cli
+    from fixtures import TINY_VGG19
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, shape in (("c.png", (40, 30, 3)), ("s.png", (24, 24, 3))):
+        Image.fromarray(rng.integers(0, 256, shape, np.uint8)).save(tmp_path / name)
+    out = tmp_path / "out"
+    argv = [f"--weights={TINY_VGG19}", f"--content={tmp_path / 'c.png'}", f"--style={tmp_path / 's.png'}",
+            "--size=64", "--scales=32,64", "--steps=2", "--optimizer=adam", "--color=histogram",
+            f"--out_dir={out}", "--noprogress"]  # fmt: skip
+    r = run_cli("styletransfer", argv)
+    assert r.code == 0, r.err[-3000:]
+    assert os.listdir(out / "scales") == ["scale_1_24x32.png"]
+    assert np.asarray(Image.open(out / "result.png")).shape == (64, 48, 3)
+    plans = json.loads((out / "losses.json").read_text())["memory_plans"]
+    assert [(p["hw"], p["remat"]) for p in plans] == [([32, 24], "none"), ([64, 48], "none")], plans
+    for bad, code, says in [("--memory_budget=-1", 2, "--memory_budget"), ("--devices=99", 2, "--devices=99"),
+                            ("--max_size=48", 1, "--max_size=48: the output would be 48x64"),
+                            ("--memory_budget=1e-6", 1, "--memory_budget=1e-06 GB; not even 16 px fits")]:  # fmt: skip
+        assert_one_line_error(run_cli("styletransfer", [*argv, bad]), (code,), says)
