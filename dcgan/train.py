@@ -23,6 +23,7 @@ to float reduction order.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 import os
@@ -133,8 +134,29 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     except (TypeError, ValueError) as e:
         raise ConfigError(f"bad model config: {e}") from e
     check_eval_config(config)
-    if config.get("init_from") and not os.path.isdir(config.init_from):
+    if config.get("init_from"):
+        check_init_from(config)
+
+
+SHAPE_KEYS = ("nz", "ngf", "ndf", "nc", "resolution", "head_bias")
+
+
+def check_init_from(config) -> None:
+    """``init_from`` must hold exported weights of the config's sizes (read from
+    its metadata.json, no array loaded): a 64x64 model cannot start a 128 run."""
+    path = pathlib.Path(config.init_from)
+    if not path.is_dir():
         raise ConfigError(f"init_from={config.init_from}: no such directory")
+    meta_file = path / "metadata.json"
+    try:
+        stored = json.loads(meta_file.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"init_from={config.init_from}: no readable DCGAN metadata.json ({e})") from e
+    want = dataclasses.asdict(model_config(config))
+    diff = [f"{k} {stored.get(k)} -> {want[k]}" for k in SHAPE_KEYS if stored.get(k) != want[k]]
+    if diff:
+        raise ConfigError(f"init_from={config.init_from} holds weights of other sizes than "
+                          f"--config.model: {', '.join(diff)}")  # fmt: skip
 
 
 def check_eval_config(config) -> None:

@@ -93,3 +93,18 @@ def test_random_spec_names_each_size():
     for res in (32, 64, 128, 256):
         ws = hub.parse(f"random:seed-{res}:2")
         assert ws.kind == "random" and ws.width == 2 and M.CONFIGS[ws.name].resolution == res
+
+
+def test_init_from_weights_of_another_size_is_refused_before_compute(tmp_path):
+    """Training from exported weights follows the size stored with them: a 128 run
+    cannot start from the embedded 64x64 model (read from its metadata.json)."""
+    from dcgan import train
+    from dcgan.configs import skimage
+    from dcgan.hub import EMBEDDED_DIR
+
+    c = skimage.get_config()
+    c.init_from = str(EMBEDDED_DIR)
+    train.check_config(c)  # the embedded model's own recipe: accepted
+    c.model.resolution = 128
+    with pytest.raises(train.ConfigError, match="resolution 64 -> 128"):
+        train.check_config(c)
