@@ -117,8 +117,8 @@ class DCGANConfig:
 
 
 # Beyers & Loane, sec. 3.2 / Fig. 1: widths 1024..128, LeakyReLU(0.2) in both nets.
-# Any power-of-two side: one more stride-2 block per doubling (as dcgan.torch's
-# 128 variants and Radford et al.'s larger models), widths ngf * 2**(n_up-1-i).
+# Any power-of-two side: one more stride-2 block in G and in D per doubling, widths
+# ngf * 2**(n_up-1-i) (G) and ndf * 2**i (D); the seed's last G width stays 128.
 SEED_64 = DCGANConfig()
 SEED_32 = DCGANConfig(resolution=32)
 SEED_128 = DCGANConfig(resolution=128)
