@@ -8,9 +8,10 @@
 Modes (images ``[H, W, 3]`` float in [0, 1]):
 
 * :func:`stylize`: full transfer (eq. 7), one or several style images with
-  blend weights, optional original colours (``Settings(original_colors=True)``:
-  luminance-only transfer, Gatys et al. 2016 "Preserving color in neural
-  artistic style transfer") and coarse-to-fine ``scales``.
+  blend weights, colour control (``Settings(color="luminance")``: luminance-only
+  transfer; ``"histogram"``: the content's colour mean and covariance; Gatys et
+  al. 2016 "Preserving color in neural artistic style transfer",
+  arXiv:1606.05897) and coarse-to-fine ``scales``.
 * :func:`reconstruct_content`: content-only reconstruction from one layer
   (Fig. 1, content row).
 * :func:`synthesize_texture`: style-only reconstruction from a layer set
@@ -24,6 +25,12 @@ sigmoid(logits). Init: ``"noise"`` (white noise, uniform in [0, 1], the
 paper's choice), ``"content"``, ``"style"``, or an explicit ``init_image``.
 Noise for seed ``s`` is drawn from ``jax.random.key(s)``. The loop form
 (scan or jitted steps) is chosen per backend (:mod:`styletransfer.optim`).
+
+Memory: before any compute each scale's step is compiled and a plan chosen
+from its ``memory_analysis()`` (:mod:`styletransfer.memory`; the plans are in
+``Result.plans``); with several devices the image's rows are split over them
+(:mod:`styletransfer.shard`). The α/β :func:`sweep` does neither (one device,
+no plan).
 """
 
 from __future__ import annotations
