@@ -46,7 +46,29 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> jax.Array:
 
 
 def fid_from_features(real: jax.Array, fake: jax.Array) -> jax.Array:
-    return frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
+    """Eq. 6 from two feature sets ``[n1, D]``, ``[n2, D]``.
+
+    With fewer rows than dimensions (an in-training evaluation: 256 images,
+    D = 2048) the covariances have rank < D and ``Tr((S1 S2)^(1/2))`` is exactly
+    the nuclear norm of ``A1 A2^T`` over ``sqrt((n1 - 1)(n2 - 1))`` (``A``: the
+    centred features; the nonzero eigenvalues of ``S1 S2`` are the squared
+    singular values of ``A1 A2^T`` scaled so): an ``[n1, n2]`` SVD instead of two
+    ``[D, D]`` eigendecompositions. Otherwise :func:`frechet_distance`."""
+    n1, n2, d = real.shape[0], fake.shape[0], real.shape[1]
+    if min(n1, n2) >= d:
+        return frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
+    return _fid_low_rank(real, fake)
+
+
+def _fid_low_rank(real: jax.Array, fake: jax.Array) -> jax.Array:
+    n1, n2 = real.shape[0], fake.shape[0]
+    mu1, mu2 = jnp.mean(real, 0), jnp.mean(fake, 0)
+    a1, a2 = real - mu1, fake - mu2
+    c = jnp.matmul(a1, a2.T, precision=_HI)
+    tr_covmean = jnp.sum(jnp.linalg.svd(c, compute_uv=False)) / jnp.sqrt((n1 - 1.0) * (n2 - 1.0))
+    tr1, tr2 = jnp.sum(a1 * a1) / (n1 - 1), jnp.sum(a2 * a2) / (n2 - 1)
+    d = mu1 - mu2
+    return jnp.dot(d, d) + tr1 + tr2 - 2.0 * tr_covmean
 
 
 def polynomial_mmd2(x: jax.Array, y: jax.Array) -> jax.Array:

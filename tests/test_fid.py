@@ -175,10 +175,18 @@ def test_frechet_distance_equals_pytorch_fid():
     with jax.enable_x64(True):
         got = float(gm.frechet_distance(*map(jnp.asarray, (mu1, s1, mu2, s2))))
         from_feats = float(jax.jit(gm.fid_from_features)(jnp.asarray(fa), jnp.asarray(fb)))
+        low_rank = float(gm._fid_low_rank(jnp.asarray(fa), jnp.asarray(fb)))  # forced: n > D here
+        few = (jnp.asarray(fa[:40]), jnp.asarray(fb[:30]))  # n < D: fid_from_features takes it
+        few_eigh = float(gm.frechet_distance(*gm.gaussian_stats(few[0]), *gm.gaussian_stats(few[1])))
+        few_auto = float(gm.fid_from_features(*few))
     assert abs(got - want) <= 1e-6 * abs(want), (got, want)
     assert abs(from_feats - want) <= 1e-6 * abs(want)
+    assert abs(low_rank - want) <= 1e-6 * abs(want), (low_rank, want)
+    assert abs(few_auto - few_eigh) <= 1e-6 * abs(few_eigh), (few_auto, few_eigh)
     f32 = float(jax.jit(gm.fid_from_features)(jnp.asarray(fa, jnp.float32), jnp.asarray(fb, jnp.float32)))
     assert abs(f32 - want) <= 1e-3 * abs(want), (f32, want)  # float32 on device: measured ~1e-5
+    f32_few = float(jax.jit(gm.fid_from_features)(*(jnp.asarray(f, jnp.float32) for f in few)))
+    assert abs(f32_few - few_eigh) <= 1e-3 * abs(few_eigh), (f32_few, few_eigh)
 
 
 def _kid_numpy(x, y, idx_x, idx_y):
