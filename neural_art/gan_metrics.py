@@ -7,7 +7,8 @@
   ``S1^(1/2) S2 S1^(1/2)`` (same spectrum as ``S1 S2``), two ``eigh`` calls,
   so it runs on device inside a jitted program (pytorch-fid uses SciPy's
   ``sqrtm`` of ``S1 S2`` on the host; both agree to <= 1e-6 relative in float64,
-  tests/test_fid.py).
+  tests/test_fid.py). From features with fewer rows than dimensions
+  (:func:`fid_from_features`) the same trace is one small SVD.
 * Kernel Inception Distance (Bińkowski et al. 2018, arXiv:1801.01401, sec. 3):
   the unbiased estimator of MMD^2 with the polynomial kernel
   ``k(x, y) = (x.y / d + 1)^3``, averaged over random subsets of both sets
