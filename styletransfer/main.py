@@ -105,9 +105,12 @@ def check(s: Settings) -> None:
         shard.mesh(s.devices)  # --devices: no more than are visible
         if s.preset:
             presets.check_weights(s)
+    except ValueError as e:
+        raise cli.UsageError(str(e)) from None
+    try:  # a named pipe for --weights is a file problem (exit 1), raised as it is
         hub.parse(s.weights, releases=tuple(vgg_hub.RELEASES), configs=tuple(vggnet.CONFIGS),
                   default_config="vgg19")  # fmt: skip
-    except ValueError as e:
+    except hub.WeightsSpecError as e:
         raise cli.UsageError(str(e)) from None
     cli.check_out_dir(s.out_dir)
 

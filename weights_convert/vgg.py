@@ -24,6 +24,7 @@ import os
 import pathlib
 
 from neural_art import cli, store
+from neural_art.errors import check_regular_file
 from neural_art.fetch import Artifact, cache_dir, fetch, sha256_file
 from styletransfer import preprocessing
 from styletransfer.hub import RELEASES, load, load_converted, release_dir
@@ -162,6 +163,8 @@ def main(argv) -> None:
         raise cli.UsageError("--out_dir is required")
     if os.path.exists(f.out_dir) and not os.path.isdir(f.out_dir):
         raise cli.UsageError(f"--out_dir {f.out_dir} exists and is not a directory")
+    if os.path.exists(f.src) and not os.path.isdir(f.src):
+        check_regular_file(f.src, "VGG .pth file")  # a named pipe would block the read
     if f.normalise is not None:
         return _normalise_main(f)
     if not os.path.isfile(f.src):
