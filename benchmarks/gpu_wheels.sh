@@ -29,7 +29,9 @@ mkdir -p "$WHL"
   --python-version 3.12 --implementation cp --abi cp312 \
   --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
   "${MISSING[@]}"
+had_build=0; [ -e "$ROOT/build" ] && had_build=1
 "$PY" -m pip wheel --no-deps --no-build-isolation --wheel-dir "$WHL" "$ROOT"
+[ "$had_build" = 1 ] || rm -rf "$ROOT/build"   # setuptools' in-tree leftovers of this build
 ls -1 "$WHL"
 echo
 echo "On the GPU machine, in the copied repository (with .whl/):"
