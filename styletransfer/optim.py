@@ -39,6 +39,7 @@ form runs the same step function and gives the same numbers.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -99,30 +100,54 @@ class Carry(NamedTuple):
     bad: jax.Array  # int32: first non-finite step, -1 while none
 
 
-@functools.lru_cache(maxsize=64)
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+    """An optax optimiser named by its settings, usable wherever :func:`run` takes
+    one. Equal settings compare and hash equal, so a freshly built ``Optimizer``
+    reuses the compiled programs of an equal one (the loop's compile cache is
+    keyed on the optimiser: a raw optax object is keyed by identity, so a new
+    ``optax.adam(0.02)`` compiles again)."""
+
+    name: str
+    learning_rate: float | None = None
+    memory_size: int = 10
+    max_linesearch_steps: int = 20
+
+    @functools.cached_property
+    def transformation(self) -> optax.GradientTransformationExtraArgs:
+        if self.name == "adam":
+            return optax.adam(0.02 if self.learning_rate is None else self.learning_rate)
+        if self.name == "lbfgs":
+            return optax.lbfgs(
+                learning_rate=self.learning_rate,
+                memory_size=self.memory_size,
+                linesearch=optax.scale_by_zoom_linesearch(
+                    max_linesearch_steps=self.max_linesearch_steps, initial_guess_strategy="one"
+                ),
+            )
+        return optax.sgd(0.01 if self.learning_rate is None else self.learning_rate)
+
+    def init(self, params):
+        return self.transformation.init(params)
+
+    def update(self, updates, state, params=None, **extra):
+        return self.transformation.update(updates, state, params, **extra)
+
+
 def make_optimizer(
     name: str,
     learning_rate: float | None = None,
     *,
     memory_size: int = 10,
     max_linesearch_steps: int = 20,
-) -> optax.GradientTransformation:
-    """``adam`` (default lr 0.02 for pixels in [0, 1]) or ``lbfgs`` (zoom line search;
-    ``learning_rate`` None lets the line search pick the step). Cached, so equal
-    arguments return the same object and do not trigger a recompilation."""
-    if name == "adam":
-        return optax.adam(0.02 if learning_rate is None else learning_rate)
-    if name == "lbfgs":
-        return optax.lbfgs(
-            learning_rate=learning_rate,
-            memory_size=memory_size,
-            linesearch=optax.scale_by_zoom_linesearch(
-                max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"
-            ),
-        )
-    if name == "sgd":
-        return optax.sgd(0.01 if learning_rate is None else learning_rate)
-    raise UserError(f"unknown optimizer {name!r}; use 'adam', 'lbfgs' or 'sgd'")
+) -> Optimizer:
+    """``adam`` (default lr 0.02 for pixels in [0, 1]), ``lbfgs`` (zoom line search;
+    ``learning_rate`` None lets the line search pick the step) or ``sgd``, as an
+    :class:`Optimizer`: equal arguments give equal optimisers, which share the
+    compiled programs."""
+    if name not in ("adam", "lbfgs", "sgd"):
+        raise UserError(f"unknown optimizer {name!r}; use 'adam', 'lbfgs' or 'sgd'")
+    return Optimizer(name, learning_rate, memory_size, max_linesearch_steps)
 
 
 @functools.lru_cache(maxsize=16)

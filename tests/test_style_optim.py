@@ -89,11 +89,12 @@ def test_nan_stops_with_step_number():
 
 def test_no_recompilation_and_vmap():
     opt = optim.make_optimizer("lbfgs")
-    assert optim.make_optimizer("lbfgs") is opt
     optim.run(quad, jnp.zeros(6), opt, 5, loss_args=(jnp.ones(6),))
     x0, t = jnp.ones(6), 2 * jnp.ones(6)
+    fresh = optim.make_optimizer("lbfgs")  # built anew: equal settings, another object
+    assert fresh is not opt and fresh == opt and hash(fresh) == hash(opt)
     with count_compiles() as n:
-        optim.run(quad, x0, opt, 5, loss_args=(t,))
+        optim.run(quad, x0, fresh, 5, loss_args=(t,))
     assert n[0] == 0
     targets = jnp.stack([jnp.ones(6), -jnp.ones(6), jnp.arange(6.0)])
     out = jax.jit(jax.vmap(lambda t: optim.optimize(quad, jnp.zeros(6), opt, 40, loss_args=(t,))))(
