@@ -106,17 +106,30 @@ class Optimizer:
     one. Equal settings compare and hash equal, so a freshly built ``Optimizer``
     reuses the compiled programs of an equal one (the loop's compile cache is
     keyed on the optimiser: a raw optax object is keyed by identity, so a new
-    ``optax.adam(0.02)`` compiles again)."""
+    ``optax.adam(0.02)`` compiles again). Adam's learning rate is data, not part
+    of the key (``optax.inject_hyperparams``: it lives in the optimiser state,
+    which :func:`run` fills from ``learning_rate``), so another rate compiles
+    nothing either."""
 
     name: str
-    learning_rate: float | None = None
+    learning_rate: float | None = dataclasses.field(default=None, compare=False)
     memory_size: int = 10
     max_linesearch_steps: int = 20
+    static_rate: float | None = dataclasses.field(default=None, init=False)  # in the key
+
+    def __post_init__(self):
+        rate = None if self.name == "adam" else self.learning_rate
+        object.__setattr__(self, "static_rate", rate)
+
+    @property
+    def rate(self) -> float:
+        default = {"adam": 0.02, "sgd": 0.01}.get(self.name)
+        return default if self.learning_rate is None else self.learning_rate
 
     @functools.cached_property
     def transformation(self) -> optax.GradientTransformationExtraArgs:
         if self.name == "adam":
-            return optax.adam(0.02 if self.learning_rate is None else self.learning_rate)
+            return optax.inject_hyperparams(optax.adam)(learning_rate=self.rate)
         if self.name == "lbfgs":
             return optax.lbfgs(
                 learning_rate=self.learning_rate,
@@ -125,13 +138,22 @@ class Optimizer:
                     max_linesearch_steps=self.max_linesearch_steps, initial_guess_strategy="one"
                 ),
             )
-        return optax.sgd(0.01 if self.learning_rate is None else self.learning_rate)
+        return optax.sgd(self.rate)
 
     def init(self, params):
         return self.transformation.init(params)
 
     def update(self, updates, state, params=None, **extra):
         return self.transformation.update(updates, state, params, **extra)
+
+    def with_rate(self, state):
+        """``state`` (from a compiled ``init`` of an equal optimiser) carrying this
+        optimiser's learning rate (Adam; the others' rate is in the key)."""
+        if self.name != "adam":
+            return state
+        old = state.hyperparams["learning_rate"]
+        return state._replace(hyperparams={**state.hyperparams,
+                                           "learning_rate": jnp.full_like(old, self.rate)})  # fmt: skip
 
 
 def make_optimizer(
@@ -406,7 +428,8 @@ def run(
     """Minimises ``loss_fn(params, *loss_args)`` from ``init_params`` for ``num_steps``
     optimiser steps. Returns ``(final, snapshots, losses, aux)``.
 
-    ``loss_fn``, ``optimizer`` and ``project`` are static (hashed by identity):
+    ``loss_fn``, ``optimizer`` and ``project`` are static (an :class:`Optimizer`
+    hashed by its settings, Adam's rate excluded; anything else by identity):
     reuse the same objects to reuse the compiled programs. ``callback(step,
     value)`` (progress bars) is called on the host every ``progress_every``
     steps and after the last, with the loss before that step as a device scalar,
@@ -435,6 +458,8 @@ def run(
     static = dict(loss_fn=loss_fn, optimizer=optimizer, project=project, has_aux=has_aux)
     axes = None if batch_axes is None else tuple(batch_axes)
     carry = _init(init_params, optimizer=optimizer, batched=axes is not None)
+    if isinstance(optimizer, Optimizer):  # the compiled init may be an equal optimiser's
+        carry = carry._replace(state=optimizer.with_rate(carry.state))
     if init_state is not None:
         carry = carry._replace(state=init_state)
     carry = carry if place is None else place(carry)

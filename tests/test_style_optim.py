@@ -4,6 +4,7 @@ projection, snapshots, NaN reporting, no recompilation, vmap, loop forms)."""
 import contextlib
 
 import jax
+import optax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -76,6 +77,18 @@ def test_adam_matches_hand_rolled_steps_and_remainder_snapshots():
         x = x + u
     np.testing.assert_allclose(final, x, rtol=1e-5)
     np.testing.assert_allclose(losses[:7], jnp.stack(ref), rtol=1e-5)
+    # the learning rate is data: another rate compiles nothing and is the one used
+    slow = optim.make_optimizer("adam", 0.03)
+    assert slow == opt
+    with count_compiles() as n:
+        final3 = optim.run(quad, jnp.zeros(6), slow, 7, 3, loss_args=(target,)).params
+    assert n[0] == 0
+    x, tx = jnp.zeros(6), optax.adam(0.03)
+    st = tx.init(x)
+    for _ in range(7):
+        u, st = tx.update(jax.grad(quad)(x, target), st, x)
+        x = x + u
+    np.testing.assert_allclose(final3, x, rtol=1e-5)
 
 
 def test_nan_stops_with_step_number():
