@@ -29,6 +29,7 @@ writes the one output directory (:mod:`biggan_jax.multihost`).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import pathlib
 import shlex
 from collections.abc import Sequence
@@ -45,7 +46,7 @@ from biggan_jax.noise import truncated_noise
 from biggan_jax.outputs import (ImageWriter, Layout, Manifest, check_out_dir, damaged, layout,
                                 resume_state, write_grids)  # fmt: skip
 from biggan_jax.sharded import STRATEGIES, Perturbation, SweepPlan, sweep_chunks, sweep_plan
-from neural_art import cli
+from neural_art import cli, lineage
 from neural_art import imagenet as cls
 from neural_art import images as imio
 from neural_art.curate import Curator
@@ -63,7 +64,7 @@ class SweepJob:
 
     weights: str
     classes: tuple[str | int, ...]
-    seeds: tuple[int, ...]
+    seeds: tuple[int | str, ...]  # seeds, or lineage strings (neural_art.lineage.network_id)
     out_dir: str
     latents: int = 1
     truncation: float = 0.4
@@ -81,6 +82,7 @@ class SweepJob:
     score_with: str = ""
     score_weights: str = ""  # --score_weights: the spec a factory hook reads (neural_art.scores)
     command: str = ""  # the regenerate command without --seeds / --out_dir (shell-quoted: shlex.join)
+    breeding: lineage.Breeding | None = None  # how lineages are bred (recorded when given)
 
 
 def validate(job: SweepJob) -> tuple[list[int], BigGANConfig | None]:
@@ -124,6 +126,7 @@ def settings(job: SweepJob, ids: Sequence[int]) -> dict:
         "classes": [{"id": i, "name": cls.class_name(i)} for i in ids],
         "latents_per_class": job.latents,
         **({"bn_batch": BN_BATCH} if job.perturbation.bn == "recompute" else {}),
+        **({"breeding": dataclasses.asdict(job.breeding)} if job.breeding else {}),
     }
 
 
@@ -185,6 +188,9 @@ class SweepContext:
     def root(self) -> jax.Array:
         return jax.random.key(self.job.root_seed)
 
+    def breeding(self) -> lineage.Breeding:
+        return self.job.breeding or lineage.Breeding()
+
 
 def run(job: SweepJob, *, progress: bool = True) -> dict:
     """Runs (or resumes) the sweep; returns the manifest. Process 0 reads and writes
@@ -245,11 +251,17 @@ def plan_for(ctx: SweepContext, todo, old: SweepPlan | None) -> SweepPlan:
     if old:
         return old
     job = ctx.job
-    new = sweep_plan(ctx.cfg, ctx.params, todo, ctx.z, ctx.y, job.truncation, root=ctx.root(),
+    seeds, lins = _split(todo)
+    new = sweep_plan(ctx.cfg, ctx.params, seeds or lins, ctx.z, ctx.y, job.truncation, root=ctx.root(),
                      perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
                      strategy=job.strategy, group=job.group, chunk_size=job.chunk_size,
-                     bn_batch=ctx.bn_batch)  # fmt: skip
+                     bn_batch=ctx.bn_batch, breeding=ctx.breeding())  # fmt: skip
     return SweepPlan(**multihost.on_main(new.as_dict, share=True))
+
+
+def _split(todo) -> tuple[list[int], list[str]]:
+    """Seeds (the seed program) and lineages (the lineage program) of ``todo``."""
+    return [s for s in todo if isinstance(s, int)], [s for s in todo if isinstance(s, str)]
 
 
 def start(ctx: SweepContext) -> Curator:
@@ -286,18 +298,20 @@ def _sweep(ctx: SweepContext, todo, cur: Curator, *, progress: bool) -> None:
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), unit="net", desc="sweep")
-    chunks = sweep_chunks(
-        ctx.cfg, ctx.params, todo, ctx.z, ctx.y, job.truncation, root=ctx.root(),
+    chunks = itertools.chain.from_iterable(sweep_chunks(
+        ctx.cfg, ctx.params, part, ctx.z, ctx.y, job.truncation, root=ctx.root(),
         perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
         plan=SweepPlan(**man.data["plan"]), bn_batch=ctx.bn_batch, gather=True,
-    ) if todo else ()  # fmt: skip
+        breeding=ctx.breeding(),
+    ) for part in _split(todo) if part)  # fmt: skip
 
     def write(got, imgs):
+        got = [lineage.network_id(s) for s in got]  # lineages back to their strings
         for s, per_seed in zip(got, imgs, strict=True):
             writer.submit(s, lay.files(s), per_seed)
         cur.add(got, imgs)  # scores + thumbnails before the manifest may list the seeds
         keep(writer, man)
-        cur.write(sorted(set(man.data["seeds_done"]) | set(got)), running=True)
+        cur.write(sorted(set(man.data["seeds_done"]) | set(got), key=lineage.id_order), running=True)
 
     try:
         for got, imgs in chunks:

@@ -29,7 +29,7 @@ import shlex
 
 from absl import flags
 
-from neural_art import blocks, cli, curate, ranges, scores, walk
+from neural_art import blocks, cli, curate, lineage, scores, walk
 
 _WEIGHTS = cli.define_weights("biggan-deep-256", "BigGAN-deep weights (biggan-deep-128/256/512 "
                               "are downloaded once), e.g. random:biggan-deep-128:8 for smoke tests.")  # fmt: skip
@@ -37,8 +37,9 @@ _CLASSES = flags.DEFINE_list("classes", ["stupa", "espresso", "volcano"], "Image
 _SEEDS = cli.define_seeds("0-10", "Perturbation seeds (one network each): inclusive ranges, e.g. '0-10,15'.")
 _LATENTS = flags.DEFINE_integer("latents", 1, "Latents per class (rows per class).")
 _TRUNCATION = flags.DEFINE_float("truncation", 0.4, "Truncation in (0, 1].")
-_MODE = flags.DEFINE_enum("mode", "multiplicative", ["multiplicative", "replace", "walk"],
-                          "eq. (2), eq. (3), or walk: weight-space walks θ*·(1 + tαε_k), t = 0..1, per seed.")
+_MODE = flags.DEFINE_enum("mode", "multiplicative", ["multiplicative", "replace", "walk", "breed"],
+                          "eq. (2), eq. (3), walk: weight-space walks θ*·(1 + tαε_k), t = 0..1, per seed, "
+                          "or breed: --children of each of --parents / --cross (neural_art.lineage).")
 _ALPHA = flags.DEFINE_float("alpha", 0.35, "eq. (2) scale: θ = θ*(1 + α ε).")
 _BLOCK = flags.DEFINE_string("block", "B2", "eq. (3): block to replace, B1..B13.")
 _EFFECTIVE = flags.DEFINE_bool("effective", False, "eq. (2) on the spectrally normalised weights.")
@@ -63,11 +64,17 @@ _BN = flags.DEFINE_enum("bn", "stored", ["stored", "recompute"],
 _FRAMES = flags.DEFINE_integer("frames", 16, "--mode=walk: frames per walk (>= 2).")
 _WALK_BETWEEN = flags.DEFINE_list("walk_between", [], "--mode=walk: pairs a:b of seeds to walk between "
                                    "(without --seeds: these walks only).")
+_PARENTS = flags.DEFINE_list("parents", [], "--mode=breed: lineages to breed from, e.g. 17,203.4.")
+_CROSS = flags.DEFINE_list("cross", [], "--mode=breed: pairs a:b of lineages to cross, e.g. 17:203.4.")
+_CHILDREN = flags.DEFINE_integer("children", 8, "--mode=breed: children of each parent and cross.")
+_BETA = flags.DEFINE_float("beta", 0.3, "How far a child strays from its parent, in [0, 1] (lineages).")
+_CROSS_BY = flags.DEFINE_enum("cross_by", "mix", ["mix", "blocks"], "A cross's noise: the parents' "
+                              "spherical mixture, or each block's from one parent (lineages).")
 _MULTIHOST = flags.DEFINE_bool("multihost", False, "jax.distributed.initialize(): TPU pod slice, SLURM, or "
                                 "JAX_COORDINATOR_ADDRESS + JAX_NUM_PROCESSES + JAX_PROCESS_ID.")
 
 
-def check_flags() -> tuple[int, ...]:
+def check_flags() -> tuple[int | str, ...]:
     """The checks on flag values alone; returns the seeds."""
     if not _OUT_DIR.value:
         raise cli.UsageError("--out_dir is required")
@@ -84,9 +91,36 @@ def check_flags() -> tuple[int, ...]:
     if not 0.0 < _TRUNCATION.value <= 1.0:
         raise cli.UsageError(f"--truncation must be in (0, 1], got {_TRUNCATION.value}")
     try:
-        return tuple(ranges.parse_ranges(_SEEDS.value, what="seed"))
+        return tuple(lineage.network_id(s) for s in lineage.parse_networks(_SEEDS.value))
     except ValueError as e:
         raise cli.UsageError(f"--seeds: {e}") from None
+
+
+def check_breed() -> tuple[tuple[int | str, ...], object]:
+    """--mode=breed's flags alone: ``(the children's network ids, the Breeding)``."""
+    try:
+        breeding = lineage.Breeding(beta=_BETA.value, cross=_CROSS_BY.value)
+    except ValueError as e:
+        raise cli.UsageError(f"--beta: {e}") from None
+    if _MODE.value != "breed":
+        if _PARENTS.value or _CROSS.value:
+            raise cli.UsageError("--parents / --cross need --mode=breed")
+        return (), breeding
+    if _CHILDREN.value < 1:
+        raise cli.UsageError(f"--children must be >= 1, got {_CHILDREN.value}")
+    try:
+        parents = lineage.parse_list(_PARENTS.value) if _PARENTS.value else []
+        for pair in _CROSS.value:
+            a, sep, b = pair.partition(":")
+            if not sep:
+                raise cli.UsageError(f"--cross part {pair!r}: use LINEAGE:LINEAGE, e.g. 17:203.4")
+            parents.append(lineage.Cross(lineage.parse(a), lineage.parse(b)))
+    except ValueError as e:
+        raise cli.UsageError(f"--parents / --cross: {e}") from None
+    if not parents:
+        raise cli.UsageError("--mode=breed needs --parents and/or --cross")
+    kids = [lineage.Child(p, c) for p in parents for c in range(_CHILDREN.value)]
+    return tuple(lineage.network_id(k) for k in kids), breeding
 
 
 def check_more() -> tuple[tuple[int, int], ...]:
@@ -121,13 +155,21 @@ def block_alphas(config) -> tuple[tuple[str, float], ...]:
 
 def command() -> str:
     """The command line of this sweep without --seeds / --walk_between / --out_dir (for the gallery)."""
-    set_flags = [h for h in _ALL if h.present and h.name not in ("seeds", "walk_between", "out_dir")]
+    skip = ("seeds", "walk_between", "out_dir", "parents", "cross", "children")
+    set_flags = [h for h in _ALL if h.present and h.name not in skip
+                 and not (h.name == "mode" and _MODE.value == "breed")]  # fmt: skip
     return shlex.join(["python", "-m", "biggan_jax", *(flags.FLAGS[h.name].serialize() for h in set_flags)])
 
 
 def main(argv) -> None:
     seeds = check_flags()
     pairs = check_more()
+    bred, breeding = check_breed()
+    if _MODE.value == "breed":
+        seeds = bred
+    if any(isinstance(s, str) for s in seeds) and (_MODE.value in ("replace", "walk") or _EFFECTIVE.value):
+        raise cli.UsageError("lineages in --seeds are eq. (2) networks: --mode=multiplicative or breed, "
+                             "without --effective")
     from biggan_jax import experiment, hub, multihost
     from biggan_jax.sharded import Perturbation
 
@@ -139,7 +181,7 @@ def main(argv) -> None:
         raise cli.UsageError(str(e)) from None
     alphas = block_alphas(config)
     curate.check_hook(_SCORE_WITH.value, _SCORE_WEIGHTS.value)  # a factory loads here, once
-    mode = "multiplicative" if _MODE.value == "walk" else _MODE.value
+    mode = "multiplicative" if _MODE.value in ("walk", "breed") else _MODE.value
     job = experiment.SweepJob(
         weights=_WEIGHTS.value, classes=tuple(_CLASSES.value), seeds=seeds, out_dir=_OUT_DIR.value,
         latents=_LATENTS.value, truncation=_TRUNCATION.value,
@@ -152,6 +194,7 @@ def main(argv) -> None:
         strategy=None if _STRATEGY.value == "auto" else _STRATEGY.value, group=_GROUP.value or None,
         gallery=_GALLERY.value, score_with=_SCORE_WITH.value, score_weights=_SCORE_WEIGHTS.value,
         command=command(),
+        breeding=breeding if any(isinstance(s, str) for s in seeds) else None,
     )  # fmt: skip
     try:
         experiment.validate(job)  # classes, block, weights spec: before any compute

@@ -28,6 +28,7 @@ import numpy as np
 
 from neural_art import imagenet as cls
 from neural_art import images as imio
+from neural_art import lineage
 from neural_art.atomic import write_json
 from neural_art.errors import UserError
 
@@ -58,8 +59,9 @@ class Layout:
     rows: tuple[dict, ...]
     names: tuple[str, ...]
 
-    def seed_dir(self, seed: int | None) -> pathlib.Path:
-        return self.out / "images" / (f"seed_{seed:06d}" if seed is not None else "original")
+    def seed_dir(self, seed: int | str | None) -> pathlib.Path:
+        """``images/seed_000007``, ``images/net_7.2`` (a lineage), ``images/original``."""
+        return self.out / "images" / lineage.dir_name(seed)
 
     def complete(self, seed: int | None) -> bool:
         """Every file of ``seed`` (None: θ*) is a whole PNG."""
@@ -158,7 +160,9 @@ class ImageWriter:
 
 
 def check_resume(manifest_path: pathlib.Path, new: dict) -> dict:
-    """The manifest already in the directory ({} if none); refuses one with other settings."""
+    """The manifest already in the directory ({} if none); refuses one with other settings.
+    ``breeding`` (lineages' β and cross) is recorded by the first run that breeds, and
+    kept in ``new`` by a run of seeds alone."""
     if not manifest_path.exists():
         return {}
     try:
@@ -168,11 +172,15 @@ def check_resume(manifest_path: pathlib.Path, new: dict) -> dict:
     if not isinstance(old, dict):
         raise damaged(manifest_path, f"a JSON {type(old).__name__}, not an object")
     done = old.get("seeds_done", [])
-    if not (isinstance(done, list) and all(type(s) is int and s >= 0 for s in done)):
+    if not (isinstance(done, list) and all(lineage.is_network_id(s) for s in done)):
         raise damaged(manifest_path, "seeds_done is not a list of seeds")
     if not isinstance(old.get("plan") or {}, dict):
         raise damaged(manifest_path, "plan is not an object")
     same = {k: v for k, v in old.items() if k not in ("seeds_done", "rows", "images", "plan")}
+    if "breeding" in new and "breeding" not in same:  # nothing bred there yet: any breeding fits
+        same["breeding"] = new["breeding"]
+    elif "breeding" in same and "breeding" not in new:  # seeds alone: the recorded breeding stays
+        new["breeding"] = same["breeding"]
     if same != new:
         diff = sorted(k for k in set(new) | set(same) if new.get(k) != same.get(k))
         raise UserError(
@@ -198,7 +206,7 @@ def resume_state(lay: Layout, settings: dict, seeds: Sequence[int]) -> dict:
     for tmp in lay.out.rglob(".*.tmp"):
         tmp.unlink(missing_ok=True)
     done = {s for s in old.get("seeds_done", []) if lay.complete(s)}
-    return {"done": sorted(done), "todo": [s for s in seeds if s not in done], "plan": old.get("plan")}
+    return {"done": sorted(done, key=lineage.id_order), "todo": [s for s in seeds if s not in done], "plan": old.get("plan")}
 
 
 def check_no_links(out: pathlib.Path) -> None:
@@ -238,12 +246,14 @@ class Manifest:
         """Adds the seeds whose files are all written (None: θ*, not listed)."""
         seeds = set(seeds) - {None} - set(self.data["seeds_done"])
         if seeds:
-            self.data["seeds_done"] = sorted(set(self.data["seeds_done"]) | seeds)
+            self.data["seeds_done"] = sorted(set(self.data["seeds_done"]) | seeds, key=lineage.id_order)
             self.save()
 
     def failure(self, e: OSError) -> OSError:
         """``e`` as one line that says what is kept and how to go on."""
-        kept = (f"kept {len(self.kept)} finished seeds ({spans(self.kept)}) and their images, "
+        which = ",".join(filter(None, [spans([s for s in self.kept if isinstance(s, int)]),
+                                       *(s for s in self.kept if isinstance(s, str))]))  # fmt: skip
+        kept = (f"kept {len(self.kept)} finished seeds ({which}) and their images, "
                 f"listed in {self.path}") if self.kept else f"no seed finished in {self.path.parent}"  # fmt: skip
         fix = "free space" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "fix that"
         return OSError(f"{' '.join(str(e).split())}; {kept}; {fix} and re-run the same command to resume")

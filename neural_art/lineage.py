@@ -163,14 +163,15 @@ def parse_list(spec: str | Sequence[str]) -> list[Lineage]:
 
 def parse_networks(spec: str) -> list[int] | list[Lineage]:
     """``--seeds``: plain ranges (``"0-10,15"`` -> ints, :func:`neural_art.ranges.parse_ranges`)
-    or, if any part is a lineage (has ``.``, ``x`` or ``(``), every part as
+    or, if any part is a lineage (has ``.``, ``x`` or ``(``, no ``-``), every part as
     lineages (``"0-2,17.4"`` -> ``0, 1, 2, 17.4``; a seed k is ``Root(k)``)."""
     parts = [p.strip() for p in str(spec).split(",")]
-    if not any(set(p) & set(".x(") for p in parts):
+    is_lineage = lambda p: "-" not in p and bool(set(p) & set(".x("))  # a range is a range
+    if not any(is_lineage(p) for p in parts):
         return parse_ranges(spec, what="seed")
     out: list[Lineage] = []
     for p in parts:
-        lins = [parse(p)] if set(p) & set(".x(") else [Root(k) for k in parse_ranges(p, what="seed")]
+        lins = [parse(p)] if is_lineage(p) else [Root(k) for k in parse_ranges(p, what="seed")]
         out.extend(lin for lin in lins if lin not in out)
     return out
 
