@@ -6,6 +6,8 @@ parses flags). Layout of ``out_dir``::
     manifest.json            settings, weights sha256, rows, finished seeds
     images/original/r000_<class>_l0.png         unperturbed generator
     images/seed_000007/r000_<class>_l0.png      network of seed 7
+    images/net_7.2/r000_<class>_l0.png          network of lineage 7.2 (child 2 of seed 7;
+                                                neural_art.lineage, --mode=breed)
     grid.png (grid_001.png, ...)                rows = (class, latent),
                                                 columns = seeds, far right θ*
 
