@@ -426,7 +426,7 @@ def run(
     init_state: Any = None,
 ) -> RunResult:
     """Minimises ``loss_fn(params, *loss_args)`` from ``init_params`` for ``num_steps``
-    optimiser steps. Returns ``(final, snapshots, losses, aux)``.
+    optimiser steps. Returns ``(final, snapshots, losses, aux, state)``.
 
     ``loss_fn``, ``optimizer`` and ``project`` are static (an :class:`Optimizer`
     hashed by its settings, Adam's rate excluded; anything else by identity):
