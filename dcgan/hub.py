@@ -25,7 +25,6 @@ import numpy as np
 from dcgan import torch_layout as layout
 from dcgan.model import CONFIGS, DCGANConfig, init_discriminator, init_generator
 from neural_art import hub, store
-from neural_art.errors import UserError
 
 EMBEDDED_DIR = pathlib.Path(__file__).parent / "assets" / "embedded"
 RELEASES = ("embedded",)
@@ -74,9 +73,7 @@ def load_dir(path: str | os.PathLike, *, what: str | None = None) -> Loaded:
                 "reinstall neural-art-jax with its package data or pass --weights=DIR"
             )
         raise FileNotFoundError(f"{path}: no metadata.json (not exported DCGAN weights)")
-    tree, meta = store.load_params(path)
-    if meta.get("model") != "dcgan":
-        raise UserError(f"{path} holds {meta.get('model')!r} weights, not a DCGAN")
+    tree, meta = store.load_params(path, "dcgan")
     cfg = DCGANConfig(**meta["config"])
     return cfg, _f32(tree["generator"]), _f32(tree.get("discriminator", {})), meta
 

@@ -28,7 +28,7 @@ import optax
 from flax import traverse_util
 
 from featvis import despraz as D
-from neural_art.errors import UserError
+from neural_art.errors import UserError, check_regular_file
 from neural_art.pooling import max_pool_2x2
 
 ENC_WIDTHS = (32, 64, 128, 256, 512)
@@ -182,6 +182,7 @@ def save_decoder(path: str | pathlib.Path, decoder: dict) -> pathlib.Path:
 
 
 def load_decoder(path: str | pathlib.Path) -> dict:
+    check_regular_file(path, "decoder .npz file")
     with np.load(path) as z:
         flat = {k: jnp.asarray(z[k]) for k in z.files}
     dec = traverse_util.unflatten_dict(flat, sep="/")

@@ -21,7 +21,7 @@ import dataclasses
 import os
 import pathlib
 from collections.abc import Collection
-from neural_art.errors import UserError
+from neural_art.errors import UserError, check_regular_file
 
 KINDS = ("random", "release", "dir", "file")
 
@@ -76,6 +76,11 @@ def parse(
         return WeightsSpec("dir", path=p)
     if p.is_file():
         return WeightsSpec("file", path=p)
+    if p.exists():  # a pipe, socket or device: refused as a bad flag value, like a bad name
+        try:
+            check_regular_file(p, "weights file or directory")
+        except UserError as e:
+            raise WeightsSpecError(str(e)) from None
     raise WeightsSpecError(
         f"{s!r} is not a release ({', '.join(releases)}), an existing directory or file, "
         "or random[:config[:width]]"

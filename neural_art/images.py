@@ -10,14 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
-import stat
 from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 from neural_art.atomic import atomic_path
-from neural_art.errors import UserError
+from neural_art.errors import UserError, check_regular_file
 
 
 def to_uint8(images, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
@@ -186,10 +185,10 @@ def load_image(
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ImageError(f"image not found: {path}")
-    if os.path.isdir(path):
-        raise ImageError(f"{path} is a directory, not an image file")
-    if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe would block the read forever
-        raise ImageError(f"{path} is not a regular file (a pipe, socket or device); give an image file")
+    try:
+        check_regular_file(path, "image file")  # a pipe would block the read forever
+    except UserError as e:
+        raise ImageError(str(e)) from None
     try:
         with Image.open(path) as im:
             w, h = im.size

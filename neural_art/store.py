@@ -120,23 +120,31 @@ def save_params(
     return path
 
 
-def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+def read_metadata(path: str | os.PathLike, model: str | None = None) -> dict[str, Any]:
+    """The ``metadata.json`` of a converted directory; with ``model``, refuses another model's."""
     path = pathlib.Path(path)
     meta_file = path / "metadata.json"
     if not meta_file.exists():
         raise FileNotFoundError(f"{path} is not a converted-weights directory (no metadata.json)")
-    meta = json.loads(meta_file.read_text())
-    if meta.get("format") != FORMAT:
-        raise UserError(f"{meta_file}: unknown format {meta.get('format')!r}, expected {FORMAT!r}")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{meta_file}: damaged, not JSON ({e}); convert the weights again") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise UserError(f"{meta_file}: unknown format {got!r}, expected {FORMAT!r}")
+    if model is not None and meta.get("model") != model:
+        raise UserError(f"{path} holds converted weights of {meta.get('model')!r}, not {model!r}")
     return meta
 
 
-def load_params(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
-    """Returns ``(params, metadata)`` from a directory written by :func:`save_params`."""
+def load_params(path: str | os.PathLike, model: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """Returns ``(params, metadata)`` from a directory written by :func:`save_params`;
+    with ``model``, another model's directory is refused (:func:`read_metadata`)."""
     import orbax.checkpoint as ocp
 
     path = pathlib.Path(path).absolute()
-    meta = read_metadata(path)
+    meta = read_metadata(path, model)
     params = jax.tree.map(np.asarray, ocp.StandardCheckpointer().restore(path / "params"))
     check_finite(params, str(path))
     return params, meta

@@ -16,6 +16,8 @@ of tests/fixtures.py.
 
 from __future__ import annotations
 
+import json
+import os
 import pathlib
 import shutil
 import tomllib
@@ -24,6 +26,7 @@ import numpy as np
 import pytest
 from cli_harness import RUN_MODULE, assert_one_line_error, run_cli
 from fixtures import TINY_BIGGAN, TINY_VGG16, TINY_VGG19
+from neural_art import store
 from PIL import Image
 from test_cli_language import own_flags
 
@@ -45,6 +48,8 @@ KINDS = {
     "out": "a file in place of the output directory",
     "unwritable": "an output directory that cannot be created",
     "foreign": "an output directory holding another model's weights",
+    "nonregular": "a named pipe (or socket, device) where an input file belongs",
+    "damaged": "a converted-weights directory with damaged metadata, or another model's",
 }
 # module with run() -> [(kind, argv, exit code, text the one error line must contain)]; {out} must
 # not exist afterwards, {file} must be unchanged.
@@ -91,13 +96,14 @@ CASES = {
         ("name", [*ST, "--content_layers=bogus", "--out_dir={out}"], 2, "bogus"),
         ("number", [*ST, "--style_blend=1,2", "--out_dir={out}"], 2, "style_blend"),
         ("name", ["--weights=random:vgg11", *ST[1:], "--out_dir={out}"], 2, "vgg11"),
+        ("name", [*ST, "--precision=fp7", "--out_dir={out}"], 2, "precision"),
         ("out", [*ST, "--out_dir={file}"], 2, "existing.txt"),
         ("range", [*ST, "--mode=sweep", "--ratios=abc", "--out_dir={out}"], 2, "ratios"),
         ("range", [*ST, "--mode=sweep", "--ratios=1e-3,0.001", "--out_dir={out}"], 2, "--ratios holds a value twice"),
         ("range", [*ST, "--scales=0,abc", "--out_dir={out}"], 2, "scales"),
         ("stray", [*ST, "--out_dir={out}", "stray"], 2, "stray"),
         ("file", ["--weights={png}", *ST[1:], "--out_dir={out}"], 1, "picture.png"),
-        ("file", ["--weights={dcgan_dir}", *ST[1:], "--out_dir={out}"], 1, "not VGG"),
+        ("file", ["--weights={dcgan_dir}", *ST[1:], "--out_dir={out}"], 1, "not 'vgg'"),
     ],
     "dcgan.sample": [
         ("number", ["--seed=99999999999999999999999", "--out_dir={out}"], 2, "--seed"),
@@ -155,7 +161,7 @@ CASES = {
         ("missing", [*FV, "--method=despraz-pretrained", "--size=224", "--out_dir={out}"], 2, "decoder"),
         ("stray", [*FV, "--out_dir={out}", "stray"], 2, "stray"),
         ("file", ["--weights={text}", *FV[1:], "--out_dir={out}"], 2, "notes.txt"),
-        ("file", ["--weights={dcgan_dir}", *FV[1:], "--out_dir={out}"], 2, "not VGG"),
+        ("file", ["--weights={dcgan_dir}", *FV[1:], "--out_dir={out}"], 2, "not 'vgg'"),
         ("file", [*FV[:2], "--method=despraz-pretrained", "--decoder={text}", "--size=224", "--out_dir={out}"], 2, "--decoder"),
         ("nofile", [*FV[:2], "--method=despraz-pretrained", "--decoder=/no/such/decoder", "--size=224", "--out_dir={out}"], 2, "/no/such/decoder"),
     ],
@@ -180,6 +186,7 @@ CASES = {
         ("nofile", ["--src=/no/such.pth", "--out_dir={out}"], 2, "/no/such.pth"),
         ("out", ["--src={text}", "--out_dir={file}"], 2, "existing.txt"),
         ("stray", ["--src={text}", "--out_dir={out}", "stray"], 2, "stray"),
+        ("number", ["--src={text}", "--normalise={images}", "--chunk_size=0", "--out_dir={out}"], 2, "chunk_size"),
     ],
     "weights_convert.dcgan": [
         ("file", ["--netG={text}", "--out_dir={out}"], 1, "notes.txt"),
@@ -188,6 +195,23 @@ CASES = {
         ("stray", ["--netG={text}", "--out_dir={out}", "stray"], 2, "stray"),
     ],
 }
+# A named pipe given for every input-file flag (a read would block forever), and a
+# converted directory whose metadata.json is damaged or names another model.
+for _module, _flag, _rest, _code in [
+    ("biggan_jax.main", "weights", BG[1:], 2), ("styletransfer.main", "weights", ST[1:], 2),
+    ("styletransfer.main", "content", [ST[0], *ST[2:]], 1), ("styletransfer.main", "style", [*ST[:2], *ST[3:]], 1),
+    ("featvis.main", "weights", FV[1:], 2), ("dcgan.sample", "weights", [], 2), ("dcgan.sweep", "weights", [], 2),
+    ("dcgan.analysis", "weights", [], 2), ("weights_convert.biggan", "src", [], 1),
+    ("featvis.main", "decoder", [*FV[1:2], "--method=despraz-pretrained", "--size=224"], 2),
+    ("weights_convert.vgg", "src", [], 1), ("weights_convert.dcgan", "netG", [], 1),
+]:  # fmt: skip
+    CASES[_module].append(("nonregular", [f"--{_flag}={{pipe}}", *_rest, "--out_dir={out}"], _code, "not a regular file"))
+for _module, _rest, _code in [("biggan_jax.main", BG[1:], 2), ("styletransfer.main", ST[1:], 1),
+                              ("featvis.main", FV[1:], 2), ("dcgan.sample", [], 1), ("dcgan.sweep", [], 1)]:  # fmt: skip
+    CASES[_module].append(("damaged", ["--weights={damaged}", *_rest, "--out_dir={out}"], _code, "damaged, not JSON"))
+CASES["biggan_jax.main"].append(("damaged", ["--weights={vgg_dir}", *BG[1:], "--out_dir={out}"], 2, "not 'biggan-deep'"))
+CASES["dcgan.sample"].append(("damaged", ["--weights={vgg_dir}", "--out_dir={out}"], 1, "not 'dcgan'"))
+
 ROWS = [(m, i, *row) for m, rows in CASES.items() for i, row in enumerate(rows)]
 
 # The exit-code rule (README, "Errors and recovery"; neural_art/cli.py): 2 for a bad flag,
@@ -208,7 +232,7 @@ DEVIATIONS = {  # (module, culprit) -> real code
     ("dcgan.export", "empty_dir"): 2,
     ("dcgan.main", "existing.txt"): 1,     # "[Errno 17] File exists" from makedirs: not checked up front
     ("featvis.main", "notes.txt"): 2,      # featvis reports a --weights load error as a usage error
-    ("featvis.main", "not VGG"): 2,
+    ("featvis.main", "not 'vgg'"): 2,
     ("featvis.main", "--decoder"): 2,
     ("featvis.main", "/no/such/decoder"): 2,
     ("featvis.train_autoencoder", "/no/such/images"): 2,
@@ -224,6 +248,7 @@ FLAG_MISTAKES = {
     "steps": {"number"}, "alpha": {"number"}, "latents": {"number"}, "chunk_size": {"number"},
     "learning_rate": {"number"}, "size": {"number"}, "n": {"number"},
     **{f: {"nofile", "file"} for f in ("weights", "src", "netG", "images", "content", "style", "decoder")},
+    **{f: {"nofile", "file", "nonregular"} for f in ("weights", "src", "netG", "content", "style", "decoder")},
 }  # fmt: skip
 
 
@@ -245,17 +270,23 @@ def bad_input_files(tmp_path_factory):
     (d / "workdir" / "config.json").write_text("{}")
     (d / "images" / "train").mkdir(parents=True)  # passes train_autoencoder's --images check
     shutil.copytree(ROOT / "dcgan" / "assets" / "embedded", d / "dcgan_copy")
+    os.mkfifo(d / "pipe")
+    (d / "damaged").mkdir()
+    (d / "damaged" / "metadata.json").write_text('{"format": "neural-art-jax/params-v1", "model": ')
+    (d / "vgg_dir").mkdir()  # another model's directory: refused from its metadata, params unread
+    (d / "vgg_dir" / "metadata.json").write_text(json.dumps({"format": store.FORMAT, "model": "vgg"}))
     return d
 
 
-KEPT = ("dcgan_copy", "empty_dir", "pics", "workdir", "images")
+KEPT = ("dcgan_copy", "empty_dir", "pics", "workdir", "images", "damaged", "vgg_dir")
 
 
 def _fill(a: str, d: pathlib.Path, out: pathlib.Path) -> str:
     return a.format(out=out, pics=d / "pics", text=d / "notes.txt", png=d / "picture.png",
                     corrupt=d / "corrupt.png", big=d / "big.png", file=d / "existing.txt",
                     empty=d / "empty_dir", dcgan_dir=d / "dcgan_copy", workdir=d / "workdir",
-                    images=d / "images")  # fmt: skip
+                    images=d / "images", pipe=d / "pipe", damaged=d / "damaged",
+                    vgg_dir=d / "vgg_dir")  # fmt: skip
 
 
 def _tree(p: pathlib.Path) -> dict[str, bytes]:

@@ -12,6 +12,7 @@ import os
 from absl import flags
 
 from neural_art import cli, store
+from neural_art.errors import check_regular_file
 from weights_convert import biggan as conv
 
 _SRC = flags.DEFINE_string(
@@ -31,6 +32,8 @@ def main(argv) -> None:
         raise cli.UsageError("--src and --out_dir are required")
     if not os.path.exists(src) and not os.path.exists(src + ".index"):
         raise cli.UsageError(f"--src={src}: no such file, directory or checkpoint prefix")
+    if os.path.exists(src) and not os.path.isdir(src):
+        check_regular_file(src, "--src checkpoint file")
     if os.path.isfile(_OUT.value):
         raise cli.UsageError(f"--out_dir={_OUT.value} is a file")
     store.check_target(_OUT.value, {"model": "biggan-deep"}, overwrite=_OVERWRITE.value)

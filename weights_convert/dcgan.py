@@ -22,6 +22,7 @@ from absl import flags
 from dcgan import torch_layout as layout
 from dcgan.model import CONFIGS, DCGANConfig
 from neural_art import cli, store
+from neural_art.errors import check_regular_file
 from neural_art.fetch import sha256_file
 from weights_convert.torch_io import check_tensors, load_torch_state_dict
 
@@ -80,8 +81,10 @@ def main(argv):
     if not _NET_G.value or not _OUT_DIR.value:
         raise cli.UsageError("--netG and --out_dir are required")
     for flag in (_NET_G, _NET_D):
-        if flag.value and not os.path.isfile(flag.value):
+        if flag.value and not os.path.exists(flag.value):
             raise cli.UsageError(f"--{flag.name}={flag.value}: no such file")
+        if flag.value:
+            check_regular_file(flag.value, f"--{flag.name} .pth file")
     if os.path.isfile(_OUT_DIR.value):
         raise cli.UsageError(f"--out_dir={_OUT_DIR.value} is a file")
     store.check_target(_OUT_DIR.value, {"model": "dcgan"}, overwrite=_OVERWRITE.value)

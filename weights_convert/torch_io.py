@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from neural_art.errors import UserError
+from neural_art.errors import UserError, check_regular_file
 from neural_art.store import check_finite
 
 
@@ -50,6 +50,7 @@ def load_torch_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    check_regular_file(path, "PyTorch checkpoint")
     torch = _import_torch()
     import pickle
 

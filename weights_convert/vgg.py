@@ -179,9 +179,9 @@ def main(argv) -> None:
 
 def _normalise_main(f) -> None:
     """``--normalise``: every check first, then load, normalise, save."""
-    files = vgg_normalise.list_images(f.normalise)
     if f.chunk_size < 1:
         raise cli.UsageError(f"--chunk_size={f.chunk_size}: must be >= 1 with --normalise")
+    files = vgg_normalise.list_images(f.normalise)
     is_file = os.path.isfile(f.src)
     if not is_file and (f.preprocessing or f.config):
         raise cli.UsageError(f"--src={f.src}: --preprocessing/--config apply to a .pth only "
