@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from featvis import objectives as O
+from neural_art.errors import UserError
 
 
 def _feats(key=0, b=2):
@@ -111,7 +112,7 @@ def test_redirected_relu_gradient():
         assert bool(jnp.any(g != 0)) == nz
     with pytest.raises(ValueError):
         O.channel("conv4_2", 0, redirect=True)(f)
-    with pytest.raises(KeyError, match="relu9"):
+    with pytest.raises(UserError, match="relu9"):
         O.channel("relu9", 0)(f)
 
 
