@@ -20,7 +20,8 @@ Variables mirror the checkpoint's names (``Mixed_6b/branch7x7_2/conv/kernel``
 for ``Mixed_6b.branch7x7_2.conv.weight``), all in ``params`` (inference only):
 each ``BasicConv2d`` is a bias-free conv (HWIO) and a BatchNorm with ``eps=1e-3``
 holding ``scale``, ``bias``, ``mean`` and ``var``. The 1008-way ``fc`` is not
-part of the feature network. Weights: :mod:`weights_convert.inception`.
+part of the feature network. Weights: :mod:`dcgan.inception_hub` (cache, fetch)
+and :mod:`weights_convert.inception` (conversion).
 """
 
 from __future__ import annotations
@@ -225,29 +226,10 @@ def param_shapes() -> dict:
     return jax.tree.map(lambda a: tuple(a.shape), abstract["params"])
 
 
-def converted_dir(cache=None):
-    """Where the converted FID release is cached (:func:`weights_convert.inception.load_release`)."""
-    from neural_art.fetch import cache_dir
-
-    return cache_dir(cache) / "fid-inception-flax"
-
-
-def load_fid_weights(cache=None) -> dict:
-    """The FID network's params: the converted release from the cache, or fetched
-    and converted once (needs network and torch that one time). Raises
-    :class:`neural_art.fetch.WeightsUnavailableError` offline."""
-    from neural_art import store
-
-    if (converted_dir(cache) / "metadata.json").exists():
-        return store.load_params(converted_dir(cache))[0]
-    from weights_convert import inception as conv  # lazy: a raw release needs the converter
-
-    return conv.load_release(cache=cache)
-
-
 def random_params(key: jax.Array) -> dict:
     """Fixed random weights of the same network (He-normal kernels, identity BN):
-    the offline stand-in features, never reported as FID."""
+    ``eval.features="random-inception"`` (cost benchmarks, smoke runs), whose
+    numbers are never named FID/KID (:mod:`dcgan.evaluate`)."""
     shapes = param_shapes()
     leaves, tree = jax.tree.flatten(shapes, is_leaf=lambda s: isinstance(s, tuple))
     keys = iter(jax.random.split(key, len(leaves)))

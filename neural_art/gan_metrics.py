@@ -15,6 +15,11 @@
   (the subsets' indices come from an explicit key).
 
 Features are ``[N, D]``; covariances are the unbiased ones (``np.cov``).
+
+"FID" and "KID" are these statistics on the FID Inception's pool3 features
+only. On any other features (:mod:`dcgan.evaluate`'s VGG stand-in) the same
+functions compute a Fréchet distance and a polynomial-kernel MMD^2, and callers
+name them so (``frechet_<features>``, ``mmd_<features>``).
 """
 
 from __future__ import annotations

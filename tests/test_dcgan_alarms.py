@@ -3,8 +3,10 @@ compiled once across evaluations; the collapse alarm fires on a G forced to
 collapse and not on a healthy run; ``stop_on_collapse`` keeps the last good
 checkpoint and names its step; metrics.jsonl and TensorBoard get the numbers.
 
-Feature network: the FID Inception's architecture with fixed random weights
-(``random-inception``, what a run uses offline) at 75x75 input, few images."""
+Feature network: what a run uses offline with the ``vgg19`` release converted in
+the weights cache (the FID Inception's fetch fails): here the tiny
+``random:vgg19:8`` saved there, relu5_1 at 75x75 input, few images; its numbers
+are named ``frechet_vgg19_w8_relu5_1_75px`` etc., never FID/KID."""
 
 import json
 
@@ -14,11 +16,13 @@ import numpy as np
 import pytest
 from fixtures_dcgan import dcgan_tiny_config
 
-from dcgan import checkpoints, evaluate, train
+from dcgan import checkpoints, evaluate, inception_hub, train
+from neural_art import vgg_features
+from neural_art.fetch import WeightsUnavailableError
 
 pytest.importorskip("tensorflow_datasets", reason="training input needs tensorflow-datasets")
 
-EVAL = dict(features="random-inception", seed=0, num_real=8, num_fake=8, batch=8, image_size=75,
+EVAL = dict(features="inception", seed=0, num_real=8, num_fake=8, batch=8, image_size=75,
             kid_subsets=2, kid_subset_size=6)  # fmt: skip
 
 
@@ -48,8 +52,23 @@ def _run(dcgan_flat_data, workdir, **kw):
     return cfg, train.train_and_evaluate(cfg, workdir)
 
 
+def _offline_with_vgg19(monkeypatch, cache, tiny_vgg19):
+    from weights_convert import vgg as vgg_conv
+
+    monkeypatch.setenv("NEURAL_ART_JAX_CACHE", str(cache))
+
+    def no_network(cache=None):
+        raise WeightsUnavailableError("could not download pt_inception-2015-12-05-6726825d.pth")
+
+    monkeypatch.setattr(inception_hub, "load_fid_weights", no_network)
+    cfg, params = tiny_vgg19
+    vgg_conv.save(vgg_features.release_dir("vgg19"), cfg, params, source="test",
+                  source_sha256=None, release="vgg19")  # fmt: skip
+
+
 def test_alarm_fires_on_forced_collapse_only_and_stop_keeps_last_good(dcgan_flat_data, tmp_path,
-                                                                      monkeypatch, caplog):  # fmt: skip
+                                                                      monkeypatch, caplog,
+                                                                      tiny_vgg19):  # fmt: skip
     """One tiny run, evaluated every 5 steps, G forced to collapse after step 10:
     the healthy evaluations (5, 10) raise no alarm, the one at 15 does; with
     ``stop_on_collapse`` the run stops there without checkpointing step 15 and
@@ -68,6 +87,7 @@ def test_alarm_fires_on_forced_collapse_only_and_stop_keeps_last_good(dcgan_flat
 
         return f
 
+    _offline_with_vgg19(monkeypatch, tmp_path / "cache", tiny_vgg19)
     monkeypatch.setattr(train, "make_step_fn", collapsing_step_fn)
     monkeypatch.setattr(train, "make_evaluator", lambda *a: evaluators.append(make_eval(*a)) or evaluators[-1])
     caplog.set_level("WARNING")
@@ -77,11 +97,12 @@ def test_alarm_fires_on_forced_collapse_only_and_stop_keeps_last_good(dcgan_flat
     evals = [r for r in rows if "eval" in r]
     assert [r["step"] for r in evals] == [5, 10, 15]
     assert [bool(r.get("alarms")) for r in evals] == [False, False, True]
-    assert evals[2]["alarms"][0].startswith("collapse alarm at step 15: diversity")
-    assert evals[2]["eval"]["diversity"] < 1e-3 * evals[1]["eval"]["diversity"]
-    assert set(evals[0]["eval"]) == {"fid_random_inception_75px", "kid_random_inception_75px",
-                                     "kid_std_random_inception_75px", "diversity", "d_acc_real",
-                                     "d_acc_fake"}  # fmt: skip
+    tag = "vgg19_w8_relu5_1_75px"
+    assert evals[2]["alarms"][0].startswith(f"collapse alarm at step 15: diversity_{tag}")
+    assert evals[2]["eval"][f"diversity_{tag}"] < 1e-3 * evals[1]["eval"][f"diversity_{tag}"]
+    assert set(evals[0]["eval"]) == {f"frechet_{tag}", f"mmd_{tag}", f"mmd_std_{tag}",
+                                     f"diversity_{tag}", "d_acc_real", "d_acc_fake"}  # fmt: skip
+    assert "FID Inception weights unavailable" in caplog.text and "(not FID/KID)" in caplog.text
     assert all(np.isfinite(v) for r in evals for v in r["eval"].values())
     assert all("g_grad_norm" in r and "d_grad_norm" in r for r in rows if "d_loss" in r)
     assert evaluators[0]._run._cache_size() == 1  # one compiled program for every evaluation
@@ -94,7 +115,8 @@ def test_alarm_fires_on_forced_collapse_only_and_stop_keeps_last_good(dcgan_flat
     for f in (run / "events").iterdir():
         for e in tf.compat.v1.train.summary_iterator(str(f)):
             tags |= {v.tag for v in e.summary.value}
-    assert {"eval/fid_random_inception_75px", "eval/diversity", "train/d_loss", "samples",
+    assert {f"eval/frechet_{tag}", f"eval/diversity_{tag}", "train/d_loss", "samples",
             "alarms"} <= tags  # fmt: skip
+    assert not any("fid" in t or "kid" in t for t in tags)
     with pytest.raises(train.ConfigError, match="eval_every"):
         train.check_config(dcgan_tiny_config(tmp_path, stop_on_collapse=True))

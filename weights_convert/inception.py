@@ -23,7 +23,8 @@ import pathlib
 
 import numpy as np
 
-from dcgan.inception import converted_dir, param_shapes
+from dcgan.inception import param_shapes
+from dcgan.inception_hub import converted_dir
 from neural_art import cli, store
 from neural_art.fetch import Artifact, cache_dir, fetch, sha256_file
 from weights_convert.torch_io import check_tensors, load_torch_state_dict
@@ -102,7 +103,7 @@ def load_release(*, cache: str | os.PathLike | None = None,
     root = cache_dir(cache)
     converted = release_dir(root)
     if (converted / "metadata.json").exists():
-        return store.load_params(converted)[0]
+        return store.load_params(converted, "fid-inception")[0]
     done = {}
 
     def check(path):
