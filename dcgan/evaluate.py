@@ -132,11 +132,11 @@ PIXELS = FeatureNet({"diversity": "diversity_pixels"}, description="pixels (no f
 def how_to_get_weights(cache=None) -> str:
     """The commands that put each feature network's weights into the cache."""
     inc, vgg = inception_hub.converted_dir(cache), vgg_features.release_dir(VGG_RELEASE, cache)
-    return (f"run once with network access (fetched and converted into the cache), or convert "
-            f"by hand: python -m weights_convert.inception "
-            f"--src=pt_inception-2015-12-05-6726825d.pth --out_dir={inc}; for the VGG fallback: "
-            f"python -m weights_convert.vgg --src=vgg19-dcbb9e9d.pth --out_dir={vgg} (or any "
-            f"--weights=vgg19 run online)")  # fmt: skip
+    return (f"the FID Inception is fetched and converted into the cache by any run with network "
+            f"access (torch needed once), or by hand: python -m weights_convert.inception "
+            f"--src=pt_inception-2015-12-05-6726825d.pth --out_dir={inc}; the VGG fallback: "
+            f"python -m weights_convert.vgg --src=vgg19-dcbb9e9d.pth --out_dir={vgg}, or any "
+            f"--weights=vgg19 run with network access")  # fmt: skip
 
 
 def feature_network(eval_cfg) -> FeatureNet:

@@ -1,8 +1,7 @@
 """TensorBoard event files for a training run: ``tensorboard --logdir=WORKDIR``.
 
-Scalars (losses, D's outputs, the evaluation's FID/KID or its named stand-ins --
-``frechet_vgg19_relu5_1``... or ``diversity_pixels`` alone, :mod:`dcgan.evaluate` --,
-diversity, D's accuracy, gradient norms),
+Scalars (losses, D's outputs, gradient norms, and the evaluations' FID/KID or
+their named stand-ins, diversity and D's accuracy, :mod:`dcgan.evaluate`),
 sample grids and alarm texts, written with ``tf.summary`` (TensorFlow is
 already the input pipeline's dependency; it is imported here, lazily, when the
 writer opens). Files: ``WORKDIR/events/events.out.tfevents.*``.

@@ -75,9 +75,15 @@ def _reference():
 
 
 @pytest.fixture(scope="module")
-def served_params(tmp_path_factory):
-    """The random reference weights saved as a .pth, served from 127.0.0.1 and
-    fetched + converted by :func:`weights_convert.inception.load_release`."""
+def served_params(served_release):
+    return served_release[0]
+
+
+@pytest.fixture(scope="module")
+def served_release(tmp_path_factory):
+    """``(params, cache)``: the random reference weights saved as a .pth, served from
+    127.0.0.1 and fetched + converted into ``cache`` by
+    :func:`weights_convert.inception.load_release`."""
     import torch
 
     from neural_art.fetch import Artifact
@@ -103,7 +109,24 @@ def served_params(tmp_path_factory):
     assert (conv.release_dir(tmp / "cache") / "metadata.json").exists()
     again = conv.load_release(cache=tmp / "cache", artifact=art)  # the converted cache, no server
     jax.tree.map(np.testing.assert_array_equal, again, params)
-    return params
+    return params, tmp / "cache"
+
+
+def test_converted_release_loads_without_the_converter(served_release, monkeypatch, tmp_path):
+    """:func:`dcgan.inception_hub.load_fid_weights` reads the converted cache through
+    the store alone; only a raw release needs the converter (the stated lazy edge)."""
+    import sys
+
+    from dcgan import inception_hub
+    from weights_convert import inception as conv
+
+    params, cache = served_release
+    assert inception_hub.converted_dir(cache) == conv.release_dir(cache)
+    for name in [n for n in list(sys.modules) if n.startswith("weights_convert.")] + ["weights_convert"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    jax.tree.map(np.testing.assert_array_equal, inception_hub.load_fid_weights(cache), params)
+    with pytest.raises(ImportError):  # an empty cache: the raw release needs the converter
+        inception_hub.load_fid_weights(tmp_path / "empty")
 
 
 def test_inception_pool3_equals_pytorch_fid(served_params):
