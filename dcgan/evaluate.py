@@ -23,8 +23,10 @@ names (:func:`feature_network`; ``config.eval.features``):
   resized to ``eval.image_size``. The same statistics are named for what they
   are: ``frechet_vgg19_relu5_1`` (Fréchet distance of Gaussians fitted to these
   features), ``mmd_vgg19_relu5_1`` / ``mmd_std_vgg19_relu5_1`` (the unbiased
-  polynomial-kernel MMD^2 over subsets, KID's estimator) and
-  ``diversity_vgg19_relu5_1``; an input other than VGG's 224 adds ``_<size>px``.
+  polynomial-kernel MMD^2 over ``eval.kid_subsets`` subsets of
+  ``eval.kid_subset_size``, KID's estimator) and ``diversity_vgg19_relu5_1``; an
+  input other than VGG's 224 adds ``_<size>px``, a narrow network saved as
+  ``vgg19-w8`` (tests) says ``vgg19_w8``.
   Never called FID or KID: the numbers are not comparable to published ones.
   Chosen explicitly, missing weights are an error (one line, how to get them);
   as the ``"inception"`` fallback, they are the next thing tried.

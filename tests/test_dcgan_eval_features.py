@@ -186,3 +186,16 @@ def test_random_inception_is_named_as_such_never_fid(offline, monkeypatch):
     assert net.params == "random" and len(seeds) == 1
     with pytest.raises(UserError, match="expected one of"):
         evaluate.feature_network(ml_collections.ConfigDict({**EVAL, "features": "random"}))
+
+
+def test_fid_names_only_for_the_fid_inception(offline, monkeypatch, cached_vgg19, caplog):
+    """With the FID weights the names are FID's (the input size named off 299),
+    and the cached VGG is not used; no warning."""
+    monkeypatch.setattr(inception_hub, "load_fid_weights", lambda cache=None: "fid weights")
+    caplog.set_level(logging.WARNING)
+    for size, px in ((299, ""), (75, "_75px")):
+        net = evaluate.feature_network(ml_collections.ConfigDict({**EVAL, "image_size": size}))
+        assert net.params == "fid weights" and net.size == size
+        assert net.names == {"frechet": f"fid{px}", "mmd": f"kid{px}", "mmd_std": f"kid_std{px}",
+                             "diversity": f"diversity{px}"}  # fmt: skip
+    assert not caplog.records
