@@ -26,6 +26,7 @@ import collections
 import dataclasses
 import json
 import logging
+import math
 import os
 import pathlib
 import signal
@@ -114,8 +115,24 @@ POSITIVE = ("batch_size", "num_steps", "log_every", "sample_every", "checkpoint_
             "nan_check_every")  # fmt: skip
 
 
+def non_finite_keys(config, prefix: str = "config") -> list[str]:
+    """``config.KEY must be finite, got VALUE`` for every float leaf of ``config`` (nested dicts
+    included) that is NaN or infinite."""
+    bad = []
+    for k, v in config.items():
+        name = f"{prefix}.{k}"
+        if isinstance(v, (ml_collections.ConfigDict, dict)):
+            bad += non_finite_keys(v, name)
+        elif isinstance(v, float) and not math.isfinite(v):
+            bad.append(f"{name} must be finite, got {v}")
+    return bad
+
+
 def check_config(config: ml_collections.ConfigDict) -> None:
     """Fails fast, before any compilation or data preparation, on unusable configs."""
+    bad = non_finite_keys(config)
+    if bad:  # first: a NaN learning rate would only show as a NaN loss steps later
+        raise ConfigError("; ".join(bad))
     src = config.data.source
     if src not in ("mnist", "folder", "skimage"):
         raise ConfigError(f"unknown data source {src!r} (mnist, folder, skimage)")

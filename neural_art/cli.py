@@ -19,6 +19,7 @@ the file its traceback was written to, exit 70.
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import signal
@@ -174,15 +175,32 @@ def _guarded(main: Callable[[list[str]], object], resume: str) -> Callable[[list
     return wrapped
 
 
+def non_finite_flags() -> list[str]:
+    """``--NAME must be finite, got VALUE`` for every parsed float flag that is NaN or infinite (no
+    command has a use for one: a NaN weight or rate only shows up as NaN pixels
+    or a NaN loss later)."""
+    bad = []
+    for name, fl in flags.FLAGS.flags_by_module_dict().items():
+        for f in fl:
+            if isinstance(f.value, float) and not math.isfinite(f.value):
+                bad.append(f"--{f.name} must be finite, got {f.value}")
+    return sorted(set(bad))
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing, a bad value reported as one line (exit 2)."""
+    """absl's flag parsing, a bad value reported as one line (exit 2), a NaN or
+    infinite float flag included."""
     try:
-        return flags.FLAGS(argv)
+        rest = flags.FLAGS(argv)
     except flags.Error as e:
         msg = str(e)
         if "Traceback (most recent call last)" in msg:  # ml_collections embeds one: keep its cause
             msg = msg.split("Traceback (most recent call last)")[0] + msg.strip().splitlines()[-1]
         fail(" ".join(msg.split()) + " (see --helpfull)", 2)
+    bad = non_finite_flags()
+    if bad:
+        fail("; ".join(bad), 2)
+    return rest
 
 
 def run(main: Callable[[list[str]], object], argv: list[str] | None = None, *, resume: str = "") -> None:
