@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from biggan_jax import hub, multihost
+from biggan_jax import hub, multihost, sharded
 from biggan_jax.bn import BN_BATCH, with_bn
 from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import truncation_stat_selector
@@ -48,7 +48,7 @@ from biggan_jax.noise import truncated_noise
 from biggan_jax.outputs import (ImageWriter, Layout, Manifest, check_out_dir, damaged, layout,
                                 resume_state, write_grids)  # fmt: skip
 from biggan_jax.sharded import STRATEGIES, Perturbation, SweepPlan, sweep_chunks, sweep_plan
-from neural_art import cli, lineage
+from neural_art import capacity, cli, lineage
 from neural_art import imagenet as cls
 from neural_art import images as imio
 from neural_art.curate import Curator
@@ -198,6 +198,11 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     """Runs (or resumes) the sweep; returns the manifest. Process 0 reads and writes
     ``out_dir``; every process computes (module docstring)."""
     ids, _ = validate(job)
+    loaded = None
+    if job.seeds and len(ids) * job.latents > PLAN_ROWS:  # many rows: refused from the plan before anything lists them
+        loaded = hub.load(job.weights)
+        bn = bn_latents(job, loaded[0], ids) if job.perturbation.bn == "recompute" else None
+        check_rows(job, *loaded, ids, job.seeds, bn)
     lay = layout(job.out_dir, ids, job.latents)
     man = Manifest(lay.out / "manifest.json", settings(job, ids))
     # what a directory already holds is checked first (reading only; nothing is created
@@ -206,18 +211,20 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     old_plan = recorded_plan(job, state["plan"]) if state["plan"] else None
     if old_plan:
         man.data["plan"] = old_plan.as_dict()
-    cfg, params = hub.load(job.weights)
-    check_out_dir(job.out_dir)  # created, and a file written there (each process: no race)
+    cfg, params = loaded or hub.load(job.weights)
     todo = state["todo"]
+    bn_batch = bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None
+    z, y = latents(job, cfg, ids)
+    # the plan before the directory is created: a chunk past the device's memory leaves none behind
+    plan = plan_for(SweepContext(job, cfg, params, z, y, bn_batch, lay, None, man), todo, old_plan) if todo else None  # fmt: skip
+    check_out_dir(job.out_dir)  # created, and a file written there (each process: no race)
     man.data.update(rows=list(lay.rows), seeds_done=state["done"])
     man.kept = list(state["done"])  # listed by the manifest already there, their files whole
-    z, y = latents(job, cfg, ids)
-    bn_batch = bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None
+    if plan:
+        man.data["plan"] = plan.as_dict()
     main = multihost.is_main()
     with ImageWriter(job.writers) as writer:
         ctx = SweepContext(job, cfg, params, z, y, bn_batch, lay, writer, man)
-        if todo:
-            man.data["plan"] = plan_for(ctx, todo, old_plan).as_dict()
         try:
             cur = multihost.on_main(lambda: start(ctx))
             _sweep(ctx, todo, cur, progress=main and progress)
@@ -249,16 +256,57 @@ def recorded_plan(job: SweepJob, old: dict) -> SweepPlan:
 
 def plan_for(ctx: SweepContext, todo, old: SweepPlan | None) -> SweepPlan:
     """The manifest's plan on resume (same pixels), else a new one from the job
-    (process 0's on every process)."""
+    (process 0's on every process). A smallest chunk that exceeds the device's
+    memory is refused naming ``--latents`` (:class:`neural_art.capacity.TooLarge`)."""
     if old:
         return old
     job = ctx.job
     seeds, lins = _split(todo)
-    new = sweep_plan(ctx.cfg, ctx.params, seeds or lins, ctx.z, ctx.y, job.truncation, root=ctx.root(),
-                     perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
-                     strategy=job.strategy, group=job.group, chunk_size=job.chunk_size,
-                     bn_batch=ctx.bn_batch, breeding=ctx.breeding())  # fmt: skip
+    try:
+        new = sweep_plan(ctx.cfg, ctx.params, seeds or lins, ctx.z, ctx.y, job.truncation, root=ctx.root(),
+                         perturbation=job.perturbation, dtype=job.precision, hf_compat=job.hf_compat,
+                         strategy=job.strategy, group=job.group, chunk_size=job.chunk_size,
+                         bn_batch=ctx.bn_batch, breeding=ctx.breeding())  # fmt: skip
+    except capacity.TooLarge as e:
+        n = len(ctx.z) // job.latents  # classes
+        raise capacity.TooLarge("latents", job.latents, e.largest // n, e.need, e.limit, e.where,
+                                f"{e.what} ({n} classes x {job.latents} latents)") from None  # fmt: skip
     return SweepPlan(**multihost.on_main(new.as_dict, share=True))
+
+
+PLAN_ROWS = 16  # rows per network up to which the plan itself (compiled at that size) is the check
+
+
+def rows_fit(job: SweepJob, cfg: BigGANConfig, params, rows: int, todo, bn_batch=None) -> capacity.Fit:
+    """Peak bytes per device of the sweep's smallest chunk as a function of the rows
+    per network (:func:`biggan_jax.sharded.rows_fit` at the job's settings)."""
+    seeds, lins = _split(list(todo))
+    checked, nets = sharded.networks(seeds or lins, params, job.perturbation,
+                                     job.breeding or lineage.Breeding(), jax.random.key(job.root_seed))  # fmt: skip
+    return sharded.rows_fit(cfg, job.perturbation, job.precision, sharded.seed_mesh(), len(checked), params,
+                            job.truncation, rows, strategy=job.strategy, group=job.group,
+                            chunk_size=job.chunk_size, bn_batch=bn_batch, nets=nets,
+                            hf_compat=job.hf_compat)  # fmt: skip
+
+
+def check_rows(job: SweepJob, cfg: BigGANConfig, params, ids: Sequence[int], todo, bn_batch=None) -> None:
+    """Refuses ``--latents`` (:class:`neural_art.capacity.TooLarge`) when one network's
+    rows (classes x latents) cannot fit the device (:func:`neural_art.capacity.hard_limit`)
+    at the smallest chunk, from the plan compiled at 8 and 16 rows (:func:`rows_fit`):
+    nothing of that size is built (:func:`run` calls it before the layout lists the
+    rows). ``todo``: the networks (seeds, lineage strings). Up to ``PLAN_ROWS`` rows
+    nothing is compiled here (the plan itself refuses them: :func:`plan_for`)."""
+    rows = len(ids) * job.latents
+    if rows <= PLAN_ROWS:
+        return
+    fit = rows_fit(job, cfg, params, rows, todo, bn_batch)
+    limit, where = capacity.hard_limit(jax.devices()[0])
+    need = fit.peak(rows)
+    if need > limit:
+        raise capacity.TooLarge("latents", job.latents, fit.largest(limit) // len(ids), need, limit, where,
+                                f"{rows} rows per network ({len(ids)} classes x {job.latents} latents)")  # fmt: skip
+
+
 
 
 def _split(todo) -> tuple[list[int], list[str]]:

@@ -29,7 +29,7 @@ import shlex
 
 from absl import flags
 
-from neural_art import blocks, cli, curate, lineage, scores, walk
+from neural_art import blocks, capacity, cli, curate, lineage, scores, walk
 
 _WEIGHTS = cli.define_weights("biggan-deep-256", "BigGAN-deep weights (biggan-deep-128/256/512 "
                               "are downloaded once), e.g. random:biggan-deep-128:8 for smoke tests.")  # fmt: skip
@@ -205,13 +205,16 @@ def main(argv) -> None:
 
     if _MULTIHOST.value:
         multihost.initialize()
-    if _MODE.value == "walk":
-        from biggan_jax import walks
+    try:  # --latents / --frames past the device's memory: refused from the plan, before compute
+        if _MODE.value == "walk":
+            from biggan_jax import walks
 
-        done = walks.run(walks.WalkJob(sweep=job, frames=_FRAMES.value, between=pairs))
-        print(f"wrote {len(done['walks'])} walks x {_FRAMES.value} frames to {job.out_dir}")
-        return
-    manifest = experiment.run(job)
+            done = walks.run(walks.WalkJob(sweep=job, frames=_FRAMES.value, between=pairs))
+            print(f"wrote {len(done['walks'])} walks x {_FRAMES.value} frames to {job.out_dir}")
+            return
+        manifest = experiment.run(job)
+    except capacity.TooLarge as e:
+        raise cli.UsageError(str(e)) from None
     if jax.process_index() == 0:
         print(f"wrote {len(manifest['seeds_done'])} networks x {len(manifest['rows'])} images to {job.out_dir}")
 

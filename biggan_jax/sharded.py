@@ -44,7 +44,7 @@ from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast
 from biggan_jax.perturb import MODES, SEEDS, Networks, Perturbation
 from biggan_jax.perturb import networks as _networks
-from neural_art import lineage
+from neural_art import capacity, lineage
 from neural_art.perturb import check_block
 from neural_art.errors import UserError
 from neural_art.ranges import parse_ranges
@@ -69,6 +69,7 @@ def seed_mesh(devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
 STRATEGIES = ("map", "vmap", "hybrid")
 DEFAULT_GROUP = 8  # seeds vmapped together by "hybrid" (and "vmap" when no chunk is given)
 SEEDS_PER_DEVICE = 16  # the chunk tried first, per device, before the memory check
+ROWS_POINTS = (8, 16)  # rows_fit's measured sizes: past the weights-copy plateau
 
 
 def default_strategy(platform: str, n_latents: int) -> str:
@@ -178,7 +179,7 @@ class ProgramCache:
         self._programs.clear()
 
 
-# plan_sweep compiles at most log2(SEEDS_PER_DEVICE) + 1 = 5 sizes of one setting
+# plan_sweep compiles at most log2(SEEDS_PER_DEVICE) + 1 = 5 sizes of one setting, rows_fit 2 more
 _COMPILED = ProgramCache(maxsize=8)
 
 
@@ -205,6 +206,21 @@ def _abstract(tree) -> tuple:
     return treedef, tuple((jnp.shape(x), str(jnp.result_type(x))) for x in leaves)
 
 
+def _build_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args: DeviceArgs, bn_batch=None,
+                 nets: Networks = SEEDS):  # fmt: skip
+    """Compiles the chunk program (uncached; ``args`` may be abstract)."""
+    bn = None if bn_batch is None else tuple(jnp.asarray(a, jnp.float32) for a in bn_batch)
+    sharded = jax.shard_map(
+        _local(_seed_fn(cfg, pert, jnp.dtype(dtype), bn, nets), group),
+        mesh=mesh,
+        in_specs=(P(), P(), P(AXIS), P(), P(), P()),
+        out_specs=P(AXIS),
+        check_vma=False,
+    )
+    return jax.jit(sharded).lower(args.params, args.root, nets.abstract(chunk, NamedSharding(mesh, P(AXIS))), args.z, args.y,
+                                  args.sel).compile()  # fmt: skip
+
+
 def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args: DeviceArgs, bn_batch=None,
                    nets: Networks = SEEDS):  # fmt: skip
     """The compiled chunk program for these settings and argument shapes (cached in
@@ -216,29 +232,14 @@ def compiled_chunk(cfg, pert, dtype, mesh, group: int, chunk: int, args: DeviceA
     sig = (cfg, pert, str(dtype), mesh, group, chunk, _abstract(args.params), jnp.shape(args.z),
            bn_key(bn_batch) if pert.bn == "recompute" else "", nets)  # fmt: skip
 
-    def build():
-        bn = None if bn_batch is None else tuple(jnp.asarray(a, jnp.float32) for a in bn_batch)
-        sharded = jax.shard_map(
-            _local(_seed_fn(cfg, pert, jnp.dtype(dtype), bn, nets), group),
-            mesh=mesh,
-            in_specs=(P(), P(), P(AXIS), P(), P(), P()),
-            out_specs=P(AXIS),
-            check_vma=False,
-        )
-        return jax.jit(sharded).lower(args.params, args.root, nets.abstract(chunk, NamedSharding(mesh, P(AXIS))), args.z, args.y,
-                                      args.sel).compile()  # fmt: skip
-
-    return _COMPILED.get(sig, build)
+    return _COMPILED.get(sig, lambda: _build_chunk(cfg, pert, dtype, mesh, group, chunk, args, bn_batch, nets))
 
 
-def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, group=None,
-               chunk_size=None, budget=None, bn_batch=None, nets: Networks = SEEDS) -> SweepPlan:
-    """Chooses strategy, group and chunk (see :class:`SweepPlan`). Without
-    ``chunk_size`` the chunk starts at ``SEEDS_PER_DEVICE`` seeds per device (at
-    most what ``n_seeds`` needs) and is halved until the compiled program's own
-    peak fits ``budget`` (default :func:`default_budget`)."""
+def _grouping(mesh, rows: int, n_seeds: int, strategy, group, chunk_size) -> tuple[str, int, int, int]:
+    """``(strategy, group, groups, smallest)``: the plan's first chunk is ``groups``
+    groups per device, its smallest ``smallest`` (a given ``chunk_size`` is fixed)."""
     n_dev = mesh.devices.size
-    strategy = strategy or default_strategy(mesh.devices.flat[0].platform, jnp.shape(args.z)[0])
+    strategy = strategy or default_strategy(mesh.devices.flat[0].platform, rows)
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
     if chunk_size is not None and chunk_size < 1:
@@ -250,20 +251,68 @@ def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, gro
         group = group or (-(-chunk_size // n_dev) if chunk_size else DEFAULT_GROUP)
     else:
         group = group or DEFAULT_GROUP
-    budget = budget or default_budget(mesh.devices.flat[0])
     if strategy == "vmap":
         groups = 1
     elif chunk_size:
         groups = -(-chunk_size // (n_dev * group))
     else:
         groups = max(1, min(SEEDS_PER_DEVICE // group, -(-need // group)))
+    return strategy, group, groups, groups if chunk_size else 1
+
+
+def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, group=None,
+               chunk_size=None, budget=None, bn_batch=None, nets: Networks = SEEDS) -> SweepPlan:
+    """Chooses strategy, group and chunk (see :class:`SweepPlan`). Without
+    ``chunk_size`` the chunk starts at ``SEEDS_PER_DEVICE`` seeds per device (at
+    most what ``n_seeds`` needs) and is halved until the compiled program's own
+    peak fits ``budget`` (default :func:`default_budget`). The smallest chunk (one
+    group per device, or the given ``chunk_size``) is refused with
+    :class:`neural_art.capacity.TooLarge` when its peak exceeds the device's memory
+    itself (:func:`neural_art.capacity.hard_limit`), the budget being soft."""
+    n_dev = mesh.devices.size
+    rows = jnp.shape(args.z)[0]
+    strategy, group, groups, smallest = _grouping(mesh, rows, n_seeds, strategy, group, chunk_size)
+    budget = budget or default_budget(mesh.devices.flat[0])
     while True:
-        compiled = compiled_chunk(cfg, pert, dtype, mesh, group, groups * group * n_dev, args,
-                                  bn_batch, nets)  # fmt: skip
+        chunk = groups * group * n_dev
+        compiled = compiled_chunk(cfg, pert, dtype, mesh, group, chunk, args, bn_batch, nets)
         peak = peak_bytes(compiled)
         if chunk_size or groups == 1 or peak <= budget:
-            return SweepPlan(strategy, group, groups * group * n_dev, n_dev, peak, budget)
+            if groups == smallest and peak > budget:
+                limit, where = capacity.hard_limit(mesh.devices.flat[0])
+                if peak > limit:  # rows -> peak through the origin: a lower bound on what fits
+                    raise capacity.TooLarge(None, rows, rows * limit // peak, peak, limit, where,
+                                            f"one chunk of {chunk} networks x {rows} rows", "rows")  # fmt: skip
+            return SweepPlan(strategy, group, chunk, n_dev, peak, budget)
         groups //= 2
+
+
+def rows_fit(cfg, pert, dtype, mesh, n_seeds: int, params, truncation: float, rows: int, *,
+             strategy=None, group=None, chunk_size=None, bn_batch=None, nets: Networks = SEEDS,
+             hf_compat: bool = False, points: tuple[int, int] = ROWS_POINTS) -> capacity.Fit:  # fmt: skip
+    """Peak bytes per device of the plan's smallest chunk (one group per device, or
+    the given ``chunk_size``) as a function of the rows (latents) every network
+    generates, from that program compiled at ``points`` rows (abstract arguments:
+    nothing of ``rows``' size is built or compiled; the programs are cached as the
+    plan's). Below ~8 rows the peak is the perturbation's copy of the weights, not
+    the rows' activations, hence the default points 8 and 16. ``rows`` picks the strategy as
+    :func:`plan_sweep` would for that many rows."""
+    n_dev = mesh.devices.size
+    strategy, group, _, smallest = _grouping(mesh, rows, n_seeds, strategy, group, chunk_size)
+    rep = NamedSharding(mesh, P())
+    abstract = lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a), sharding=rep)
+    sel = tuple(jnp.asarray(x) for x in truncation_stat_selector(truncation, cfg.n_stats, hf_compat=hf_compat))
+    root = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=rep)
+    p_abs = jax.tree.map(abstract, params)
+
+    def measure(r: int) -> int:
+        args = DeviceArgs(p_abs, root, jax.ShapeDtypeStruct((r, cfg.z_dim), jnp.float32, sharding=rep),
+                          jax.ShapeDtypeStruct((r, cfg.num_classes), jnp.float32, sharding=rep),
+                          jax.tree.map(abstract, sel))  # fmt: skip
+        return peak_bytes(compiled_chunk(cfg, pert, dtype, mesh, group, smallest * group * n_dev, args,
+                                         bn_batch, nets))  # fmt: skip
+
+    return capacity.fit(measure, *points)
 
 
 def sweep_chunks(

@@ -21,11 +21,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from biggan_jax import experiment, hub
+from biggan_jax import experiment, hub, sharded
 from biggan_jax.bn import with_bn
 from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast
-from neural_art import walk
+from neural_art import capacity, walk
 from neural_art.curate import Scorer, write_walks
 from neural_art.errors import UserError
 
@@ -39,10 +39,14 @@ class WalkJob:
     between: tuple[tuple[int, int], ...] = ()
 
 
-def renderer(sj: experiment.SweepJob, cfg, ids):
+def renderer(sj: experiment.SweepJob, cfg, ids, rows: int | None = None):
     """``render(params, walk, root, ts) -> [F, L, H, W, 3]``: the sweep's network at each
-    frame (per-block α, BN mode, precision) on the sweep's latents."""
-    z, y = (jnp.asarray(a) for a in experiment.latents(sj, cfg, ids))
+    frame (per-block α, BN mode, precision) on the sweep's latents (``rows``: that many
+    zero rows instead, for measuring the program)."""
+    if rows is None:
+        z, y = (jnp.asarray(a) for a in experiment.latents(sj, cfg, ids))
+    else:
+        z, y = jnp.zeros((rows, cfg.z_dim), jnp.float32), jnp.zeros((rows, cfg.num_classes), jnp.float32)
     sel = tuple(jnp.asarray(x) for x in truncation_stat_selector(sj.truncation, cfg.n_stats,
                                                                   hf_compat=sj.hf_compat))  # fmt: skip
     pert, dt = sj.perturbation, jnp.dtype(sj.precision)
@@ -63,6 +67,7 @@ def run(job: WalkJob) -> dict:
     if not walks:
         raise UserError("no walks: give --seeds and/or --walk_between")
     cfg, params = hub.load(sj.weights)
+    check_size(job, cfg, params, ids)  # --frames / --latents past the device's memory: refused here
     render, root, ts = renderer(sj, cfg, ids), jax.random.key(sj.root_seed), walk.frames(job.frames)
     # θ*'s images (the scores' reference): frame 0 of a walk toward a seed (t = 0 is θ*, with
     # the frames' BN); the first walk's frames are kept for writing when it is that walk.
@@ -76,3 +81,73 @@ def run(job: WalkJob) -> dict:
                        scorer=Scorer(sj.score_with, sj.score_weights), settings=experiment.settings(sj, ids),
                        title=f"BigGAN walks {sj.weights}", enabled=sj.gallery,
                        command=lambda w: walk.command(sj.command, w, sj.out_dir))  # fmt: skip
+
+
+PLAN_IMAGES = 256  # frames x rows up to which a walk is not planned (the ordinary path compiles nothing more)
+FRAMES_POINT = 2  # frames the walk program is measured at
+ROWS_POINTS = (8, 16)  # rows it is measured at when the rows are many (biggan_jax.sharded.ROWS_POINTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class WalkFit:
+    """Peak bytes of a walk's program: ``base + frames · (per_frame + rows · per_image)``."""
+
+    base: float
+    per_frame: float
+    per_image: float
+
+    def peak(self, frames: int, rows: int) -> float:
+        return self.base + frames * (self.per_frame + rows * self.per_image)
+
+    def frames_fit(self, rows: int) -> capacity.Fit:
+        return capacity.Fit(self.base, self.per_frame + rows * self.per_image)
+
+    def rows_fit(self, frames: int) -> capacity.Fit:
+        return capacity.Fit(self.base + frames * self.per_frame, frames * self.per_image)
+
+
+def walk_fit(sj: experiment.SweepJob, cfg, params, ids, rows: int) -> WalkFit:
+    """The walk program's :class:`WalkFit` (abstract weights: nothing of the walk's
+    size is built or compiled). Every value of the program but its arguments (the
+    weights) carries the frame axis (it is vmapped over the frames), so one compile at
+    ``FRAMES_POINT`` frames gives ``base`` (the arguments) and the cost per frame
+    (the rest, over-counting the few values shared by all frames: a safe side). At
+    most ``ROWS_POINTS[-1]`` rows it is compiled at the job's rows, else at
+    ``ROWS_POINTS`` rows for the cost per frame and row (two compiles)."""
+    p_abs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), params)
+    key, f = jax.random.key(0), FRAMES_POINT
+
+    def measure(r: int) -> tuple[int, int]:
+        ts = jax.ShapeDtypeStruct((f,), jnp.float32)
+        compiled = renderer(sj, cfg, ids, rows=r).program.lower(p_abs, ts, ts, key, key).compile()
+        return sharded.peak_bytes(compiled), compiled.memory_analysis().argument_size_in_bytes
+
+    r1 = rows if rows <= ROWS_POINTS[-1] else ROWS_POINTS[0]
+    p1, base = measure(r1)
+    per_frame = max(0.0, (p1 - base) / f)
+    if rows <= ROWS_POINTS[-1]:  # the job's rows: the cost per frame at those rows is all it needs
+        return WalkFit(base, per_frame, 0.0)
+    r2 = ROWS_POINTS[1]
+    per_image = max(0.0, (measure(r2)[0] - p1) / (f * (r2 - r1)))
+    return WalkFit(base, max(0.0, per_frame - r1 * per_image), per_image)
+
+
+def check_size(job: WalkJob, cfg, params, ids) -> None:
+    """Refuses ``--latents`` or ``--frames`` (:class:`neural_art.capacity.TooLarge`) when
+    one walk's program (all frames at once) cannot fit the device
+    (:func:`neural_art.capacity.hard_limit`), from :func:`walk_fit`. Up to
+    ``PLAN_IMAGES`` frames x rows nothing is compiled here."""
+    sj, n = job.sweep, len(ids)
+    rows = n * sj.latents
+    if job.frames * rows <= PLAN_IMAGES:
+        return
+    fit = walk_fit(sj, cfg, params, ids, rows)
+    limit, where = capacity.hard_limit(jax.devices()[0])
+    need = fit.peak(job.frames, rows)
+    if need <= limit:
+        return
+    what = f"{job.frames} frames x {rows} rows ({n} classes x {sj.latents} latents)"
+    if fit.peak(FRAMES_POINT, rows) > limit and fit.per_image > 0:  # too many rows for the fewest frames
+        largest = fit.rows_fit(job.frames).largest(limit) // n or fit.rows_fit(FRAMES_POINT).largest(limit) // n
+        raise capacity.TooLarge("latents", sj.latents, largest, need, limit, where, what)
+    raise capacity.TooLarge("frames", job.frames, fit.frames_fit(rows).largest(limit), need, limit, where, what)

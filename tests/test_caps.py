@@ -1,0 +1,82 @@
+"""Caps from the plan, before compute (hostile-input issue, item 3): a count or size
+flag past the device's memory is refused in one line naming the flag and the largest
+value that fits (exit 2), fast (a few tiny compiles at small sizes, nothing of the
+huge size built), and nothing is created in ``--out_dir``. A value at the stated
+largest is not refused by the cap (checked on the planning functions, not by
+running a huge job). The limit is :func:`neural_art.capacity.hard_limit` (here:
+this machine's RAM), so the huge values below are far past any machine's.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from cli_harness import assert_one_line_error, run_cli
+from fixtures import TINY_BIGGAN
+
+from neural_art import capacity
+
+BG = [f"--weights={TINY_BIGGAN}", "--classes=volcano", "--seeds=0"]
+
+
+def _largest(line: str) -> int:
+    m = re.search(r"at most (\d+)", line)
+    assert m, line
+    return int(m.group(1))
+
+
+def test_fit_largest_is_the_bound():
+    f = capacity.Fit(base=100.0, slope=7.0)
+    assert f.largest(100 + 7 * 5) == 5 and f.largest(100 + 7 * 5 - 1) == 4
+    q = capacity.Fit(base=10.0, slope=2.0, power=2)
+    n = q.largest(10_000)
+    assert q.peak(n) <= 10_000 < q.peak(n + 1)
+    assert capacity.Fit(base=200.0, slope=1.0).largest(100) == 0
+    with pytest.raises(capacity.TooLarge, match=r"--batch=9: .* at most 5 fit"):
+        f.check(9, 135, flag="batch")
+    f.check(5, 135, flag="batch")  # the bound itself is not refused
+
+
+def test_biggan_latents_refused_from_the_plan(tmp_path):
+    out = tmp_path / "out"
+    t = time.monotonic()
+    r = run_cli("biggan_jax", [*BG, "--latents=10000000", f"--out_dir={out}"])
+    took = time.monotonic() - t
+    line = assert_one_line_error(r, (2,), "--latents=10000000")
+    assert "rows per network" in line and "more than this machine's RAM" in line, line
+    largest = _largest(line)
+    assert 0 < largest < 10_000_000
+    assert not out.exists()
+    assert took < 25, took  # weights init + two tiny compiles; nothing of 10**7 rows
+
+
+def test_biggan_latents_bound_is_not_refused():
+    """The planning function's largest value passes its own check; one more is refused."""
+    import jax
+    from biggan_jax import experiment, hub
+
+    cfg, params = hub.load(TINY_BIGGAN)
+    job = experiment.SweepJob(weights=TINY_BIGGAN, classes=("volcano", "espresso"), seeds=(0,),
+                              out_dir="unused", latents=10**7)  # fmt: skip
+    limit, _ = capacity.hard_limit(jax.devices()[0])
+    fit = experiment.rows_fit(job, cfg, params, 2 * job.latents, [0])
+    largest_rows = fit.largest(limit)
+    assert fit.peak(largest_rows) <= limit < fit.peak(largest_rows + 1)
+    ok = largest_rows // 2
+    experiment.check_rows(experiment.SweepJob(**{**job.__dict__, "latents": ok}), cfg, params, [1, 2], [0])
+    with pytest.raises(capacity.TooLarge, match=rf"--latents={ok + 1}: .* at most {ok} fit"):
+        experiment.check_rows(experiment.SweepJob(**{**job.__dict__, "latents": ok + 1}), cfg, params,
+                              [1, 2], [0])  # fmt: skip
+
+
+def test_biggan_walk_frames_refused_from_the_plan(tmp_path):
+    out = tmp_path / "walk"
+    t = time.monotonic()
+    r = run_cli("biggan_jax", [*BG, "--mode=walk", "--frames=100000000", f"--out_dir={out}"])
+    took = time.monotonic() - t
+    line = assert_one_line_error(r, (2,), "--frames=100000000")
+    assert 0 < _largest(line) < 100_000_000
+    assert not out.exists()
+    assert took < 25, took
