@@ -1,8 +1,12 @@
 """Ctrl-C ends each long-running CLI with one line and exit 130, the files finished
 before it kept whole (in process: SIGINT raised right after the first image is
-written, with Python's default handler, as a new process has it). The BigGAN
-sweep's SIGINT and SIGTERM tests, with resume, are in test_sweep_faults.py; DCGAN
-training's (a checkpoint at the next step, then exit 0) in test_dcgan_train.py."""
+written, with Python's default handler, as a new process has it): style transfer
+(one image and --mode=sweep), featvis, the DCGAN sweep; the featvis autoencoder
+trainer as its first step starts (no decoder.npz); weights_convert.vgg --normalise
+after its first batch (no --out_dir). None of these resume, so none says it does.
+The BigGAN sweep's SIGINT and SIGTERM tests, with resume, are in
+test_sweep_faults.py; DCGAN training's (a checkpoint at the next step, then exit 0)
+in test_dcgan_train.py."""
 
 from __future__ import annotations
 
@@ -46,3 +50,105 @@ def test_sigint_after_the_first_image_keeps_it(name, tmp_path, monkeypatch):
     assert written and written[0].is_relative_to(out)
     Image.open(written[0]).load()  # whole
     assert not list(out.rglob("*.tmp"))
+
+
+def _interrupted(module, argv, tmp_path):
+    """Runs ``module argv`` in process with Python's default SIGINT handler."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return run_cli(module, argv, env={"NEURAL_ART_JAX_CACHE": str(tmp_path / "cache")}, cwd=ROOT)
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def test_sigint_in_a_style_sweep_keeps_the_first_image(tmp_path, monkeypatch):
+    """--mode=sweep writes its files one by one (atomically) after the vmapped run."""
+    pics, out = _pictures(tmp_path), tmp_path / "sweep"
+    written, save = [], images.save_image
+
+    def save_then_interrupt(path, *a, **kw):
+        got = save(path, *a, **kw)
+        written.append(pathlib.Path(path))
+        signal.raise_signal(signal.SIGINT)
+        return got
+
+    monkeypatch.setattr(images, "save_image", save_then_interrupt)
+    r = _interrupted("styletransfer", [
+        "--weights=random:vgg19:8", f"--content={pics}/content.png", f"--style={pics}/style.png",
+        "--mode=sweep", "--ratios=1e-3,1e-1", "--size=32", "--steps=2", "--optimizer=adam",
+        "--style_layers=conv1_1", "--content_layers=conv2_2", f"--out_dir={out}", "--noprogress",
+    ], tmp_path)  # fmt: skip
+    line = assert_one_line_error(r, (130,), "interrupted (SIGINT); finished files are kept")
+    assert "resume" not in line
+    assert len(written) == 1 and written[0].is_relative_to(out)
+    Image.open(written[0]).load()
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_sigint_while_training_the_featvis_autoencoder(tmp_path, monkeypatch):
+    """Interrupted as the first training step starts (after the data pipeline is
+    up; before its compilation, to keep the test short): exit 130, no decoder.npz
+    (none was finished), nothing resumable promised."""
+    import numpy as np
+
+    from featvis import autoencoder
+
+    root = tmp_path / "imgs"
+    for label in ("dog", "cat"):
+        (root / "train" / label).mkdir(parents=True)
+        for i in range(2):
+            rgb = np.random.default_rng(i).integers(0, 256, (40, 48, 3), np.uint8)
+            Image.fromarray(rgb).save(root / "train" / label / f"{i}.png")
+    calls, step = [], autoencoder.train_step
+
+    def step_then_interrupt(*a, **kw):
+        calls.append(1)
+        signal.raise_signal(signal.SIGINT)
+        return step(*a, **kw)
+
+    monkeypatch.setattr(autoencoder, "train_step", step_then_interrupt)
+    out = tmp_path / "ae"
+    r = _interrupted("featvis.train_autoencoder", [
+        f"--images={root}", "--steps=3", "--batch=2", "--width=0.0625", f"--out_dir={out}"], tmp_path)
+    line = assert_one_line_error(r, (130,), "interrupted (SIGINT); finished files are kept")
+    assert "resume" not in line and len(calls) == 1
+    assert not (out / "decoder.npz").exists()
+
+
+def test_sigint_while_normalising_a_vgg_leaves_no_directory(tmp_path, monkeypatch):
+    """weights_convert.vgg --normalise interrupted after its first batch of images:
+    exit 130 and no --out_dir (store.save_params writes the directory whole, last)."""
+    import jax
+    import numpy as np
+
+    from styletransfer import vgg
+    from styletransfer.vggnet import at_width
+    from weights_convert import vgg as conv
+    from weights_convert import vgg_normalise
+
+    cfg = at_width(vgg.VGG19, 8).replace(preprocessing=vgg.CAFFE)
+    src = conv.save(tmp_path / "src", cfg, vgg.init_params(cfg, jax.random.key(0), head=True),
+                    source="test", source_sha256="ab" * 32)  # fmt: skip
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    for i in range(4):
+        rgb = np.random.default_rng(i).integers(0, 256, (36, 40, 3), np.uint8)
+        Image.fromarray(rgb).save(imgs / f"{i}.png")
+    batches, served = vgg_normalise.batches, []
+
+    def batches_then_interrupt(*a, **kw):
+        for b in batches(*a, **kw):
+            served.append(b)
+            if len(served) == 2:
+                signal.raise_signal(signal.SIGINT)
+            yield b
+
+    monkeypatch.setattr(vgg_normalise, "batches", batches_then_interrupt)
+    out = tmp_path / "norm"
+    r = _interrupted("weights_convert.vgg", [
+        f"--src={src}", f"--normalise={imgs}", f"--out_dir={out}", "--normalise_size=32",
+        "--chunk_size=2"], tmp_path)  # fmt: skip
+    line = assert_one_line_error(r, (130,), "interrupted (SIGINT); finished files are kept")
+    assert "resume" not in line and len(served) == 2
+    assert not out.exists()
+    assert {p.name for p in tmp_path.iterdir()} <= {"cache", "imgs", "src"}  # nothing elsewhere
