@@ -24,7 +24,7 @@ from featvis import objectives as O
 from featvis import param as P
 from featvis import render as R
 from featvis import transform as T
-from neural_art import atomic, imagenet
+from neural_art import atomic, capacity, imagenet
 from neural_art import images as imio
 from neural_art.errors import UserError
 from neural_art.ranges import parse_ranges
@@ -216,6 +216,49 @@ def check_targets(model: R.Model, targets: Sequence[Target], size: int, num_clas
         c = feats[t.layer].shape[-1]
         if not 0 <= t.index[0] < c:
             raise UserError(f"target {t.label!r}: {t.layer} has channels 0..{c - 1}")
+
+
+PLAN_SIZE = 512  # image sides up to which nothing is planned (the ordinary path compiles nothing more)
+SIZE_POINTS = (32, 64)  # sides one step is measured at (VGG's smallest input is 32)
+
+
+def step_fit(model: R.Model, targets: Sequence[Target], s: Settings, *, decoder: dict | None = None,
+             num_classes: int = 1000) -> capacity.Fit:  # fmt: skip
+    """Peak bytes of one optimisation step of one target (the smallest grouping: the
+    first target's objective, its method's parameterisation, optimiser and transforms)
+    as ``base + slope · size²``, from the step compiled at ``SIZE_POINTS`` sides
+    (nothing of the requested size is built). VGG at those sides folds its pool
+    into fc6 (:class:`featvis.render.Model` ``specialize``): the base misses the
+    difference, small beside a large image's activations."""
+    t = targets[0]
+    fn = objective_factory(t.layer, len(t.index), s.method, s.objective, num_classes)
+    key = jax.random.key(0)
+
+    def measure(size: int) -> int:
+        prm, opt, trs = method_setup(dataclasses.replace(s, size=size), decoder)
+        transform = R._as_transform(trs)
+        m = R._specialized(model, prm, transform, key)
+        prog = R.Program(fn, prm._replace(frozen=None), m.apply, opt, transform)
+        carry = jax.eval_shape(functools.partial(R._init, prog), key)
+        step = jax.jit(functools.partial(R._step, prog))
+        target = jnp.asarray(t.index, jnp.int32)
+        return capacity.peak_bytes(step.lower(target, m.params, prm.frozen, key, carry, np.int32(0)).compile())
+
+    return capacity.fit(measure, *SIZE_POINTS, power=2)
+
+
+def check_size(model: R.Model, targets: Sequence[Target], s: Settings, *, decoder: dict | None = None,
+               num_classes: int = 1000) -> None:  # fmt: skip
+    """Refuses ``size`` (:class:`neural_art.capacity.TooLarge`, flag ``--size``) when one
+    step of one target cannot fit the device (:func:`neural_art.capacity.hard_limit`),
+    from :func:`step_fit`. Sides up to ``PLAN_SIZE`` (and Despraz's fixed 224) are not
+    planned: nothing more is compiled."""
+    if s.size <= PLAN_SIZE or s.method.startswith("despraz"):
+        return
+    limit, where = capacity.hard_limit(jax.devices()[0])
+    step_fit(model, targets, s, decoder=decoder, num_classes=num_classes).check(
+        s.size, limit, flag="size", where=where,
+        what=lambda n: f"one step of one target at {n}x{n}")  # fmt: skip
 
 
 def render_targets(

@@ -19,7 +19,7 @@ import dataclasses
 from absl import flags
 
 from featvis import app as fvapp
-from neural_art import cli
+from neural_art import capacity, cli
 
 flags.DEFINE_enum("model", "vgg16", ["vgg16", "vgg19", "dcgan-d", "toy"],
                   "Feature extractor (dcgan-d: a DCGAN discriminator, class 0 = its logit).")  # fmt: skip
@@ -108,6 +108,10 @@ def main(argv):
         fvapp.check_targets(model, targets, settings.size, num_classes)
     except ValueError as e:
         raise cli.UsageError(f"--targets: {e}") from e
+    try:  # --size past the device's memory: refused from the plan at small sides, before compute
+        fvapp.check_size(model, targets, settings, decoder=decoder, num_classes=num_classes)
+    except capacity.TooLarge as e:
+        raise cli.UsageError(str(e)) from None
     from tqdm import tqdm
 
     with tqdm(total=len(targets), unit="target") as bar:

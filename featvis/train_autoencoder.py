@@ -10,13 +10,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import pathlib
 
 from absl import flags, logging
 
-from neural_art import cli
+from neural_art import capacity, cli
 
 flags.DEFINE_string(
     "images", None,
@@ -48,6 +49,46 @@ def check_images(images: str, split: str) -> None:
                              "see --split")  # fmt: skip
 
 
+PLAN_BATCH = 64  # batches up to which nothing is planned (the ordinary path compiles nothing more)
+BATCH_POINTS = (2, 4)  # batches one training step is measured at
+
+
+@functools.cache
+def batch_fit(*, width: float = 1.0, noise_sd: float = 20.0, learning_rate: float = 1.0,
+              seed: int = 0) -> capacity.Fit:  # fmt: skip
+    """Peak bytes of one training step (:func:`featvis.autoencoder.train_step`) as
+    ``base + slope · batch``, from the step compiled at ``BATCH_POINTS`` batches on
+    abstract weights and images (nothing of the requested batch is built)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from featvis import autoencoder
+
+    key = jax.random.key(seed)
+    params = jax.eval_shape(functools.partial(autoencoder.init, width=width), key)
+    opt = autoencoder.optimizer(learning_rate)
+    state = jax.eval_shape(opt.init, params)
+
+    def measure(b: int) -> int:
+        x = jax.ShapeDtypeStruct((b, 224, 224, 3), jnp.float32)
+        return capacity.peak_bytes(autoencoder.train_step.lower(
+            params, state, x, key, np.int32(0), opt=opt, noise_sd=float(noise_sd)).compile())  # fmt: skip
+
+    return capacity.fit(measure, *BATCH_POINTS)
+
+
+def check_batch(batch: int, **kw) -> None:
+    """Refuses ``--batch`` (:class:`neural_art.capacity.TooLarge`) when one training
+    step cannot fit the device (:func:`neural_art.capacity.hard_limit`), from
+    :func:`batch_fit` (``kw``: its arguments). Up to ``PLAN_BATCH`` nothing is compiled."""
+    if batch <= PLAN_BATCH:
+        return
+    limit, where = capacity.hard_limit()
+    batch_fit(**kw).check(batch, limit, flag="batch", where=where,
+                          what=lambda b: f"one training step of {b} images of 224x224")  # fmt: skip
+
+
 def main(argv):
     del argv
     if not (math.isfinite(FLAGS.noise_sd) and FLAGS.noise_sd >= 0):
@@ -57,6 +98,11 @@ def main(argv):
             raise cli.UsageError(f"--{name} must be finite and > 0, got {FLAGS[name].value}")
     check_images(FLAGS.images, FLAGS.split)
     out = cli.check_out_dir(FLAGS.out_dir)
+    try:  # --batch past the device's memory: refused from the plan at small batches, before any data
+        check_batch(FLAGS.batch, width=FLAGS.width, noise_sd=FLAGS.noise_sd,
+                    learning_rate=FLAGS.learning_rate, seed=FLAGS.seed)  # fmt: skip
+    except capacity.TooLarge as e:
+        raise cli.UsageError(str(e)) from None
     from featvis import autoencoder
 
     params, losses = autoencoder.train(

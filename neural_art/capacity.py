@@ -22,12 +22,20 @@ from collections.abc import Callable
 
 from neural_art.errors import UserError
 
-__all__ = ["Fit", "TooLarge", "fit", "gib", "hard_limit"]
+__all__ = ["Fit", "TooLarge", "fit", "gib", "hard_limit", "peak_bytes"]
 
 
 def gib(n: float) -> str:
     """Bytes as ``"812.3 GiB"`` (``"0.4 MiB"`` below a GiB)."""
     return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def peak_bytes(compiled) -> int:
+    """A compiled program's peak device bytes from its own ``memory_analysis()``:
+    arguments + outputs + temporaries - aliased."""
+    m = compiled.memory_analysis()
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+               - m.alias_size_in_bytes)  # fmt: skip
 
 
 def hard_limit(device=None) -> tuple[int, str]:

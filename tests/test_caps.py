@@ -80,3 +80,51 @@ def test_biggan_walk_frames_refused_from_the_plan(tmp_path):
     assert 0 < _largest(line) < 100_000_000
     assert not out.exists()
     assert took < 25, took
+
+
+def test_featvis_size_refused_from_the_plan(tmp_path):
+    out = tmp_path / "fv"
+    t = time.monotonic()
+    r = run_cli("featvis", ["--model=toy", "--targets=0", "--method=pixel", "--size=300000", "--steps=2",
+                            f"--out_dir={out}"])  # fmt: skip
+    took = time.monotonic() - t
+    line = assert_one_line_error(r, (2,), "--size=300000")
+    assert "one step of one target at 300000x300000" in line, line
+    assert 512 < _largest(line) < 300_000
+    assert not out.exists()
+    assert took < 10, took
+
+
+def test_featvis_size_bound_is_not_refused():
+    from featvis import app, models
+
+    m, targets = models.toy(), app.parse_targets("0")
+    s = app.Settings(method="pixel", size=300_000, steps=2)
+    limit, _ = capacity.hard_limit()
+    fit = app.step_fit(m, targets, s, num_classes=10)
+    n = fit.largest(limit)
+    assert fit.peak(n) <= limit < fit.peak(n + 1)
+    app.check_size(m, targets, app.Settings(method="pixel", size=n, steps=2), num_classes=10)
+    with pytest.raises(capacity.TooLarge, match=rf"--size={n + 1}: .* at most {n} fit"):
+        app.check_size(m, targets, app.Settings(method="pixel", size=n + 1, steps=2), num_classes=10)
+
+
+def test_autoencoder_batch_refused_from_the_plan(tmp_path):
+    (tmp_path / "imgs" / "train").mkdir(parents=True)
+    out = tmp_path / "ae"
+    t = time.monotonic()
+    r = run_cli("featvis.train_autoencoder", [f"--images={tmp_path / 'imgs'}", "--batch=10000000", "--steps=1",
+                                              "--width=0.0625", f"--out_dir={out}"])  # fmt: skip
+    took = time.monotonic() - t
+    line = assert_one_line_error(r, (2,), "--batch=10000000")
+    assert "one training step of 10000000 images" in line, line
+    largest = _largest(line)
+    assert 64 < largest < 10_000_000
+    assert not out.exists()
+    assert took < 20, took
+    # the bound (the planning function's, cached from the call above) is not refused; one more is
+    from featvis import train_autoencoder as ta
+
+    ta.check_batch(largest, width=0.0625, noise_sd=20.0, learning_rate=1.0, seed=0)
+    with pytest.raises(capacity.TooLarge, match=rf"--batch={largest + 1}: .* at most {largest} fit"):
+        ta.check_batch(largest + 1, width=0.0625, noise_sd=20.0, learning_rate=1.0, seed=0)
