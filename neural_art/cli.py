@@ -10,7 +10,8 @@ The error path: :func:`run` runs an absl ``main``; a :class:`UsageError`
 (a bad flag value) prints ``error: <message>`` and exits 2; any other
 :data:`USER_ERRORS` (a :class:`~neural_art.errors.UserError` raised by a check
 on the user's input, a missing or unreadable file, a failed download,
-non-finite weights...) prints the same one line and exits 1; SIGINT (Ctrl-C)
+non-finite weights, an ``--out_dir`` another run is writing: :mod:`neural_art.outlock`)
+prints the same one line and exits 1; SIGINT (Ctrl-C)
 and SIGTERM print one line too and exit 130 / 143, finished files kept. No
 traceback, unless ``--verbosity=1`` (or higher) is given. Anything else is a
 bug, not a user mistake: one ``internal error`` line naming the exception and
@@ -19,6 +20,7 @@ the file its traceback was written to, exit 70.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import pathlib
@@ -31,6 +33,7 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
+from neural_art import outlock
 from neural_art.errors import UserError
 from neural_art.fetch import WeightsUnavailableError, cache_dir
 from neural_art.ranges import SEED_UPPER
@@ -141,6 +144,17 @@ def internal_error(e: BaseException) -> None:
          + (f": {first}" if first else "") + f"; traceback written to {path}", INTERNAL_ERROR_EXIT)
 
 
+def _out_dir_lock() -> contextlib.AbstractContextManager:
+    """The ``--out_dir`` lock (:mod:`neural_art.outlock`) of a command that has one;
+    none for ``--multihost`` runs (their processes may share one directory, which
+    process 0 alone writes)."""
+    out = flags.FLAGS["out_dir"].value if "out_dir" in flags.FLAGS else None
+    multihost = "multihost" in flags.FLAGS and flags.FLAGS["multihost"].value
+    if not out or multihost:
+        return contextlib.nullcontext()
+    return outlock.hold(out)
+
+
 def _guarded(main: Callable[[list[str]], object], resume: str) -> Callable[[list[str]], object]:
     def wrapped(argv):
         if len(argv) > 1:
@@ -149,7 +163,8 @@ def _guarded(main: Callable[[list[str]], object], resume: str) -> Callable[[list
         if threading.current_thread() is threading.main_thread():  # (signal handlers live there)
             old = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
-            return main(argv)
+            with _out_dir_lock():
+                return main(argv)
         except KeyboardInterrupt as e:
             if logging.get_verbosity() >= 1:
                 raise

@@ -1,0 +1,125 @@
+"""Two runs into one ``--out_dir`` at once: the second is refused in one line naming
+the first (pid and command), exit 1, before any compute and without touching the
+directory (:mod:`neural_art.outlock`, taken by :func:`neural_art.cli.run`). The
+lock is held by a flock in another process (a subprocess: the process boundary is
+what is tested) or, in process, by another open of the lock file (flock locks
+belong to the open file, so it is the same refusal). A killed holder leaves no
+stale lock; --multihost runs do not lock."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from cli_harness import assert_one_line_error, run_cli
+from fixtures_biggan import BIGGAN_SWEEP_ARGV
+from test_golden import ROOT, _pictures
+
+from neural_art import outlock
+
+STYLE = ["--weights=random:vgg19:8", "--content={pics}/content.png", "--style={pics}/style.png",
+         "--size=32", "--steps=2", "--optimizer=adam", "--style_layers=conv1_1",
+         "--content_layers=conv2_2", "--noprogress"]  # fmt: skip
+
+# Holds out_dir's lock, prints "held", then waits to be killed (imports no jax: fast).
+_HOLDER = """
+import sys, threading
+from neural_art import outlock
+with outlock.hold(sys.argv[1]):
+    print("held", flush=True)
+    threading.Event().wait()
+"""
+
+
+@pytest.fixture()
+def other_process(tmp_path):
+    """``hold(out_dir)``: a python process holding ``out_dir``'s lock until the test ends."""
+    procs = []
+
+    def hold(out_dir):
+        p = subprocess.Popen([sys.executable, "-c", _HOLDER, str(out_dir), "--out_dir", str(out_dir)],
+                             cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        procs.append(p)
+        assert p.stdout.readline().strip() == "held"  # waits on the event, not a sleep
+        return p
+
+    yield hold
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def _run(module, argv, tmp_path):
+    return run_cli(module, argv, env={"NEURAL_ART_JAX_CACHE": str(tmp_path / "cache")}, cwd=ROOT)
+
+
+def test_a_biggan_sweep_into_a_directory_another_process_writes_is_refused(tmp_path, other_process):
+    out = tmp_path / "sweep"
+    holder = other_process(out)
+    t = time.monotonic()
+    r = _run("biggan_jax", [*BIGGAN_SWEEP_ARGV, f"--out_dir={out}"], tmp_path)
+    line = assert_one_line_error(r, (1,), f"--out_dir={out} is being written by another run")
+    assert f"pid {holder.pid}: " in line and "--out_dir" in line  # the holder's command
+    assert "wait for it to end, or give another --out_dir" in line
+    assert time.monotonic() - t < 5  # before any compute (a compile takes 10 s and more)
+    assert not out.exists()  # untouched
+    assert not (tmp_path / "cache").exists()  # no weights, no XLA cache
+
+    holder.send_signal(signal.SIGKILL)  # the holder dies: no stale lock
+    holder.wait()
+    with outlock.hold(out) as lock:
+        assert lock == outlock.lock_path(out)
+
+
+def test_a_style_transfer_into_a_busy_directory_is_refused_and_the_next_one_runs(tmp_path):
+    pics, out = _pictures(tmp_path), tmp_path / "style"
+    argv = [a.format(pics=pics) for a in STYLE] + [f"--out_dir={out}"]
+    (tmp_path / "link").symlink_to(tmp_path)  # another spelling of the same directory
+    with outlock.hold(tmp_path / "link" / "style"):
+        r = _run("styletransfer", argv, tmp_path)
+        assert_one_line_error(r, (1,), f"--out_dir={out} is being written by another run (pid {os.getpid()}")
+        assert not out.exists()
+    r = _run("styletransfer", argv, tmp_path)  # released: runs
+    assert r.code == 0, r.err[-3000:]
+    assert (out / "result.png").is_file()
+    with outlock.hold(out):  # and the finished run released it
+        pass
+
+
+def test_lock_names_and_unlocked_cases(tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert outlock.lock_path(a) != outlock.lock_path(b)
+    assert outlock.lock_path(a) == outlock.lock_path(tmp_path / "b" / ".." / "a")
+    with outlock.hold(a), outlock.hold(b):  # two directories: independent
+        with pytest.raises(outlock.OutDirBusy, match="--out_dir=.*/a is being written"):
+            with outlock.hold(a):
+                pass
+    # a lock directory that is not this user's own (here: a link) is not used
+    monkeypatch.setattr(outlock, "lock_dir", lambda: tmp_path / "locks")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "locks").symlink_to(tmp_path / "elsewhere")
+    with outlock.hold(a) as got, outlock.hold(a) as again:
+        assert got is None and again is None
+    assert not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_multihost_runs_do_not_lock(tmp_path, monkeypatch):
+    """--multihost processes may share one directory (process 0 alone writes): the
+    run gets past the lock, to jax.distributed's start-up (stopped there)."""
+    from biggan_jax import multihost
+
+    def stop():
+        raise outlock.UserError("reached jax.distributed start-up")
+
+    monkeypatch.setattr(multihost, "initialize", stop)
+    out = tmp_path / "sweep"
+    with outlock.hold(out):
+        r = _run("biggan_jax", [*BIGGAN_SWEEP_ARGV, f"--out_dir={out}", "--multihost"], tmp_path)
+        assert_one_line_error(r, (1,), "reached jax.distributed start-up")
+        r = _run("biggan_jax", [*BIGGAN_SWEEP_ARGV, f"--out_dir={out}"], tmp_path)  # not multihost
+        assert_one_line_error(r, (1,), "is being written by another run")
