@@ -22,6 +22,8 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from neural_art import outlock
+
 
 def _read_umask() -> int:
     """The process umask without changing it (``/proc/self/status``); elsewhere
@@ -41,11 +43,12 @@ os.umask(_IMPORT_UMASK)
 def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
     """Yields a unique temporary path beside ``path``; on success it replaces
     ``path`` (``os.replace``), on any error it is removed and the error re-raised.
-    Parent directories are created. The file gets the mode a plain ``open`` would
+    Parent directories are created, but not a held ``--out_dir`` that was removed
+    during the run (:func:`neural_art.outlock.make_parent`). The file gets the mode a plain ``open`` would
     give it (``0o666`` less the umask: 0644 under umask 022), not ``mkstemp``'s 0600,
     so a shared sweep directory is readable by a web server or a colleague."""
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    outlock.make_parent(path)  # mkdir -p, unless a held --out_dir was removed mid-run
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.fchmod(fd, 0o666 & ~_read_umask())
     os.close(fd)

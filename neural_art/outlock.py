@@ -17,11 +17,18 @@ resumes at once. The lock binds processes of one machine only: runs on two
 machines writing one network file system are not detected. Where no lock can be
 made (no writable temp directory, or a lock directory this user does not own)
 the run goes on unlocked.
+
+While the lock is held the directory's identity is watched too: every atomic
+write below it (:func:`make_parent`) checks that the directory is still the one
+the run first saw. One removed (or replaced) during the run is not created again:
+the run stops with one line naming it (:class:`OutDirGone`, exit 1), nothing
+written elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -37,6 +44,53 @@ from neural_art.errors import UserError
 
 class OutDirBusy(UserError):
     """Another process is writing the same output directory."""
+
+
+class OutDirGone(UserError):
+    """The held output directory was removed or replaced while the run wrote it."""
+
+
+@dataclasses.dataclass
+class _Held:
+    flag: str
+    given: str  # as the user spelled it
+    spellings: tuple[str, ...]  # its absolute path, and its real path when the lock was taken
+    real: str
+    ident: tuple[int, int] | None  # (st_dev, st_ino) once the directory exists
+
+
+_HELD: list[_Held] = []
+
+
+def _ident(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
+def make_parent(path: str | os.PathLike) -> None:
+    """``mkdir -p`` of ``path``'s parent, for every atomic write
+    (:func:`neural_art.atomic.atomic_path`). Below a held ``--out_dir`` it first
+    checks that the directory is still the one this run saw (the first time it saw
+    it existing): one removed or replaced during the run is not made again, so
+    nothing is written where the user no longer expects it; raises
+    :class:`OutDirGone` naming the flag and the directory."""
+    parent = os.path.abspath(os.path.dirname(os.fspath(path)))
+    for h in _HELD:
+        if not any(parent == d or parent.startswith(d.rstrip(os.sep) + os.sep) for d in h.spellings):
+            continue
+        now = _ident(h.real)
+        if h.ident is not None and now != h.ident:
+            how = "removed" if now is None else "replaced by another directory"
+            raise OutDirGone(f"--{h.flag}={h.given} was {how} during the run; stopped without "
+                             f"writing {os.fspath(path)} (nothing was written elsewhere)")  # fmt: skip
+        pathlib.Path(parent).mkdir(parents=True, exist_ok=True)
+        if h.ident is None:
+            h.ident = _ident(h.real)
+        return
+    pathlib.Path(parent).mkdir(parents=True, exist_ok=True)
 
 
 def lock_dir() -> pathlib.Path:
@@ -84,11 +138,15 @@ def hold(out_dir: str | os.PathLike, flag: str = "out_dir") -> Iterator[pathlib.
                 f"wait for it to end, or give another --{flag}"
             ) from None
         os.ftruncate(fd, 0)
+        given = os.path.expanduser(os.fspath(out_dir))
+        real = os.path.realpath(given)
+        _HELD.append(_Held(flag, os.fspath(out_dir), (os.path.abspath(given), real), real, _ident(real)))
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "argv": sys.argv,
                                   "out_dir": os.fspath(out_dir)}).encode(), 0)  # fmt: skip
         try:
             yield path
         finally:
+            _HELD.pop()
             os.ftruncate(fd, 0)  # (never unlinked: a waiting locker may hold it open)
     finally:
         os.close(fd)  # releases the flock

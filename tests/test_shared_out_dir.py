@@ -4,14 +4,18 @@ directory (:mod:`neural_art.outlock`, taken by :func:`neural_art.cli.run`). The
 lock is held by a flock in another process (a subprocess: the process boundary is
 what is tested) or, in process, by another open of the lock file (flock locks
 belong to the open file, so it is the same refusal). A killed holder leaves no
-stale lock; --multihost runs do not lock."""
+stale lock; --multihost runs do not lock. An --out_dir removed while a run writes
+it stops the run in one line naming it, exit 1, without making it again and
+without writing anything elsewhere."""
 
 from __future__ import annotations
 
 import os
+import pathlib
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -123,3 +127,80 @@ def test_multihost_runs_do_not_lock(tmp_path, monkeypatch):
         assert_one_line_error(r, (1,), "reached jax.distributed start-up")
         r = _run("biggan_jax", [*BIGGAN_SWEEP_ARGV, f"--out_dir={out}"], tmp_path)  # not multihost
         assert_one_line_error(r, (1,), "is being written by another run")
+
+
+# ------------------------------------------------- an --out_dir removed mid-run
+
+
+def _remove_after_first_image(monkeypatch, out):
+    """``images.save_image`` that removes ``out`` (whole) after its first file."""
+    import shutil
+
+    from neural_art import images
+
+    save, written = images.save_image, []
+
+    def save_then_remove(path, *a, **kw):
+        got = save(path, *a, **kw)
+        written.append(pathlib.Path(path))
+        if len(written) == 1:
+            shutil.rmtree(out)
+        return got
+
+    monkeypatch.setattr(images, "save_image", save_then_remove)
+    return written
+
+
+def _only(tmp_path, *names):
+    """Nothing was written under tmp_path but ``names`` (no out_dir made again, no rescue)."""
+    assert {p.name for p in tmp_path.iterdir()} <= {"cache", "tmp", *names}, list(tmp_path.iterdir())
+
+
+def test_a_biggan_sweep_whose_out_dir_is_removed_stops_in_one_line(biggan_cli_sweep, tmp_path, monkeypatch):
+    """The shared fixture's run first (same argv: its compiled programs are reused)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # a rescue would land here
+    (tmp_path / "tmp").mkdir()
+    out = tmp_path / "sweep"
+    written = _remove_after_first_image(monkeypatch, out)
+    r = _run("biggan_jax", [*BIGGAN_SWEEP_ARGV, f"--out_dir={out}"], tmp_path)
+    assert_one_line_error(r, (1,), f"--out_dir={out} was removed during the run; stopped without writing")
+    assert "nothing was written elsewhere" in r.error_lines[0]
+    assert len(written) == 1 and not out.exists()  # not made again
+    _only(tmp_path)
+    assert not [p for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("neural_art_locks")]
+
+
+def test_a_style_transfer_whose_out_dir_is_removed_stops_without_a_rescue(tmp_path, monkeypatch):
+    """Style transfer writes its files at the end (neural_art.atomic.write_all, which
+    moves what it cannot write to a rescue directory on a disk error): a removed
+    --out_dir is not a disk error, so nothing is rescued elsewhere either."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    pics, out = _pictures(tmp_path), tmp_path / "style"
+    out.mkdir()  # there before the run: removed before the first write is caught too
+    written = _remove_after_first_image(monkeypatch, out)
+    r = _run("styletransfer", [a.format(pics=pics) for a in STYLE] + [f"--out_dir={out}"], tmp_path)
+    assert_one_line_error(r, (1,), f"--out_dir={out} was removed during the run")
+    assert len(written) == 1 and not out.exists()
+    _only(tmp_path, "pics")
+    assert not [p for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("neural_art_locks")]
+
+
+def test_make_parent(tmp_path):
+    out = tmp_path / "out"
+    outlock.make_parent(tmp_path / "free" / "a" / "x.png")  # no lock held: plain mkdir -p
+    assert (tmp_path / "free" / "a").is_dir()
+    with outlock.hold(out):
+        outlock.make_parent(out / "images" / "x.png")  # made, and its identity noted
+        outlock.make_parent(out / "images" / "y.png")
+        out.rename(tmp_path / "moved")
+        out.mkdir()  # another directory now has its name
+        with pytest.raises(outlock.OutDirGone, match="was replaced by another directory"):
+            outlock.make_parent(out / "z.png")
+        out.rmdir()
+        with pytest.raises(outlock.OutDirGone, match="was removed during the run"):
+            outlock.make_parent(out / "sub" / "z.png")
+        outlock.make_parent(tmp_path / "elsewhere" / "z.png")  # not below it: made
+    assert not out.exists()
+    outlock.make_parent(out / "z.png")  # released: no longer watched
+    assert out.is_dir()
