@@ -44,6 +44,7 @@ from biggan_jax import hub, multihost, sharded
 from biggan_jax.bn import BN_BATCH, with_bn
 from biggan_jax.configs import BigGANConfig
 from biggan_jax.layers import truncation_stat_selector
+from biggan_jax.model import param_shapes
 from biggan_jax.noise import truncated_noise
 from biggan_jax.outputs import (ImageWriter, Layout, Manifest, check_out_dir, damaged, layout,
                                 resume_state, write_grids)  # fmt: skip
@@ -197,12 +198,12 @@ class SweepContext:
 def run(job: SweepJob, *, progress: bool = True) -> dict:
     """Runs (or resumes) the sweep; returns the manifest. Process 0 reads and writes
     ``out_dir``; every process computes (module docstring)."""
-    ids, _ = validate(job)
+    ids, cfg = validate(job)
     loaded = None
     if job.seeds and len(ids) * job.latents > PLAN_ROWS:  # many rows: refused from the plan before anything lists them
-        loaded = hub.load(job.weights)
-        bn = bn_latents(job, loaded[0], ids) if job.perturbation.bn == "recompute" else None
-        check_rows(job, *loaded, ids, job.seeds, bn)
+        loaded = None if cfg else hub.load(job.weights)  # the architecture's shapes are enough when known
+        cfg, shapes = (cfg, param_shapes(cfg)) if cfg else loaded
+        check_rows(job, cfg, shapes, ids, job.seeds, bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None)
     lay = layout(job.out_dir, ids, job.latents)
     man = Manifest(lay.out / "manifest.json", settings(job, ids))
     # what a directory already holds is checked first (reading only; nothing is created
@@ -289,12 +290,13 @@ def rows_fit(job: SweepJob, cfg: BigGANConfig, params, rows: int, todo, bn_batch
                             hf_compat=job.hf_compat)  # fmt: skip
 
 
-def check_rows(job: SweepJob, cfg: BigGANConfig, params, ids: Sequence[int], todo, bn_batch=None) -> None:
+def check_rows(job: SweepJob, cfg: BigGANConfig, params, ids: Sequence[int], todo, bn_batch=None) -> None:  # fmt: skip
     """Refuses ``--latents`` (:class:`neural_art.capacity.TooLarge`) when one network's
     rows (classes x latents) cannot fit the device (:func:`neural_art.capacity.hard_limit`)
     at the smallest chunk, from the plan compiled at 8 and 16 rows (:func:`rows_fit`):
     nothing of that size is built (:func:`run` calls it before the layout lists the
-    rows). ``todo``: the networks (seeds, lineage strings). Up to ``PLAN_ROWS`` rows
+    rows). ``params``: the weights or their shapes (:func:`biggan_jax.model.param_shapes`:
+    no weights need loading); ``todo``: the networks (seeds, lineage strings). Up to ``PLAN_ROWS`` rows
     nothing is compiled here (the plan itself refuses them: :func:`plan_for`)."""
     rows = len(ids) * job.latents
     if rows <= PLAN_ROWS:

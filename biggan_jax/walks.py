@@ -24,7 +24,7 @@ import numpy as np
 from biggan_jax import experiment, hub, sharded
 from biggan_jax.bn import with_bn
 from biggan_jax.layers import truncation_stat_selector
-from biggan_jax.model import BigGANDeep, _cast
+from biggan_jax.model import BigGANDeep, _cast, param_shapes
 from neural_art import capacity, walk
 from neural_art.curate import Scorer, write_walks
 from neural_art.errors import UserError
@@ -62,12 +62,16 @@ def renderer(sj: experiment.SweepJob, cfg, ids, rows: int | None = None):
 def run(job: WalkJob) -> dict:
     """Writes every walk; returns the walk manifest (also ``walks.json``)."""
     sj = job.sweep
-    ids, _ = experiment.validate(sj)
+    ids, cfg = experiment.validate(sj)
     walks = walk.plan(sj.seeds, job.between)
     if not walks:
         raise UserError("no walks: give --seeds and/or --walk_between")
+    known = cfg is not None  # --frames / --latents past the device's memory: refused before the weights load
+    if known:
+        check_size(job, cfg, param_shapes(cfg), ids)
     cfg, params = hub.load(sj.weights)
-    check_size(job, cfg, params, ids)  # --frames / --latents past the device's memory: refused here
+    if not known:
+        check_size(job, cfg, params, ids)
     render, root, ts = renderer(sj, cfg, ids), jax.random.key(sj.root_seed), walk.frames(job.frames)
     # θ*'s images (the scores' reference): frame 0 of a walk toward a seed (t = 0 is θ*, with
     # the frames' BN); the first walk's frames are kept for writing when it is that walk.

@@ -56,8 +56,10 @@ def test_biggan_latents_bound_is_not_refused():
     """The planning function's largest value passes its own check; one more is refused."""
     import jax
     from biggan_jax import experiment, hub
+    from biggan_jax.model import param_shapes
 
-    cfg, params = hub.load(TINY_BIGGAN)
+    cfg = hub.config_for(TINY_BIGGAN)
+    params = param_shapes(cfg)  # what the CLI plans with (its programs are cached)
     job = experiment.SweepJob(weights=TINY_BIGGAN, classes=("volcano", "espresso"), seeds=(0,),
                               out_dir="unused", latents=10**7)  # fmt: skip
     limit, _ = capacity.hard_limit(jax.devices()[0])
