@@ -1,9 +1,12 @@
 """DCGAN on art (Beyers & Loane): models, tfds input, training, analyses.
 
 import jax, dcgan
-cfg, g, d, meta = dcgan.load()        # the embedded model (offline); or load("random:seed-64:8"), DIR, netG.pth
+cfg, params = dcgan.load()            # the embedded model (offline); or load("random:seed-64:8"), DIR, netG.pth
 z = dcgan.sample_latents(jax.random.key(0), 16, cfg.nz)
-images = dcgan.generate(cfg, g, z)                  # [16, 64, 64, 3] in [-1, 1]
+images = dcgan.generate(cfg, params["generator"], z)   # [16, 64, 64, 3] in [-1, 1]
+
+``params`` is ``{"generator": ..., "discriminator": ...}`` (``(cfg, params)``, as
+every model's ``load``); ``dcgan.hub.metadata(spec)`` is what the weights record.
 
 Training: ``python -m dcgan.main --config=dcgan/configs/<x>.py --workdir=DIR``
 (:mod:`dcgan.train`, :mod:`dcgan.input_pipeline`); tools: :mod:`dcgan.sample`,

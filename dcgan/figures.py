@@ -307,7 +307,8 @@ def run_all(out_dir, *, weights=None, what=ALL, seed: int = 0,
         raise UserError(f"unknown analyses {unknown} (choose from {', '.join(ALL)} or all)")
     if concept not in CONCEPTS:
         raise UserError(f"unknown concept {concept!r} ({', '.join(CONCEPTS)})")
-    cfg, g, d, _ = hub.load(weights)
+    cfg, params = hub.load(weights)
+    g, d = params["generator"], params["discriminator"]
     out_dir = pathlib.Path(out_dir)
     key = jax.random.key(seed)
     paths = {}

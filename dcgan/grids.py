@@ -31,12 +31,11 @@ def sample_grid(out, *, weights=None, n: int = 64, seed: int = 0,
     """Writes an ``n``-image grid from G (inference-mode BN) to ``out``; returns the path."""
     if n < 1:
         raise UserError(f"n must be >= 1, got {n}")
-    cfg, g, _, meta = hub.load(weights)
+    cfg, params = hub.load(weights)
+    steps = hub.metadata(weights).get("trained_steps", "?")
     z = sample_latents(jax.random.key(seed), n, cfg.nz, latent_dist)
-    imgs = generate_fn(cfg)(g, z)
-    return save_grid(
-        out, imgs, title=f"DCGAN samples ({meta.get('trained_steps', '?')} steps), seed {seed}"
-    )
+    imgs = generate_fn(cfg)(params["generator"], z)
+    return save_grid(out, imgs, title=f"DCGAN samples ({steps} steps), seed {seed}")
 
 
 def sweep(
@@ -80,18 +79,17 @@ def sweep_grid(
         raise UserError(f"need at least one seed and one latent, got {len(seeds)}, {n_latents}")
     if not 0 <= alpha < float("inf"):
         raise UserError(f"alpha must be finite and >= 0, got {alpha}")
-    cfg, g, _, meta = hub.load(weights)
+    cfg, params = hub.load(weights)
+    steps = hub.metadata(weights).get("trained_steps", "?")
     z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
-    imgs = sweep(cfg, g, root=jax.random.key(seed + 1), seeds=seeds, z=z, alpha=alpha)
+    imgs = sweep(cfg, params["generator"], root=jax.random.key(seed + 1), seeds=seeds, z=z, alpha=alpha)
     write_networks(pathlib.Path(out).parent, imgs, seeds, gallery=gallery, score_with=score_with,
                    score_weights=score_weights,
                    command=command or shlex.join(["python", "-m", "dcgan.sweep", f"--latents={n_latents}",
                                                   f"--alpha={alpha}", f"--seed={seed}"]),
                    settings=settings(weights, alpha, seed, n_latents))  # fmt: skip
     cols = [f"s{s}" for s in seeds] + ["orig"]
-    title = (
-        f"DCGAN eq.(2) perturbation, alpha={alpha} ({meta.get('trained_steps', '?')}-step model)"
-    )
+    title = f"DCGAN eq.(2) perturbation, alpha={alpha} ({steps}-step model)"
     return save_grid(
         out, imgs, col_labels=cols, row_labels=[f"z{i}" for i in range(n_latents)], title=title
     )
@@ -136,7 +134,8 @@ def walk_dir(out_dir, *, weights=None, seeds: Sequence[int] = (0,), between: Seq
     walks = walk.plan(seeds, between)
     if not walks:
         raise UserError("no walks: give seeds and/or pairs")
-    cfg, g, _, _ = hub.load(weights)
+    cfg, params = hub.load(weights)
+    g = params["generator"]
     z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
     rgb = lambda x: jax.numpy.repeat(x, 3, -1) if x.shape[-1] == 1 else x
     render = walk.renderer(lambda gp: rgb(generate(cfg, gp, z)), alpha=alpha)

@@ -10,8 +10,12 @@
 * ``random[:config[:width]]`` -- fresh weights of a :data:`dcgan.model.CONFIGS`
   architecture (default ``seed-64``), ``width`` = ``ngf`` = ``ndf``.
 
-Returns ``(cfg, g_vars, d_vars, metadata)``, float32 (``d_vars`` is ``{}`` when
-the source has no discriminator).
+Returns ``(cfg, params)``, the shape every model's ``load`` returns
+(:func:`biggan_jax.hub.load`, :func:`styletransfer.hub.load`): ``params`` is
+``{"generator": g_vars, "discriminator": d_vars}``, float32, each
+``{"params", "batch_stats"}`` (``d_vars`` is ``{}`` when the source has no
+discriminator). What the weights record (training steps, dtype, source) is
+:func:`metadata`, read from the same spec without loading the arrays.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ from neural_art import hub, store
 EMBEDDED_DIR = pathlib.Path(__file__).parent / "assets" / "embedded"
 RELEASES = ("embedded",)
 DEFAULT_CONFIG = "seed-64"
-Loaded = tuple[DCGANConfig, dict, dict, dict]
 
 
 def parse(spec: str | os.PathLike | None) -> hub.WeightsSpec:
@@ -40,9 +43,10 @@ def parse(spec: str | os.PathLike | None) -> hub.WeightsSpec:
 
 
 def load(spec: str | os.PathLike | None = None, *, seed: int = 0,
-         config: str = "radford-64") -> Loaded:  # fmt: skip
-    """Loads ``spec`` (module docstring). ``seed`` roots ``random`` weights;
-    ``config`` names the architecture preset a raw ``.pth`` file is read with."""
+         config: str = "radford-64") -> tuple[DCGANConfig, dict]:  # fmt: skip
+    """Returns ``(cfg, params)``, ``params = {"generator": ..., "discriminator": ...}``
+    (module docstring). ``seed`` roots ``random`` weights; ``config`` names the
+    architecture preset a raw ``.pth`` file is read with."""
     ws = parse(spec)
     if ws.kind == "random":
         return random_weights(ws.name, ws.width, seed=seed)
@@ -53,42 +57,69 @@ def load(spec: str | os.PathLike | None = None, *, seed: int = 0,
     return load_pth(ws.path, CONFIGS[config])
 
 
-def random_weights(name: str, width: int | None = None, *, seed: int = 0) -> Loaded:
-    """Fresh G and D of preset ``name`` (``width``: ``ngf = ndf``), from ``key(seed)``."""
-    cfg = CONFIGS[name] if width is None else CONFIGS[name].replace(ngf=width, ndf=width)
+def metadata(spec: str | os.PathLike | None = None, *, seed: int = 0) -> dict:
+    """What the weights ``spec`` names record, without loading them: an exported
+    directory's (or the embedded model's) ``metadata.json`` (``trained_steps``,
+    ``dtype``, ``config``, ``source``...); for ``random``, ``{"model", "random":
+    "<config>:<width>", "seed"}``; for a raw ``.pth``, ``{"model", "source",
+    "converter"}``."""
+    ws = parse(spec)
+    if ws.kind == "random":
+        cfg = _random_config(ws.name, ws.width)
+        return {"model": "dcgan", "random": f"{ws.name}:{cfg.ngf}", "seed": seed}
+    if ws.kind == "file":
+        return {"model": "dcgan", "source": os.fspath(ws.path), "converter": "dcgan.torch_layout"}
+    path = EMBEDDED_DIR if ws.kind == "release" else ws.path
+    _check_dir(path, what="the embedded DCGAN" if ws.kind == "release" else None)
+    return store.read_metadata(path, "dcgan")
+
+
+def random_weights(name: str, width: int | None = None, *, seed: int = 0) -> tuple[DCGANConfig, dict]:
+    """``(cfg, params)``: fresh G and D of preset ``name`` (``width``: ``ngf = ndf``),
+    from ``key(seed)``."""
+    cfg = _random_config(name, width)
     key = jax.random.key(seed)
     g = init_generator(cfg, jax.random.fold_in(key, 1))
     d = init_discriminator(cfg, jax.random.fold_in(key, 2))
-    meta = {"model": "dcgan", "random": f"{name}:{cfg.ngf}", "seed": seed}
-    return cfg, _f32(g), _f32(d), meta
+    return cfg, {"generator": _f32(g), "discriminator": _f32(d)}
 
 
-def load_dir(path: str | os.PathLike, *, what: str | None = None) -> Loaded:
-    """Exported weights in ``path`` (the :mod:`neural_art.store` format)."""
+def load_dir(path: str | os.PathLike, *, what: str | None = None) -> tuple[DCGANConfig, dict]:
+    """``(cfg, params)`` of the exported weights in ``path`` (the :mod:`neural_art.store`
+    format); ``what`` names a directory that ships with the package."""
     path = pathlib.Path(path)
-    if not (path / "metadata.json").exists():
-        if what:
-            raise FileNotFoundError(
-                f"{what} is missing from this installation (expected {path}); "
-                "reinstall neural-art-jax with its package data or pass --weights=DIR"
-            )
-        raise FileNotFoundError(f"{path}: no metadata.json (not exported DCGAN weights)")
+    _check_dir(path, what)
     tree, meta = store.load_params(path, "dcgan")
     cfg = DCGANConfig(**meta["config"])
-    return cfg, _f32(tree["generator"]), _f32(tree.get("discriminator", {})), meta
+    return cfg, {"generator": _f32(tree["generator"]),
+                 "discriminator": _f32(tree.get("discriminator", {}))}  # fmt: skip
 
 
-def load_pth(path: str | os.PathLike, base: DCGANConfig) -> Loaded:
-    """A raw pytorch/examples ``netG`` state dict, converted in memory; the shapes
-    (nz, ngf, nc, resolution) are read from the file, the rest is ``base``."""
+def load_pth(path: str | os.PathLike, base: DCGANConfig) -> tuple[DCGANConfig, dict]:
+    """``(cfg, params)`` of a raw pytorch/examples ``netG`` state dict, converted in
+    memory (``discriminator``: ``{}``); the shapes (nz, ngf, nc, resolution) are
+    read from the file, the rest is ``base``."""
     from weights_convert.torch_io import check_tensors, load_torch_state_dict  # lazy: torch
 
     sd = layout.strip_prefix(load_torch_state_dict(path))
     cfg = layout.generator_config(sd, base)
     table = layout.generator_table(cfg)
     check_tensors(layout.shapes(table), sd, source=os.fspath(path), ignore_unexpected=layout.IGNORED)
-    meta = {"model": "dcgan", "source": os.fspath(path), "converter": "dcgan.torch_layout"}
-    return cfg, _f32(layout.from_torch(table, sd)), {}, meta
+    return cfg, {"generator": _f32(layout.from_torch(table, sd)), "discriminator": {}}
+
+
+def _random_config(name: str, width: int | None) -> DCGANConfig:
+    return CONFIGS[name] if width is None else CONFIGS[name].replace(ngf=width, ndf=width)
+
+
+def _check_dir(path: pathlib.Path, what: str | None) -> None:
+    if not (pathlib.Path(path) / "metadata.json").exists():
+        if what:
+            raise FileNotFoundError(
+                f"{what} is missing from this installation (expected {path}); "
+                "reinstall neural-art-jax with its package data or pass --weights=DIR"
+            )
+        raise FileNotFoundError(f"{path}: no metadata.json (not exported DCGAN weights)")
 
 
 def _f32(tree):

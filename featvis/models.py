@@ -95,7 +95,8 @@ def dcgan_discriminator(weights: str | None = None) -> Model:
     class objectives read: maximising it makes D call the image real). Images of
     another size are resized to D's resolution inside; colour is averaged for
     one-channel models."""
-    cfg, _, d_vars, _ = dcgan.load(weights) if weights else dcgan.load()
+    cfg, params = dcgan.load(weights) if weights else dcgan.load()
+    d_vars = params["discriminator"]
     if not d_vars:
         raise UserError(f"{weights or 'the embedded model'}: no discriminator weights")
     return Model(functools.partial(_dcgan_d_apply, cfg), d_vars)

@@ -225,8 +225,8 @@ def test_converted_dirs_load_without_the_converter(tmp_path, monkeypatch, tiny_v
     cfg, params = biggan_jax.load(tmp_path / "biggan")
     assert cfg.to_hf_dict() == bg_cfg.to_hf_dict()
     jax.tree.map(np.testing.assert_array_equal, params, bg_params)
-    cfg, g, _, meta = dcgan_hub.load("embedded")
-    assert meta["model"] == "dcgan" and g
+    cfg, params = dcgan_hub.load("embedded")
+    assert dcgan_hub.metadata("embedded")["model"] == "dcgan" and params["generator"]
     assert sys.modules["weights_convert"] is None  # nothing re-imported it
 
 

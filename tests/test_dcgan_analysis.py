@@ -68,7 +68,8 @@ def test_interpolation_latents_wrap_around(mode):
 
 
 def test_interpolation_figure_rows_join_up(embedded, tmp_path):
-    cfg, g, _, _ = embedded
+    cfg, params = embedded
+    g = params["generator"]
     path, imgs = A.interpolation(
         cfg, g, tmp_path / "i.png", key=jax.random.key(3), n_points=12, steps=4
     )
@@ -85,7 +86,8 @@ def test_interpolation_figure_rows_join_up(embedded, tmp_path):
 
 
 def test_vector_arithmetic_averages_three_exemplars(embedded, tmp_path):
-    cfg, g, _, _ = embedded
+    cfg, params = embedded
+    g = params["generator"]
     z1, z2 = A.pick_exemplars(
         cfg, g, jax.random.key(4), concept="colorfulness", n_candidates=16, k=3
     )
@@ -170,7 +172,8 @@ def test_deconvnet_equals_gradient_for_linear_units():
 
 
 def test_deconv_figure_shape(embedded, tmp_path):
-    cfg, _, d, _ = embedded
+    cfg, params = embedded
+    d = params["discriminator"]
     img = A.example_image(cfg)
     assert img.shape == (cfg.resolution, cfg.resolution, cfg.nc)
     path, grid = A.deconv_figure(cfg, d, img, tmp_path / "d.png", n_filters=4)

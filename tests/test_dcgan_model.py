@@ -197,8 +197,10 @@ def test_load_random_spec(monkeypatch):
     import dcgan
     from dcgan import hub
 
-    cfg, g, d, meta = dcgan.load("random:seed-64:8")
-    assert cfg == M.SEED_64.replace(ngf=8, ndf=8) and meta["random"] == "seed-64:8"
+    cfg, params = dcgan.load("random:seed-64:8")
+    g, d = params["generator"], params["discriminator"]
+    assert cfg == M.SEED_64.replace(ngf=8, ndf=8)
+    assert hub.metadata("random:seed-64:8", seed=3) == {"model": "dcgan", "random": "seed-64:8", "seed": 3}
     assert g["params"]["convt0"]["kernel"].shape == (4, 4, 100, 64)
     assert d["params"]["conv0"]["kernel"].shape == (4, 4, 3, 8)
     with monkeypatch.context() as m:  # the config only: no seed-width weights to draw
@@ -206,7 +208,7 @@ def test_load_random_spec(monkeypatch):
         m.setattr(hub, "init_discriminator", lambda cfg, key: {})
         assert dcgan.load("random")[0] == M.SEED_64  # default config, seed width
     same = dcgan.load("random:seed-64:8")[1]
-    jax.tree.map(np.testing.assert_array_equal, g, same)  # a pure function of (spec, seed)
+    jax.tree.map(np.testing.assert_array_equal, params, same)  # a pure function of (spec, seed)
     for bad, msg in (("random:nope", "unknown config"), ("random:seed-64:x", "whole number"),
                      ("/no/such/path", "not a release")):  # fmt: skip
         with pytest.raises(ValueError, match=msg):
@@ -215,9 +217,11 @@ def test_load_random_spec(monkeypatch):
 
 def test_load_embedded_equals_default_and_dir():
     import dcgan
+    from dcgan import hub
 
     a, b, c = dcgan.load(), dcgan.load("embedded"), dcgan.load(dcgan.EMBEDDED_DIR)
-    assert a[0] == b[0] == c[0] and a[3]["trained_steps"] == 1500
+    assert a[0] == b[0] == c[0] and hub.metadata()["trained_steps"] == 1500
+    assert hub.metadata() == hub.metadata(dcgan.EMBEDDED_DIR)
     jax.tree.map(np.testing.assert_array_equal, a[1], c[1])
 
 
@@ -229,8 +233,10 @@ def test_load_raw_pth_file_reads_its_shapes(tmp_path):
     cfg = TINY.replace(g_act="relu", init="dcgan", head_bias=False, nc=1, resolution=16)
     torch, net_g, _ = _torch_nets(cfg)
     torch.save(net_g.state_dict(), tmp_path / "netG_epoch_0.pth")
-    got, g, d, meta = dcgan.load(tmp_path / "netG_epoch_0.pth", config="radford-64")
-    assert got == M.RADFORD_64.replace(nz=7, ngf=4, ndf=4, nc=1, resolution=16) and d == {}
+    got, params = dcgan.load(tmp_path / "netG_epoch_0.pth", config="radford-64")
+    g = params["generator"]
+    assert got == M.RADFORD_64.replace(nz=7, ngf=4, ndf=4, nc=1, resolution=16)
+    assert params["discriminator"] == {}
     z = np.random.default_rng(0).standard_normal((3, cfg.nz)).astype(np.float32)
     net_g.eval()
     with torch.no_grad():

@@ -65,7 +65,8 @@ def test_converter_reads_the_size_from_the_files(tmp_path):
     torch.save(net_g.state_dict(), tmp_path / "netG.pth")
     torch.save(net_d.state_dict(), tmp_path / "netD.pth")
     conv.convert(tmp_path / "netG.pth", tmp_path / "netD.pth", M.RADFORD_64, tmp_path / "out")
-    got, g, d, _ = dcgan.load(tmp_path / "out")
+    got, params = dcgan.load(tmp_path / "out")
+    g, d = params["generator"], params["discriminator"]
     assert got == cfg
     z = np.random.default_rng(0).standard_normal((2, cfg.nz)).astype(np.float32)
     net_g.eval()

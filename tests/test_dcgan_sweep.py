@@ -91,7 +91,8 @@ def test_seed_column_is_independent_of_the_batch(readme_run, tmp_path):
 
 
 def test_sweep_uses_the_project_perturb_module():
-    cfg, g, _, _ = dcgan.load()
+    cfg, params = dcgan.load()
+    g = params["generator"]
     z = jax.random.normal(jax.random.key(0), (2, cfg.nz))
     root = jax.random.key(1)
     imgs = S.sweep(cfg, g, root=root, seeds=[3], z=z, alpha=0.35)
@@ -152,7 +153,8 @@ def test_embedded_model_is_trained():
     """
     from dcgan.model import generate, init_generator, sample_latents
 
-    cfg, g, d, meta = dcgan.load()
+    cfg, params = dcgan.load()
+    g, d, meta = params["generator"], params["discriminator"], hub.metadata()
     assert meta["trained_steps"] == 1500 and meta["dtype"] == "bfloat16"
     assert d, "the embedded model ships D too (deconvnet figures need it)"
 
@@ -181,8 +183,8 @@ def test_public_api_without_tf_or_torch():
     """A fresh interpreter (the point: nothing imported yet) loads and runs the
     embedded G through ``import dcgan`` without importing TensorFlow or torch."""
     code = (
-        "import sys, jax, dcgan; cfg, g, d, m = dcgan.load(); "
-        "x = dcgan.generate(cfg, g, dcgan.sample_latents(jax.random.key(0), 2, cfg.nz)); "
+        "import sys, jax, dcgan; cfg, params = dcgan.load(); "
+        "x = dcgan.generate(cfg, params['generator'], dcgan.sample_latents(jax.random.key(0), 2, cfg.nz)); "
         "assert x.shape == (2, 64, 64, 3), x.shape; "
         "bad = [k for k in ('tensorflow', 'torch') if k in sys.modules]; assert not bad, bad"
     )

@@ -25,7 +25,7 @@ from fixtures_dcgan import DCGAN_TARGET, DCGAN_TINY, dcgan_tiny_config
 from procs import ROOT, python_env
 
 import dcgan
-from dcgan import checkpoints, steps, train
+from dcgan import checkpoints, hub, steps, train
 from dcgan.model import generate, sample_latents
 
 pytest.importorskip("tensorflow_datasets", reason="training input needs tensorflow-datasets")
@@ -65,7 +65,8 @@ def test_tiny_gan_moves_toward_data(dcgan_trained, tmp_path):
     out.mkdir()
     (out / "README.md").write_text("notes")
     checkpoints.export_workdir(run, out, dtype="bfloat16")
-    cfg2, g2, d2, meta = dcgan.load(out)
+    cfg2, params2 = dcgan.load(out)
+    g2, meta = params2["generator"], hub.metadata(out)
     assert cfg2 == mcfg and meta["trained_steps"] == 300 and meta["dtype"] == "bfloat16"
     assert (out / "README.md").read_text() == "notes" and (out / "losses.png").exists()
     for a, b in zip(jax.tree.leaves(state["g"]), jax.tree.leaves(g2), strict=True):
