@@ -155,7 +155,7 @@ def _out_dir_lock() -> contextlib.AbstractContextManager:
     return outlock.hold(out)
 
 
-def _guarded(main: Callable[[list[str]], object], resume: str) -> Callable[[list[str]], object]:
+def _guarded(main: Callable[[list[str]], object], resume: str | Callable[[], str]) -> Callable[[list[str]], object]:
     def wrapped(argv):
         if len(argv) > 1:
             fail(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -169,7 +169,8 @@ def _guarded(main: Callable[[list[str]], object], resume: str) -> Callable[[list
             if logging.get_verbosity() >= 1:
                 raise
             name, code = ("SIGTERM", 143) if isinstance(e, Terminated) else ("SIGINT", 130)
-            fail(f"interrupted ({name}); finished files are kept" + (f"; {resume}" if resume else ""), code)
+            how = resume() if callable(resume) else resume
+            fail(f"interrupted ({name}); finished files are kept" + (f"; {how}" if how else ""), code)
         except (app.UsageError, UsageError) as e:
             if logging.get_verbosity() >= 1:
                 raise
@@ -218,10 +219,12 @@ def _parse_flags(argv: list[str]) -> list[str]:
     return rest
 
 
-def run(main: Callable[[list[str]], object], argv: list[str] | None = None, *, resume: str = "") -> None:
+def run(main: Callable[[list[str]], object], argv: list[str] | None = None, *,
+        resume: str | Callable[[], str] = "") -> None:  # fmt: skip
     """``absl.app.run(main)`` with the one error path (module docstring). SIGINT
     (Ctrl-C) and SIGTERM end it with one line, ``interrupted (SIGINT); finished
     files are kept`` plus ``resume`` (e.g. "re-run the same command to resume")
-    where the command can resume, and exit 130 / 143 (128 + the signal)."""
+    where the command can resume (a callable: asked then, e.g. from the parsed
+    flags, when only some modes resume), and exit 130 / 143 (128 + the signal)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     app.run(_guarded(main, resume), argv=argv, flags_parser=_parse_flags)

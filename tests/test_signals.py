@@ -152,3 +152,22 @@ def test_sigint_while_normalising_a_vgg_leaves_no_directory(tmp_path, monkeypatc
     assert "resume" not in line and len(served) == 2
     assert not out.exists()
     assert {p.name for p in tmp_path.iterdir()} <= {"cache", "imgs", "src"}  # nothing elsewhere
+
+
+@pytest.mark.parametrize(("resume", "tail"), [
+    ("", "finished files are kept"), ("re-run the same command to resume", "kept; re-run the same command to resume"),
+    (lambda: "", "finished files are kept"), (lambda: "re-run it", "kept; re-run it"),
+])  # fmt: skip
+def test_the_resume_hint_is_given_only_where_a_command_resumes(resume, tail, capsys):
+    """cli.run's ``resume``: a string, or asked at the interrupt (a CLI of which only
+    some modes resume, as --mode=walk of the BigGAN CLI does not)."""
+    from neural_art import cli
+
+    def main(argv):
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as e:
+        cli.run(main, ["prog"], resume=resume)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 130 and err.startswith("error: interrupted (SIGINT)") and err.endswith(tail), err
+    assert ("resume" in err or "re-run" in err) == bool(resume() if callable(resume) else resume)
