@@ -56,7 +56,9 @@ def vgg(
     seed: int = 0,
     pooling: str = "max",
 ) -> Model:
-    """VGG through ``styletransfer.vgg.load(weights)``: ``vgg16``, ``vgg19``, a
+    """VGG through ``styletransfer.vgg.load(weights)``: a release of
+    :data:`styletransfer.hub.RELEASES` (``vgg16``, ``vgg19``, ``vgg16-caffe``,
+    ``vgg19-caffe``, ``vgg19-gatys``: conv layers only, no class targets), a
     converted directory or ``.pth``, or ``random:vgg16`` (random weights, ``seed``).
     Computation stops at the deepest of ``layers``."""
     cfg, params = _vgg.load(weights, seed=seed, head=True)
