@@ -255,9 +255,9 @@ def restore_or_init(config, mngr, repl, metrics_file: pathlib.Path) -> State:
     metrics_file.unlink(missing_ok=True)
     state = jax.jit(init, out_shardings=repl)(key)
     if config.get("init_from"):
-        _, g_vars, d_vars, _ = hub.load(config.init_from)
+        _, params = hub.load(config.init_from)
         logging.info("initialised G and D from %s", config.init_from)
-        return jax.device_put({**state, "g": g_vars, "d": d_vars}, repl)
+        return jax.device_put({**state, "g": params["generator"], "d": params["discriminator"]}, repl)
     return state
 
 
