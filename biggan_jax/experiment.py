@@ -200,10 +200,11 @@ def run(job: SweepJob, *, progress: bool = True) -> dict:
     ``out_dir``; every process computes (module docstring)."""
     ids, cfg = validate(job)
     loaded = None
-    if job.seeds and len(ids) * job.latents > PLAN_ROWS:  # many rows: refused from the plan before anything lists them
-        loaded = None if cfg else hub.load(job.weights)  # the architecture's shapes are enough when known
+    if job.seeds and len(ids) * job.latents > PLAN_ROWS:  # many rows: refused before anything lists them
+        loaded = None if cfg else hub.load(job.weights)  # the architecture's shapes suffice when known
         cfg, shapes = (cfg, param_shapes(cfg)) if cfg else loaded
-        check_rows(job, cfg, shapes, ids, job.seeds, bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None)
+        bn = bn_latents(job, cfg, ids) if job.perturbation.bn == "recompute" else None
+        check_rows(job, cfg, shapes, ids, job.seeds, bn)
     lay = layout(job.out_dir, ids, job.latents)
     man = Manifest(lay.out / "manifest.json", settings(job, ids))
     # what a directory already holds is checked first (reading only; nothing is created
@@ -296,8 +297,8 @@ def check_rows(job: SweepJob, cfg: BigGANConfig, params, ids: Sequence[int], tod
     at the smallest chunk, from the plan compiled at 8 and 16 rows (:func:`rows_fit`):
     nothing of that size is built (:func:`run` calls it before the layout lists the
     rows). ``params``: the weights or their shapes (:func:`biggan_jax.model.param_shapes`:
-    no weights need loading); ``todo``: the networks (seeds, lineage strings). Up to ``PLAN_ROWS`` rows
-    nothing is compiled here (the plan itself refuses them: :func:`plan_for`)."""
+    no weights need loading); ``todo``: the networks (seeds, lineage strings). Up to
+    ``PLAN_ROWS`` rows nothing is compiled here (the plan itself refuses them: :func:`plan_for`)."""
     rows = len(ids) * job.latents
     if rows <= PLAN_ROWS:
         return

@@ -19,7 +19,10 @@ Examples::
 
 Every check that needs no compute (flags, ranges, classes, block, weights spec,
 output directory) runs before any weights are loaded; a mistake is one line
-``error: ...``.
+``error: ...``. ``--latents`` (rows per network = classes x latents) and, for walks,
+``--frames`` past the device's memory are refused the same way (exit 2, naming the
+largest value that fits), from the compiled program's memory plan at small sizes
+(:mod:`neural_art.capacity`), before any row is built or the output directory made.
 """
 
 from __future__ import annotations

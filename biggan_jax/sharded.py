@@ -120,12 +120,9 @@ def default_budget(device: jax.Device) -> int:
 
 
 def peak_bytes(compiled) -> int:
-    """A compiled program's peak device bytes from its own ``memory_analysis()``."""
-    m = compiled.memory_analysis()
-    return int(
-        m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
-        - m.alias_size_in_bytes
-    )
+    """A compiled program's peak device bytes from its own ``memory_analysis()``
+    (:func:`neural_art.capacity.peak_bytes`)."""
+    return capacity.peak_bytes(compiled)
 
 
 def _seed_fn(cfg, pert, dt, bn_batch=None, nets: Networks = SEEDS):
@@ -278,7 +275,7 @@ def plan_sweep(cfg, pert, dtype, mesh, n_seeds: int, args, *, strategy=None, gro
         compiled = compiled_chunk(cfg, pert, dtype, mesh, group, chunk, args, bn_batch, nets)
         peak = peak_bytes(compiled)
         if chunk_size or groups == 1 or peak <= budget:
-            if groups == smallest and peak > budget:
+            if groups == smallest:
                 limit, where = capacity.hard_limit(mesh.devices.flat[0])
                 if peak > limit:  # rows -> peak through the origin: a lower bound on what fits
                     raise capacity.TooLarge(None, rows, rows * limit // peak, peak, limit, where,

@@ -66,7 +66,7 @@ def run(job: WalkJob) -> dict:
     walks = walk.plan(sj.seeds, job.between)
     if not walks:
         raise UserError("no walks: give --seeds and/or --walk_between")
-    known = cfg is not None  # --frames / --latents past the device's memory: refused before the weights load
+    known = cfg is not None  # --frames / --latents past the device's memory: refused before loading
     if known:
         check_size(job, cfg, param_shapes(cfg), ids)
     cfg, params = hub.load(sj.weights)

@@ -10,6 +10,10 @@
         --decoder=ae/decoder.npz
     # CPU smoke with random weights and a small image:
     python -m featvis --weights=random --targets=0-3,relu3_1:0-1 --method=pixel --size=32 --steps=20
+
+A ``--size`` past the device's memory (one step of one target) is refused in one line
+(exit 2) naming the largest side that fits, from the step compiled at small sides
+(:func:`featvis.app.check_size`), before any compute or output.
 """
 
 from __future__ import annotations

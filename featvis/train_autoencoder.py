@@ -6,6 +6,9 @@
     # CPU smoke (width 1/16; a tfds.ImageFolder tree root/train/<label>/*.png):
     python -m featvis.train_autoencoder --images=/tmp/imgs --steps=2 --batch=2 --width=0.0625 \
         --out_dir=/tmp/ae
+
+A ``--batch`` past the device's memory (one training step) is refused in one line
+(exit 2) naming the largest batch that fits (:func:`check_batch`), before any data.
 """
 
 from __future__ import annotations
