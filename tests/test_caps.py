@@ -73,6 +73,17 @@ def test_biggan_latents_bound_is_not_refused():
                               [1, 2], [0])  # fmt: skip
 
 
+def test_biggan_smallest_chunk_past_the_device_is_refused_by_the_plan(tmp_path, monkeypatch):
+    """Few rows: no extra compile; the plan's own smallest chunk, past the hard limit
+    (here a pretend 1 MiB device), is refused naming --latents before out_dir exists."""
+    monkeypatch.setattr(capacity, "hard_limit", lambda device=None: (1 << 20, "this device's"))
+    out = tmp_path / "out"
+    r = run_cli("biggan_jax", [*BG, "--latents=8", f"--out_dir={out}"])  # the program measured above
+    line = assert_one_line_error(r, (2,), "--latents=8: one chunk of 1 networks x 8 rows")
+    assert "more than this device's 1.0 MiB; none fits" in line, line
+    assert not out.exists()
+
+
 def test_biggan_walk_frames_refused_from_the_plan(tmp_path):
     out = tmp_path / "walk"
     t = time.monotonic()
@@ -131,13 +142,3 @@ def test_autoencoder_batch_refused_from_the_plan(tmp_path):
     with pytest.raises(capacity.TooLarge, match=rf"--batch={largest + 1}: .* at most {largest} fit"):
         ta.check_batch(largest + 1, width=0.0625, noise_sd=20.0, learning_rate=1.0, seed=0)
 
-
-def test_biggan_smallest_chunk_past_the_device_is_refused_by_the_plan(tmp_path, monkeypatch):
-    """Few rows: no extra compile; the plan's own smallest chunk, past the hard limit
-    (here a pretend 1 MiB device), is refused naming --latents before out_dir exists."""
-    monkeypatch.setattr(capacity, "hard_limit", lambda device=None: (1 << 20, "this device's"))
-    out = tmp_path / "out"
-    r = run_cli("biggan_jax", [*BG, "--latents=2", f"--out_dir={out}"])
-    line = assert_one_line_error(r, (2,), "--latents=2: one chunk of 1 networks x 2 rows")
-    assert "more than this device's 1.0 MiB; none fits" in line, line
-    assert not out.exists()
