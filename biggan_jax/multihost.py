@@ -54,7 +54,11 @@ def initialize() -> None:
             raise UserError("--multihost: JAX_NUM_PROCESSES and JAX_PROCESS_ID must be integers") from None
     if getattr(jax.config, "jax_cpu_collectives_implementation", "gloo") is None:  # older jax: none
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(**kw)
+    try:
+        jax.distributed.initialize(**kw)
+    except ValueError as e:  # no cluster found and nothing set
+        raise UserError(f"--multihost: {e}; set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and "
+                        "JAX_PROCESS_ID (or run on a TPU pod, SLURM or Open MPI)") from e
 
 
 def is_main() -> bool:

@@ -28,6 +28,7 @@ import optax
 from flax import traverse_util
 
 from featvis import despraz as D
+from neural_art.atomic import atomic_path
 from neural_art.errors import UserError, check_regular_file
 from neural_art.pooling import max_pool_2x2
 
@@ -174,9 +175,8 @@ def train(
 def save_decoder(path: str | pathlib.Path, decoder: dict) -> pathlib.Path:
     """Decoder params as a flat ``.npz`` (keys ``conv0/kernel`` ...)."""
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     flat = traverse_util.flatten_dict(jax.device_get(decoder), sep="/")
-    with open(path, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **{k: np.asarray(v) for k, v in flat.items()})
     return path
 

@@ -15,6 +15,9 @@ import sys
 
 import jax
 import pytest
+
+from biggan_jax import multihost
+from neural_art.errors import UserError
 from fixtures_sweep import SWEEP_TINY_ARGS, SWEEP_TINY_SEEDS
 from procs import ROOT, python_env
 
@@ -105,3 +108,12 @@ def test_a_refusal_on_process_0_stops_both_processes(tmp_path):
     assert runs[1].returncode == 1 and "error: process 0 stopped the sweep (" in runs[1].stderr
     assert "holds a sweep with other settings" in runs[1].stderr
     assert "Traceback" not in runs[0].stderr + runs[1].stderr
+
+
+def test_multihost_without_a_cluster_is_a_user_error(monkeypatch):
+    """``--multihost`` with no cluster and no JAX_* settings: one line saying what to set
+    (was an internal error: jax's own ValueError)."""
+    for k in (*multihost.ENV, "SLURM_JOB_ID", "OMPI_MCA_orte_hnp_uri", "TPU_WORKER_HOSTNAMES"):
+        monkeypatch.delenv(k, raising=False)
+    with pytest.raises(UserError, match="--multihost: .*JAX_COORDINATOR_ADDRESS"):
+        multihost.initialize()
