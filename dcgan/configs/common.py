@@ -37,6 +37,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.nan_check_every = 50  # host syncs; the first bad step is tracked on device, exactly
     # Watching the run (dcgan.evaluate): every eval_every steps (0: never) FID/KID of
     # num_fake generated vs num_real real images, diversity and D's accuracy; alarms.
+    # eval.features: "inception" (FID; offline: the cached vgg19 release's relu5_1 as
+    # frechet_vgg19_relu5_1 / mmd_vgg19_relu5_1, else no feature statistics), "vgg19",
+    # or "random-inception" (benchmarks only; named frechet_random_inception...).
     c.eval_every = 0
     c.eval = ml_collections.ConfigDict(
         dict(
