@@ -40,10 +40,11 @@ def peak_bytes(compiled) -> int:
 
 def hard_limit(device=None) -> tuple[int, str]:
     """``(bytes, "this device's")``: what one device can hold at most: its
-    ``memory_stats()['bytes_limit']``, else (CPU) the machine's physical RAM."""
-    if device is None:
-        import jax
+    ``memory_stats()['bytes_limit']``, else (CPU) the machine's physical RAM shared
+    by this process's devices of that platform (the plans are per device)."""
+    import jax
 
+    if device is None:
         device = jax.devices()[0]
     try:
         limit = (device.memory_stats() or {}).get("bytes_limit")
@@ -51,7 +52,9 @@ def hard_limit(device=None) -> tuple[int, str]:
         limit = None
     if limit:
         return int(limit), "this device's"
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's RAM,"
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    n = max(1, len(jax.local_devices(backend=device.platform)))
+    return (ram, "this machine's RAM,") if n == 1 else (ram // n, f"this machine's RAM / {n} devices,")
 
 
 class TooLarge(UserError):
@@ -66,7 +69,8 @@ class TooLarge(UserError):
         self.where, self.what, self.unit = where, what, unit
         name = f"--{flag}={value}" if flag else f"{value}{unit and ' ' + unit}"
         fits = f"at most {largest}{unit and ' ' + unit} fit" if largest else "none fits"
-        super().__init__(f"{name}: {what} need {gib(need)}, more than {where} {gib(limit)}; {fits}")
+        verb = "needs" if what == "it" or what.startswith("one ") else "need"
+        super().__init__(f"{name}: {what} {verb} {gib(need)}, more than {where} {gib(limit)}; {fits}")
 
 
 @dataclasses.dataclass(frozen=True)
