@@ -304,10 +304,11 @@ def check_rows(job: SweepJob, cfg: BigGANConfig, params, ids: Sequence[int], tod
         return
     fit = rows_fit(job, cfg, params, rows, todo, bn_batch)
     limit, where = capacity.hard_limit(jax.devices()[0])
-    need = fit.peak(rows)
-    if need > limit:
-        raise capacity.TooLarge("latents", job.latents, fit.largest(limit) // len(ids), need, limit, where,
-                                f"{rows} rows per network ({len(ids)} classes x {job.latents} latents)")  # fmt: skip
+    need, usable = fit.peak(rows), int(limit * capacity.HEADROOM)  # extrapolated: a margin
+    if need > usable:
+        raise capacity.TooLarge("latents", job.latents, fit.largest(usable) // len(ids), need, limit, where,
+                                f"{rows} rows per network ({len(ids)} classes x {job.latents} latents)",
+                                share=capacity.HEADROOM)  # fmt: skip
 
 
 

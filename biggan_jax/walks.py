@@ -147,11 +147,13 @@ def check_size(job: WalkJob, cfg, params, ids) -> None:
         return
     fit = walk_fit(sj, cfg, params, ids, rows)
     limit, where = capacity.hard_limit(jax.devices()[0])
-    need = fit.peak(job.frames, rows)
-    if need <= limit:
+    need, usable = fit.peak(job.frames, rows), int(limit * capacity.HEADROOM)  # extrapolated: a margin
+    if need <= usable:
         return
     what = f"{job.frames} frames x {rows} rows ({n} classes x {sj.latents} latents)"
-    if fit.peak(FRAMES_POINT, rows) > limit and fit.per_image > 0:  # too many rows for the fewest frames
-        largest = fit.rows_fit(job.frames).largest(limit) // n or fit.rows_fit(FRAMES_POINT).largest(limit) // n
-        raise capacity.TooLarge("latents", sj.latents, largest, need, limit, where, what)
-    raise capacity.TooLarge("frames", job.frames, fit.frames_fit(rows).largest(limit), need, limit, where, what)
+    share = capacity.HEADROOM
+    if fit.peak(FRAMES_POINT, rows) > usable and fit.per_image > 0:  # too many rows for the fewest frames
+        largest = fit.rows_fit(job.frames).largest(usable) // n or fit.rows_fit(FRAMES_POINT).largest(usable) // n
+        raise capacity.TooLarge("latents", sj.latents, largest, need, limit, where, what, share=share)
+    raise capacity.TooLarge("frames", job.frames, fit.frames_fit(rows).largest(usable), need, limit, where, what,
+                            share=share)  # fmt: skip
