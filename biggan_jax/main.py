@@ -226,7 +226,8 @@ _ALL = [v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, f
 
 
 def run() -> None:
-    cli.run(main, resume="re-run the same command to resume")
+    # walks recompute every frame: no resume to promise there
+    cli.run(main, resume=lambda: "" if _MODE.value == "walk" else "re-run the same command to resume")
 
 
 if __name__ == "__main__":

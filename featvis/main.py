@@ -29,8 +29,10 @@ flags.DEFINE_enum("model", "vgg16", ["vgg16", "vgg19", "dcgan-d", "toy"],
                   "Feature extractor (dcgan-d: a DCGAN discriminator, class 0 = its logit).")  # fmt: skip
 cli.define_weights(
     None,
-    "For vgg models styletransfer.vgg.load's: vgg16 / vgg19 / a converted dir / a .pth / "
-    "random (random weights of --model) / random:vgg16; default: the --model release. "
+    "For vgg models styletransfer.vgg.load's: a release (vgg16, vgg19: torchvision's; "
+    "vgg16-caffe, vgg19-caffe: the Oxford Caffe models; vgg19-gatys: Gatys et al.'s, conv "
+    "layers only, no class targets) / a converted dir / a .pth / random (random weights of "
+    "--model) / random:vgg16[:W]; default: the --model release. "
     "For --model=dcgan-d dcgan.load's (default: the embedded model). Ignored for --model=toy.",
 )  # fmt: skip
 flags.DEFINE_string("targets", "0", "Comma list: class ids, names, ranges a-b, compounds a+b, "
