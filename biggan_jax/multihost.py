@@ -57,7 +57,7 @@ def initialize() -> None:
     try:
         jax.distributed.initialize(**kw)
     except ValueError as e:  # no cluster found and nothing set
-        raise UserError(f"--multihost: {e}; set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and "
+        raise UserError(f"--multihost: {str(e).rstrip('.')}; set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and "
                         "JAX_PROCESS_ID (or run on a TPU pod, SLURM or Open MPI)") from e
 
 

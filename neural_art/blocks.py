@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 import jax
+import jax.numpy as jnp
 
 from neural_art import perturb
 from neural_art.errors import UserError
@@ -73,6 +74,18 @@ def multiplicative(params, key: jax.Array, alphas: Mapping[str, float], *, alpha
     a = alpha_of(params, alphas, alpha)
     sel = lambda path, leaf: where(path, leaf) and a(path) != 0.0
     return perturb.map_noise(params, key, sel, lambda path, x, e: x * (1 + a(path) * e))
+
+
+def scaled(params, eps: Mapping[str, jax.Array], alpha_of: Callable[[str], float]):
+    """θ*·(1 + α_b·ε) for precomputed noise ``eps`` (``{path: ε}``; leaves without an
+    entry returned as is), each leaf keeping its dtype: eq. (2) once ε is drawn."""
+
+    def leaf(path, x):
+        ps = perturb.path_str(path)
+        e = eps.get(ps)
+        return x if e is None else (x * (1 + alpha_of(ps) * e)).astype(jnp.asarray(x).dtype)
+
+    return jax.tree_util.tree_map_with_path(leaf, params)
 
 
 def alpha_of(params, alphas: Mapping[str, float], alpha: float) -> Callable[[str], float]:

@@ -311,13 +311,7 @@ def network_from(params, keys: jax.Array, coefs: jax.Array, *, alpha: float = 0.
     as is. Pure; vmap over ``keys`` / ``coefs`` for many networks."""
     alpha_of = blocks.alpha_of(params, alphas or {}, alpha)
     eps = noise_from(params, keys, coefs, where=where, alpha_of=alpha_of)
-
-    def leaf(path, x):
-        ps = perturb.path_str(path)
-        e = eps.get(ps)
-        return x if e is None else (x * (1 + alpha_of(ps) * e)).astype(jnp.asarray(x).dtype)
-
-    return jax.tree_util.tree_map_with_path(leaf, params)
+    return blocks.scaled(params, eps, alpha_of)
 
 
 def host_inputs(root: jax.Array, lineages: Sequence[Lineage], breeding: Breeding,

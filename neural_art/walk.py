@@ -97,13 +97,7 @@ def perturbed(params, keys: Sequence[jax.Array], coefs: Sequence[jax.Array], *, 
     """θ*·(1 + α_b·Σ_i c_i·ε_i): eq. (2) with a mixture of draws (``α_b``: per block)."""
     alpha_of = blocks.alpha_of(params, alphas or {}, alpha)
     eps = combined_noise(params, keys, coefs, where=where, alpha_of=alpha_of)
-
-    def leaf(path, x):
-        ps = perturb.path_str(path)
-        e = eps.get(ps)
-        return x if e is None else (x * (1 + alpha_of(ps) * e)).astype(jnp.asarray(x).dtype)
-
-    return jax.tree_util.tree_map_with_path(leaf, params)
+    return blocks.scaled(params, eps, alpha_of)
 
 
 def toward(params, key: jax.Array, t: jax.Array, **kw):

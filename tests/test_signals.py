@@ -3,7 +3,8 @@ before it kept whole (in process: SIGINT raised right after the first image is
 written, with Python's default handler, as a new process has it): style transfer
 (one image and --mode=sweep), featvis, the DCGAN sweep; the featvis autoencoder
 trainer as its first step starts (no decoder.npz); weights_convert.vgg --normalise
-after its first batch (no --out_dir). None of these resume, so none says it does.
+after its first batch (no --out_dir); a BigGAN walk after its first frame. None of
+these resume, so none says it does.
 The BigGAN sweep's SIGINT and SIGTERM tests, with resume, are in
 test_sweep_faults.py; DCGAN training's (a checkpoint at the next step, then exit 0)
 in test_dcgan_train.py."""
@@ -19,7 +20,7 @@ from PIL import Image
 from test_golden import CASES, ROOT, _pictures
 
 import dcgan.grids
-from neural_art import images
+from neural_art import curate, images
 
 LONG_RUNNING = ("style", "featvis_vgg", "dcgan_sweep")  # the golden cases' tiny runs
 
@@ -171,3 +172,25 @@ def test_the_resume_hint_is_given_only_where_a_command_resumes(resume, tail, cap
     err = capsys.readouterr().err.strip()
     assert e.value.code == 130 and err.startswith("error: interrupted (SIGINT)") and err.endswith(tail), err
     assert ("resume" in err or "re-run" in err) == bool(resume() if callable(resume) else resume)
+
+
+def test_sigint_in_a_biggan_walk_keeps_the_first_frame(tmp_path, monkeypatch):
+    """Walks recompute every frame (no resume), so the line promises none."""
+    out, written, save = tmp_path / "walk", [], curate.save_image
+
+    def save_then_interrupt(path, *a, **kw):
+        got = save(path, *a, **kw)
+        written.append(pathlib.Path(path))
+        signal.raise_signal(signal.SIGINT)
+        return got
+
+    monkeypatch.setattr(curate, "save_image", save_then_interrupt)
+    r = _interrupted("biggan_jax", [
+        "--weights=random:biggan-deep-128:4", "--classes=volcano", "--latents=1", "--truncation=0.5",
+        "--mode=walk", "--seeds=1", "--frames=2", f"--out_dir={out}",
+    ], tmp_path)  # fmt: skip
+    line = assert_one_line_error(r, (130,), "interrupted (SIGINT); finished files are kept")
+    assert "resume" not in line
+    assert len(written) == 1 and written[0].is_relative_to(out)
+    Image.open(written[0]).load()
+    assert not list(out.rglob("*.tmp"))
