@@ -14,7 +14,7 @@ runs to conv5_1), α = 1, β = 1e3, image optimised in [0, 1] with clipping.
 Adam figures are optimiser steps per second after compilation (compile time is
 reported separately); ``fwd+bwd`` is the bare VGG-19 forward + backward w.r.t.
 the image (no optimiser), so ``loop overhead`` = fwd+bwd rate / step rate - 1.
-``--loop`` forces the loop form (default: :func:`styletransfer.optim.default_loop`).
+``--loop`` forces the loop form (default: :func:`neural_art.optim.default_loop`).
 With ``--repeat=N`` every timing is taken N times and the median reported.
 L-BFGS figures are iterations per second; each
 iteration runs a line search (optax zoom / torch strong-Wolfe), so function

@@ -10,21 +10,15 @@
 Modules: :mod:`featvis.objectives` (composable objectives), :mod:`featvis.param`
 (pixels, Fourier), :mod:`featvis.despraz` (their generator, both modes),
 :mod:`featvis.autoencoder` (the decoder's training), :mod:`featvis.transform`,
-:mod:`featvis.render` (the loop, vmapped over targets: one ``lax.scan`` program on
-GPU/TPU, Python-driven jitted blocks on CPU),
+:mod:`featvis.render` (rendering, vmapped over targets),
 :mod:`featvis.models`, :mod:`featvis.app` (what the CLI does).
 
-Why the loop is not ``styletransfer.optim.run``: featvis' step needs, besides
-``loss(params)``, (1) a per-step key ``fold_in(k, step)`` for the
-parameterisation's noise (Despraz' ε) and the random transforms, (2) the
-step number inside the objective (redirected ReLU for the first steps),
-(3) a projection after each update (pixel clipping, blur every k steps),
-(4) frozen pytrees (pretrained decoder, VGG params) as jit arguments, and
-(5) a vmapped target axis with per-target keys and init, all inside one
-jit. A loss-only ``run(loss_fn, init_params, optimizer, num_steps,
-snapshot_every)`` covers none of (1)-(5) without closures that would defeat
-the vmap; :mod:`featvis.render`'s step is 20 lines, driven by a
-``lax.scan`` or by Python per backend.
+The loop is :func:`neural_art.optim.run`, the one style transfer runs:
+featvis' loss takes the step (``step_arg=True``: per-step keys
+``fold_in(k, step)`` for the parameterisation's noise and the random
+transforms, the step inside the objective, the projection after each update),
+the frozen networks and per-target keys are loss arguments (vmapped over the
+target axis), and the per-step objective is the loss's aux (``trace_aux``).
 """
 
 from featvis import app, autoencoder, despraz, models, objectives, param, render, transform

@@ -17,14 +17,13 @@ from collections.abc import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from featvis import despraz as D
 from featvis import objectives as O
 from featvis import param as P
 from featvis import render as R
 from featvis import transform as T
-from neural_art import atomic, capacity, imagenet
+from neural_art import atomic, capacity, imagenet, optim
 from neural_art import images as imio
 from neural_art.errors import UserError
 from neural_art.ranges import parse_ranges
@@ -154,20 +153,20 @@ def objective_factory(
     return lambda n: O.class_logit(n[0])
 
 
-def _optimizer(name: str, lr: float) -> optax.GradientTransformation:
+def _optimizer(name: str, lr: float) -> optim.Optimizer:
     if name == "sgd":
-        return optax.sgd(lr, momentum=0.9, nesterov=True)
-    return {"adam": optax.adam, "adamax": optax.adamax}[name](lr)
+        return optim.make_optimizer("sgd", lr, momentum=0.9, nesterov=True)
+    return optim.make_optimizer(name, lr)
 
 
 def method_setup(s: Settings, decoder: dict | None = None):
-    """``(param, optax optimiser, transforms list)`` for a method (Table 1 for Despraz)."""
+    """``(param, optimiser, transforms list)`` for a method (Table 1 for Despraz)."""
     lr, size = s.learning_rate, s.size
     if s.method == "pixel":
         prm = P.pixel(size, size, l2=1e-3, blur_every=4, blur_sigma=0.5)
-        opt, trs = optax.adam(lr or 0.01), []
+        opt, trs = optim.make_optimizer("adam", lr or 0.01), []
     elif s.method == "fft":
-        prm, opt, trs = P.fft(size, size), optax.adam(lr or 0.05), T.standard()
+        prm, opt, trs = P.fft(size, size), optim.make_optimizer("adam", lr or 0.05), T.standard()
     elif s.method == "despraz":
         prm, opt, trs = D.scratch(), D.scratch_optimizer(lr or 0.002), []
     elif s.method == "despraz-pretrained":
@@ -236,13 +235,9 @@ def step_fit(model: R.Model, targets: Sequence[Target], s: Settings, *, decoder:
 
     def measure(size: int) -> int:
         prm, opt, trs = method_setup(dataclasses.replace(s, size=size), decoder)
-        transform = R._as_transform(trs)
-        m = R._specialized(model, prm, transform, key)
-        prog = R.Program(fn, prm._replace(frozen=None), m.apply, opt, transform)
-        carry = jax.eval_shape(functools.partial(R._init, prog), key)
-        step = jax.jit(functools.partial(R._step, prog))
         target = jnp.asarray(t.index, jnp.int32)
-        return capacity.peak_bytes(step.lower(target, m.params, prm.frozen, key, carry, np.int32(0)).compile())
+        step = R.compile_step(fn, target, prm, model, key=key, optimizer=opt, transforms=trs)
+        return capacity.peak_bytes(step)
 
     return capacity.fit(measure, *SIZE_POINTS, power=2)
 

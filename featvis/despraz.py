@@ -95,9 +95,9 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from featvis.param import Param
+from neural_art import optim
 
 N_FEATURES = 3200
 SEED_SHAPE = (128, 5, 5)  # channels-first reshape, as Keras' Reshape((128, 5, 5)), 'th' order
@@ -312,11 +312,11 @@ def pretrained(
     return Param(init, image, penalty, lambda p, s: p, decoder)
 
 
-def scratch_optimizer(lr: float = 0.002) -> optax.GradientTransformation:
+def scratch_optimizer(lr: float = 0.002) -> optim.Optimizer:
     """Table 1, no pretraining: AdaMax(lr 0.002, β1 0.9, β2 0.999, ε 1e-8)."""
-    return optax.adamax(lr, b1=0.9, b2=0.999, eps=1e-8)
+    return optim.make_optimizer("adamax", lr, b1=0.9, b2=0.999, eps=1e-8)
 
 
-def pretrained_optimizer(lr: float = 0.01) -> optax.GradientTransformation:
+def pretrained_optimizer(lr: float = 0.01) -> optim.Optimizer:
     """Table 1, pretrained: SGD lr 0.01, Nesterov momentum 0.1, no decay."""
-    return optax.sgd(lr, momentum=0.1, nesterov=True)
+    return optim.make_optimizer("sgd", lr, momentum=0.1, nesterov=True)

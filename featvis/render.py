@@ -17,26 +17,24 @@ after the optax update ``param.project(params, s)`` runs (clip, blur).
 Target ``i`` of :func:`render_many` uses ``fold_in(key, i)`` — results do not
 depend on the chunk size (tested: 64 vmapped targets equal 64 single runs).
 
-Loop forms (``loop=``; :func:`default_loop` picks one per backend):
-
-* ``"scan"``: the whole run is one jitted program, a ``lax.scan`` per segment
-  between thresholds (GPU/TPU: one launch, no host in the loop);
-* ``"blocks"``: Python drives jitted blocks of ``block_steps`` unrolled steps
-  (the step number is an argument, so one block program serves every block;
-  dispatch is asynchronous, nothing is read back per step). XLA:CPU runs a
-  while-loop body several times slower than the same step compiled on its own
-  (measured: VGG-16 64², 8 targets, see ``benchmarks/featvis.py``), so this is
-  the CPU default.
+Loop forms (``loop=``, as :func:`neural_art.optim.run`, the loop this module
+drives — the one style transfer uses): ``"scan"`` (a ``lax.scan`` per segment
+between thresholds: GPU/TPU) or ``"steps"`` (Python drives jitted blocks of
+``block_steps`` unrolled steps; the step number lives in the loop state, so one
+block program serves every block; nothing is read back per step; XLA:CPU runs
+a while-loop body several times slower than the same step compiled on its own,
+measured with VGG-16 at 64², 8 targets, ``benchmarks/featvis.py``), ``"auto"``:
+``steps`` on CPU, ``scan`` elsewhere.
 
 Both forms compute the same steps (tested to float tolerance). Snapshots: the
 clean (noise-free, untransformed) image after each threshold is returned, as
 is the per-step objective trace (on the transformed, noisy input the optimiser
-saw). Compiled programs are cached on (objective factory, parameterisation,
-model function, optimiser, transforms): a second call with the same objects
-and shapes compiles nothing (tested).
-
-Why not ``styletransfer.optim.run``: see the package docstring in
-``featvis/__init__.py``.
+saw). A non-finite loss or gradient stops the chunk and raises
+:class:`neural_art.optim.NonFiniteLossError` naming the step and the target.
+Compiled programs are jit's own, keyed on (objective factory, parameterisation,
+model function, optimiser, transforms) and the shapes: an optimiser from
+:func:`neural_art.optim.make_optimizer` is keyed by its settings, so a freshly
+built equal one compiles nothing (tested); other objects by identity.
 """
 
 from __future__ import annotations
@@ -54,12 +52,13 @@ import optax
 from featvis import transform as tr
 from featvis.objectives import STEP_KEY, Objective
 from featvis.param import Param
+from neural_art import optim
 from neural_art.errors import UserError
 
 ApplyFn = Callable[[Any, jax.Array], tuple[jax.Array | None, dict]]
-LOOPS = ("auto", "scan", "blocks")
-DEFAULT_OPTIMIZER = optax.adam(0.05)
-DEFAULT_BLOCK_STEPS = 1
+LOOPS = optim.LOOPS
+DEFAULT_OPTIMIZER = optim.make_optimizer("adam", 0.05)
+DEFAULT_BLOCK_STEPS = optim.CPU_BLOCK
 
 
 class Model(NamedTuple):
@@ -93,118 +92,48 @@ class Fixed:
         return self.objective
 
 
-class Program(NamedTuple):
-    """What is compiled: hashable (the cache key); ``param`` has ``frozen=None``."""
+@dataclasses.dataclass(frozen=True)
+class Loss:
+    """The loss of one target at step ``step`` for :func:`neural_art.optim.run`
+    (``step_arg=True``): ``(-objective + penalty, objective)``. Per step ``s`` of a
+    target with key ``k``: ``k_s = fold_in(split(k)[1], s)``, split into the
+    parameterisation's noise key and the transforms' key. Hashable (``param``
+    has ``frozen=None``): with the shapes, the compile-cache key."""
 
     objective_fn: Callable[[Any], Objective]
     param: Param
     apply: ApplyFn
-    optimizer: optax.GradientTransformation
     transform: tr.Transform
 
-
-def default_loop(backend: str | None = None) -> str:
-    """``"blocks"`` on CPU, ``"scan"`` on GPU/TPU (module docstring)."""
-    return "blocks" if (backend or jax.default_backend()) == "cpu" else "scan"
-
-
-def _init(prog: Program, key):
-    params = prog.param.init(jax.random.split(key)[0])
-    return params, prog.optimizer.init(params)
-
-
-def _step(prog: Program, target, model_params, frozen, key, carry, step):
-    """One optimiser step ``step`` of one target: ``(carry, objective seen)``."""
-    objective = prog.objective_fn(target)
-    k_run = jax.random.split(key)[1]
-
-    def loss_fn(p):
-        k_noise, k_tr = jax.random.split(jax.random.fold_in(k_run, step))
-        x = prog.transform(k_tr, prog.param.image(p, frozen, k_noise))
-        feats = dict(prog.apply(model_params, x)[1])
+    def __call__(self, p, step, target, model_params, frozen, key):
+        objective = self.objective_fn(target)
+        k_noise, k_tr = jax.random.split(jax.random.fold_in(jax.random.split(key)[1], step))
+        x = self.transform(k_tr, self.param.image(p, frozen, k_noise))
+        feats = dict(self.apply(model_params, x)[1])
         feats[STEP_KEY] = step
         obj = objective(feats)
-        return -obj + prog.param.penalty(p, frozen), obj
-
-    p, s = carry
-    (_, obj), g = jax.value_and_grad(loss_fn, has_aux=True)(p)
-    updates, s = prog.optimizer.update(g, s, p)
-    p = prog.param.project(optax.apply_updates(p, updates), step)
-    return (p, s), obj
+        return -obj + self.param.penalty(p, frozen), obj
 
 
-def _scan_run(prog: Program, thresholds, target, model_params, frozen, key):
-    """The whole run as one program: ``(snapshots [S, ...], objectives [steps], params)``."""
-    step = functools.partial(_step, prog, target, model_params, frozen, key)
-    carry, snaps, traces, start = _init(prog, key), [], [], 0
-    for t in thresholds:
-        carry, objs = jax.lax.scan(step, carry, jnp.arange(start, t, dtype=jnp.int32))
-        traces.append(objs)
-        snaps.append(prog.param.image(carry[0], frozen, None))
-        start = t
-    return jnp.stack(snaps), jnp.concatenate(traces), carry[0]
+@functools.partial(jax.jit, static_argnames=("param", "vmapped"))
+def _init(keys, *, param: Param, vmapped: bool):
+    """Target params from their keys: ``param.init(split(k)[0])``."""
+    init = lambda k: param.init(jax.random.split(k)[0])
+    return jax.vmap(init)(keys) if vmapped else init(keys)
 
 
-def _block(prog: Program, length: int, carry, target, model_params, frozen, key, start):
-    """``length`` unrolled steps from step ``start`` (traced): ``(carry, objectives [length])``."""
-    objs = []
-    for i in range(length):
-        carry, obj = _step(prog, target, model_params, frozen, key, carry, start + i)
-        objs.append(obj)
-    return carry, jnp.stack(objs)
+@functools.partial(jax.jit, static_argnames=("param", "vmapped"))
+def _images(snapshots, frozen, *, param: Param, vmapped: bool):
+    """Clean images of snapshot params ``[S, ...]`` (``[T, S, ...]`` vmapped)."""
+    per_target = jax.vmap(lambda p: param.image(p, frozen, None))
+    return jax.vmap(per_target)(snapshots) if vmapped else per_target(snapshots)
 
 
-def _jit(fn, vmapped: bool, in_axes):
-    return jax.jit(jax.vmap(fn, in_axes=in_axes) if vmapped else fn)
-
-
-@functools.cache
-def _compiled_scan(prog: Program, thresholds: tuple[int, ...], vmapped: bool):
-    return _jit(functools.partial(_scan_run, prog, thresholds), vmapped, (0, None, None, 0))
-
-
-@functools.cache
-def _compiled_init(prog: Program, vmapped: bool):
-    return _jit(functools.partial(_init, prog), vmapped, 0)
-
-
-@functools.cache
-def _compiled_block(prog: Program, length: int, vmapped: bool):
-    fn = functools.partial(_block, prog, length)
-    return _jit(fn, vmapped, (0, 0, None, None, 0, None))
-
-
-@functools.cache
-def _compiled_image(prog: Program, vmapped: bool):
-    return _jit(lambda p, frozen: prog.param.image(p, frozen, None), vmapped, (0, None))
-
-
-def _blocks_run(prog, thresholds, block_steps, vmapped, target, model_params, frozen, key):
-    """:func:`_scan_run`'s result, driven from Python in blocks (nothing read back)."""
-    carry = _compiled_init(prog, vmapped)(key)
-    snaps, traces, start = [], [], 0
-    for t in thresholds:
-        while start < t:
-            n = min(block_steps, t - start)
-            block = _compiled_block(prog, n, vmapped)
-            carry, objs = block(carry, target, model_params, frozen, key, np.int32(start))
-            traces.append(objs)
-            start += n
-        snaps.append(_compiled_image(prog, vmapped)(carry[0], frozen))
-    axis = 1 if vmapped else 0
-    return jnp.stack(snaps, axis), jnp.concatenate(traces, axis=-1), carry[0]
-
-
-def _runner(prog, thresholds, loop, block_steps, vmapped):
-    """``f(target, model_params, frozen, key) -> (snapshots, objectives, params)``."""
-    loop = default_loop() if loop == "auto" else loop
-    if loop == "scan":
-        return _compiled_scan(prog, thresholds, vmapped)
-    if loop == "blocks":
-        if block_steps < 1:
-            raise UserError(f"block_steps must be >= 1, got {block_steps}")
-        return functools.partial(_blocks_run, prog, thresholds, block_steps, vmapped)
-    raise UserError(f"loop must be one of {', '.join(LOOPS)}, got {loop!r}")
+def _check_loop(loop: str, block_steps: int) -> None:
+    if loop not in LOOPS:
+        raise UserError(f"loop must be one of {', '.join(LOOPS)}, got {loop!r}")
+    if block_steps < 1:
+        raise UserError(f"block_steps must be >= 1, got {block_steps}")
 
 
 def check_thresholds(steps: int, thresholds: Sequence[int] | None) -> tuple[int, ...]:
@@ -257,6 +186,30 @@ def _specialized(model: Model, param: Param, transform: tr.Transform, key) -> Mo
     return model.specialize(model.params, tuple(jax.eval_shape(model_input, key).shape[1:3]))
 
 
+def compile_step(
+    objective_fn: Callable[[Any], Objective],
+    target,
+    param: Param,
+    model: Model,
+    *,
+    key: jax.Array,
+    optimizer: optax.GradientTransformation | None = None,
+    transforms: Sequence[tr.Transform] | tr.Transform = (),
+) -> jax.stages.Compiled:
+    """One optimiser step of one target exactly as :func:`render_many` runs it on
+    CPU, compiled but not run (for its ``memory_analysis()``): nothing of the
+    image's size is allocated."""
+    transform = _as_transform(transforms)
+    model = _specialized(model, param, transform, key)
+    loss = Loss(objective_fn, param._replace(frozen=None), model.apply, transform)
+    init = jax.eval_shape(functools.partial(_init, param=loss.param, vmapped=False), key)
+    return optim.compile_step(
+        loss, init, optimizer or DEFAULT_OPTIMIZER, project=param.project,
+        loss_args=(target, model.params, param.frozen, key), has_aux=True, step_arg=True,
+        trace_aux=True,
+    )  # fmt: skip
+
+
 def _chunk_keys(key, keys, idx: np.ndarray, n: int):
     if keys is None:
         return jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.asarray(idx, jnp.int32))
@@ -287,20 +240,21 @@ def render_many(
     Target ``i``'s key is ``fold_in(key, i)`` whatever the chunking (the last
     chunk is padded to ``chunk_size`` to reuse the compiled program and trimmed).
     ``keys`` (``[T]`` typed keys) overrides that. ``progress(done, total)`` is
-    called after each chunk is dispatched (it reads nothing back).
+    called after each chunk has run.
     ``vectorize=False`` runs the targets one by one through one compiled
     single-target program (same results; less memory). ``loop``/``block_steps``:
-    the loop form (module docstring; ``"auto"`` = :func:`default_loop`).
+    the loop form (module docstring; ``"auto"`` = :func:`neural_art.optim.default_loop`).
     """
     th = check_thresholds(steps, thresholds)
-    model = _specialized(model, param, _as_transform(transforms), key)
-    prog = Program(objective_fn, param._replace(frozen=None), model.apply,
-                   optimizer or DEFAULT_OPTIMIZER, _as_transform(transforms))  # fmt: skip
+    _check_loop(loop, block_steps)
+    transform = _as_transform(transforms)
+    model = _specialized(model, param, transform, key)
+    loss = Loss(objective_fn, param._replace(frozen=None), model.apply, transform)
     n = jax.tree.leaves(targets)[0].shape[0]
     size = chunk_size if vectorize else 1
     if size < 1:
         raise UserError(f"chunk_size must be >= 1, got {chunk_size}")
-    run = _runner(prog, th, loop, block_steps, vectorize)
+    kw = dict(optimizer=optimizer or DEFAULT_OPTIMIZER, loop=loop, block_steps=block_steps)
     outs = []
     for lo in range(0, n, size):
         hi = min(lo + size, n)
@@ -309,13 +263,28 @@ def render_many(
         ks = _chunk_keys(key, keys, idx, n)
         if not vectorize:
             tgt, ks = jax.tree.map(lambda a: a[0], (tgt, ks))
-        res = run(tgt, model.params, param.frozen, ks)
+        res = _run_chunk(loss, th, model.params, param.frozen, tgt, ks, vectorize, lo, **kw)
         if not vectorize:
             res = jax.tree.map(lambda a: a[None], res)
         outs.append(jax.tree.map(lambda a, m=hi - lo: a[:m], res))
         if progress is not None:
             progress(hi, n)
     return RenderResult(*jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs))
+
+
+def _run_chunk(loss: Loss, th, model_params, frozen, tgt, ks, vmapped, lo, *, optimizer, loop,
+               block_steps) -> RenderResult:  # fmt: skip
+    """One chunk (or one target) through :func:`neural_art.optim.run`."""
+    param = loss.param
+    out = optim.run(
+        loss, _init(ks, param=param, vmapped=vmapped), optimizer, th[-1], th,
+        project=param.project, loss_args=(tgt, model_params, frozen, ks), has_aux=True,
+        step_arg=True, trace_aux=True, loop=loop, block_steps=block_steps,
+        batch_axes=(0, None, None, 0) if vmapped else None,
+        where=f" in the chunk from target {lo}" if vmapped else f" of target {lo}",
+    )  # fmt: skip
+    images = _images(out.snapshots, frozen, param=param, vmapped=vmapped)
+    return RenderResult(images, out.trace, out.params)
 
 
 def evaluate(model: Model, images: jax.Array, layer: str = "fc8") -> jax.Array:

@@ -9,17 +9,19 @@
 
 Modules: :mod:`~styletransfer.vgg` (network, loading), :mod:`~styletransfer.losses`
 (Gatys eqs. 1-7, Gram style vectors), :mod:`~styletransfer.settings` (the one
-settings dataclass, fields named as the CLI flags), :mod:`~styletransfer.optim`
-(the jitted optax loop), :mod:`~styletransfer.objective` (the loss of an image),
+settings dataclass, fields named as the CLI flags), :mod:`neural_art.optim`
+(the jitted optax loop shared with featvis, also reachable as ``styletransfer.optim``),
+:mod:`~styletransfer.objective` (the loss of an image),
 :mod:`~styletransfer.color` (YIQ, original colours), :mod:`~styletransfer.transfer`
 (modes), :mod:`~styletransfer.pipeline` (what the CLI does), :mod:`~styletransfer.scores`
 (VGG-feature scores for the sweep galleries' ``--score_with``); images are read and
 written by :mod:`neural_art.images`.
 """
 
-from neural_art import images
+from neural_art import images, optim
 from neural_art.images import ImageError, load_image
-from styletransfer import color, losses, objective, optim, scores, settings, transfer, vgg
+from neural_art.optim import NonFiniteLossError, make_optimizer, run
+from styletransfer import color, losses, objective, scores, settings, transfer, vgg
 from styletransfer.losses import (
     CONTENT_LAYERS,
     STYLE_LAYERS,
@@ -32,7 +34,6 @@ from styletransfer.losses import (
     total_variation,
 )
 from styletransfer.objective import Net
-from styletransfer.optim import NonFiniteLossError, make_optimizer, run
 from styletransfer.settings import Settings
 from styletransfer.transfer import (
     Result,

@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from neural_art.errors import UserError
-from styletransfer import objective, optim, remat, shard, vgg
+from neural_art import optim
+from styletransfer import objective, remat, shard, vgg
 from styletransfer.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from styletransfer import color, losses, optim, remat, vgg
+from neural_art import optim
+from styletransfer import color, losses, remat, vgg
 from styletransfer.settings import Settings
 from neural_art.errors import UserError
 

@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from neural_art import atomic, images, plots
-from styletransfer import hub, optim, settings, transfer
+from neural_art import atomic, images, optim, plots
+from styletransfer import hub, settings, transfer
 from styletransfer.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Inputs(NamedTuple):
 
 
 class Progress:
-    """tqdm bar fed by :func:`styletransfer.optim.run`'s ``callback(step, loss)``."""
+    """tqdm bar fed by :func:`neural_art.optim.run`'s ``callback(step, loss)``."""
 
     def __init__(self, total: int, enabled: bool):
         self.bar = None

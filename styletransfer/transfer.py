@@ -24,7 +24,7 @@ Pixel range: ``pixel="clip"`` optimises the image itself and projects it onto
 sigmoid(logits). Init: ``"noise"`` (white noise, uniform in [0, 1], the
 paper's choice), ``"content"``, ``"style"``, or an explicit ``init_image``.
 Noise for seed ``s`` is drawn from ``jax.random.key(s)``. The loop form
-(scan or jitted steps) is chosen per backend (:mod:`styletransfer.optim`).
+(scan or jitted steps) is chosen per backend (:mod:`neural_art.optim`).
 
 Memory: before any compute each scale's step is compiled and a plan chosen
 from its ``memory_analysis()`` (:mod:`styletransfer.memory`; the plans are in
@@ -42,10 +42,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from styletransfer import color, losses, memory, objective, optim, shard
+from neural_art import optim
+from styletransfer import color, losses, memory, objective, shard
 from styletransfer.objective import Net
 from styletransfer.settings import Settings
 from neural_art.errors import UserError
+
+ADVICE = "Try a smaller learning rate or content/style weights, or --init=content."
 
 
 class Result(NamedTuple):
@@ -77,9 +80,10 @@ def _one_scale(net: Net, s: Settings, content, styles, blend, x0, callback, plan
     x0 = shard.place(objective.from_image(x0, s.pixel), mesh)
     try:
         state = None if state is None else shard.place(_resized_state(state, hw), mesh)
-        final, snaps, trace, parts, state = optim.run(
+        final, snaps, trace, parts, state, _ = optim.run(
             loss, x0, opt, s.steps, s.snapshot_every, project=objective.projection(s),
             loss_args=args, has_aux=True, callback=callback, place=place, init_state=state,
+            advice=ADVICE,
         )  # fmt: skip
     except optim.NonFiniteLossError as e:  # hand back the last finite image, not raw params
         if e.last_good is not None:
@@ -178,7 +182,7 @@ def stylize(
     The output has the content image's size (the last of ``settings.scales``
     sets the longer side if given). Style Gram targets are rescaled to the
     output's number of positions, so style images may have any size.
-    ``callback(step, loss)``: progress (:func:`styletransfer.optim.run`);
+    ``callback(step, loss)``: progress (:func:`neural_art.optim.run`);
     ``on_scale(k, image)``: each scale's result but the last, as it finishes
     (with ``settings.color`` applied)."""
     if not styles:
@@ -249,7 +253,7 @@ def sweep(
         out = optim.run(
             loss, x0, opt, s.steps, s.snapshot_every, project=objective.projection(s),
             loss_args=(net.params, content_t, style_t, w), has_aux=True,
-            batch_axes=(None, None, None, 0), where=" in the α/β sweep",
+            batch_axes=(None, None, None, 0), where=" in the α/β sweep", advice=ADVICE,
         )  # fmt: skip
     except optim.NonFiniteLossError as e:
         e.last_good = np.asarray(objective.to_image(e.last_good, s.pixel))

@@ -8,6 +8,9 @@ test and an in-process test build the same network.
 
 from __future__ import annotations
 
+import contextlib
+
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,6 +20,22 @@ TINY_BIGGAN = "random:biggan-deep-128:4"   # BigGAN-deep-128 at channel width 4
 TINY_VGG16 = "random:vgg16:8"              # VGG-16 at channel width 8 (blocks 8..64, fc 512)
 TINY_VGG19 = "random:vgg19:8"
 DCGAN_QUICK = "dcgan/configs/art.py:quick"  # DCGAN's tiny CPU config (relative to the repo root)
+
+
+@contextlib.contextmanager
+def count_compiles():
+    """Counts XLA compilations inside the block (``n[0]``)."""
+    n = [0]
+
+    def listen(name, *_, **__):
+        if name == "/jax/core/compile/backend_compile_duration":
+            n[0] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield n
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from featvis import objectives as O
 from featvis import param as P
 from featvis import render as R
 from featvis import transform as T
+from neural_art import optim
 
 
 def test_64_vmapped_targets_equal_64_separate_runs():
@@ -120,7 +121,7 @@ def test_class_logit_rises_random_vgg16(tiny_vgg16, method, steps):
     assert np.isfinite(np.asarray(out.objective)).all()
 
 
-def test_scan_and_blocks_loops_agree():
+def test_scan_and_steps_loops_agree():
     """The two loop forms (render's module docstring) compute the same steps."""
     m = models.toy(width=4, hidden=8)
     fn = lambda n: O.channel("relu2_1", n % 8)
@@ -129,38 +130,80 @@ def test_scan_and_blocks_loops_agree():
     prm = P.pixel(10, 10, blur_every=2)
     scan = R.render_many(fn, jnp.arange(4), prm, m, loop="scan", **kw)
     for block_steps in (1, 2):
-        blocks = R.render_many(fn, jnp.arange(4), prm, m, loop="blocks", block_steps=block_steps,
+        blocks = R.render_many(fn, jnp.arange(4), prm, m, loop="steps", block_steps=block_steps,
                                **kw)  # fmt: skip
         assert blocks.images.shape == scan.images.shape == (4, 2, 1, 10, 10, 3)
         np.testing.assert_allclose(blocks.images, scan.images, rtol=0, atol=2e-5)
         np.testing.assert_allclose(blocks.objective, scan.objective, rtol=1e-4, atol=1e-5)
-    assert R.default_loop("cpu") == "blocks" and R.default_loop("gpu") == "scan"
+    assert optim.default_loop("cpu") == "steps" and optim.default_loop("gpu") == "scan"
     with pytest.raises(ValueError, match="loop"):
         R.render_many(fn, jnp.arange(4), prm, m, loop="while", **kw)
 
 
-@pytest.mark.parametrize("loop", ["scan", "blocks"])
+@pytest.mark.parametrize("loop", ["scan", "steps"])
 def test_second_identical_render_does_not_compile(loop, caplog):
-    """Same objective, parameterisation, model, optimiser, transforms and shapes:
-    the second render (and render_many) reuses every compiled program."""
+    """Same objective, parameterisation, model, transforms and shapes, and an
+    optimiser built afresh with equal settings (another learning rate too: it is
+    data): the second render (and render_many) reuses every compiled program."""
     m = models.toy(width=4, hidden=8)
-    prm, opt = P.fft(8, 8), optax.adam(0.05)
+    prm, opt = P.fft(8, 8), optim.make_optimizer("adam", 0.05)
     obj, trs = O.class_logit(2), [T.jitter(1)]
     fn = lambda n: O.class_logit(n)
 
-    def go():
-        kw = dict(steps=3, thresholds=(1,), optimizer=opt, transforms=trs, loop=loop)
+    def go(rate=0.05):
+        fresh = optim.make_optimizer("adam", rate)
+        kw = dict(steps=3, thresholds=(1,), optimizer=fresh, transforms=trs, loop=loop)
         a = R.render(obj, prm, m, key=jax.random.key(0), **kw)
         b = R.render_many(fn, jnp.arange(3), prm, m, key=jax.random.key(0), chunk_size=2, **kw)
         return jax.block_until_ready((a, b))
 
-    go()
+    first = go()
     caplog.set_level(logging.WARNING)
     with jax.log_compiles(True):
-        go()
+        again, slower = go(), go(0.01)
     compiles = [r.getMessage() for r in caplog.records if "Compiling" in r.getMessage()
                 or "Finished XLA compilation" in r.getMessage()]  # fmt: skip
     assert compiles == [], compiles
+    np.testing.assert_array_equal(again[0].images, first[0].images)
+    assert not np.allclose(slower[0].images, first[0].images)  # the new rate was used
     with jax.log_compiles(True):  # the check sees compilations: a new shape compiles
         R.render(obj, P.fft(6, 6), m, key=jax.random.key(0), steps=1, optimizer=opt, loop=loop)
     assert any("Finished XLA compilation" in r.getMessage() for r in caplog.records)
+
+
+def test_render_is_the_documented_optax_loop():
+    """render's numbers are the module docstring's loop written out by hand with
+    optax: init from split(k)[0]; step s's noise and transform keys from
+    fold_in(split(k)[1], s); loss -objective + penalty; Adam; project(params, s)."""
+    m = models.toy(width=4, hidden=8)
+    prm = P.pixel(10, 10, l2=1e-3, blur_every=2, blur_sigma=0.5)
+    obj, trs, key = O.channel("relu2_1", 3), T.compose([T.jitter(2)]), jax.random.key(4)
+    out = R.render(obj, prm, m, key=key, steps=4, thresholds=(2,),
+                   optimizer=optim.make_optimizer("adam", 0.05), transforms=trs)  # fmt: skip
+
+    def loss(p, s):
+        k_noise, k_tr = jax.random.split(jax.random.fold_in(jax.random.split(key)[1], s))
+        feats = dict(m.apply(m.params, trs(k_tr, prm.image(p, None, k_noise)))[1])
+        feats[O.STEP_KEY] = s
+        o = obj(feats)
+        return -o + prm.penalty(p, None), o
+
+    tx = optax.adam(0.05)
+    p = prm.init(jax.random.split(key)[0])
+    st, seen, snaps = tx.init(p), [], []
+    for s in range(4):
+        (_, o), g = jax.value_and_grad(loss, has_aux=True)(p, s)
+        u, st = tx.update(g, st, p)
+        p = prm.project(optax.apply_updates(p, u), s)
+        seen.append(o)
+        if s + 1 in (2, 4):
+            snaps.append(prm.image(p, None, None))
+    np.testing.assert_allclose(out.objective, jnp.stack(seen), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.images, jnp.stack(snaps), rtol=0, atol=5e-6)  # jit vs eager
+
+
+def test_non_finite_objective_names_the_step_and_target():
+    m = models.toy(width=4, hidden=8)
+    nan_late = O.Objective(lambda f: jnp.where(f[O.STEP_KEY] >= 2, jnp.nan, 0.0) + f["fc8"][0, 1])
+    with pytest.raises(optim.NonFiniteLossError, match="at step 2 of target 0"):
+        R.render(nan_late, P.pixel(8, 8), m, key=jax.random.key(0), steps=4)

@@ -8,7 +8,6 @@ same settings share compiled programs (full-width parity of the network itself
 is tested in test_vgg.py).
 """
 
-import contextlib
 
 import jax
 import jax.numpy as jnp
@@ -16,27 +15,12 @@ import numpy as np
 import pytest
 
 import styletransfer as st
+from fixtures import count_compiles
 from styletransfer import Settings, color, losses, transfer, vgg
 
 skimage = pytest.importorskip("skimage", reason="test images come from scikit-image")
 from skimage import data  # noqa: E402
 from skimage import transform as sktf  # noqa: E402
-
-
-@contextlib.contextmanager
-def count_compiles():
-    """Counts XLA compilations inside the block (``n[0]``)."""
-    n = [0]
-
-    def listen(name, *_, **__):
-        if name == "/jax/core/compile/backend_compile_duration":
-            n[0] += 1
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        yield n
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
 
 
 def _rgb(im, n):

@@ -49,7 +49,7 @@ def test_nothing_folds_at_7x7_non_square_or_without_a_pool5(params, hw):
 
 def test_featvis_vgg_model_folds_and_a_rebuilt_model_does_not_recompile(params, caplog):
     prm, opt = P.pixel(64, 64), optax.adam(0.01)
-    kw = dict(key=jax.random.key(0), steps=2, optimizer=opt, chunk_size=2, loop="blocks")
+    kw = dict(key=jax.random.key(0), steps=2, optimizer=opt, chunk_size=2, loop="steps")
     model = models.vgg_from(SMALL, params, ["fc8"])
     folded = model.specialize(model.params, (64, 64))
     assert folded.apply.cfg.pool_size == 2 and folded.specialize is None

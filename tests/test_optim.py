@@ -1,7 +1,5 @@
-"""styletransfer.optim: the jitted optax loop (Adam, L-BFGS + line search,
+"""neural_art.optim: the one jitted optax loop (Adam, L-BFGS + line search,
 projection, snapshots, NaN reporting, no recompilation, vmap, loop forms)."""
-
-import contextlib
 
 import jax
 import optax
@@ -9,32 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from styletransfer import optim
+from fixtures import count_compiles
+from neural_art import optim
 
 A = jnp.asarray(np.random.default_rng(0).normal(size=(6, 6)), jnp.float32)
 H = A @ A.T + 0.5 * jnp.eye(6)
 
-
-@contextlib.contextmanager
-def count_compiles():
-    """Counts XLA compilations inside the block (``n[0]``)."""
-    n = [0]
-
-    def listen(name, *_, **__):
-        if name == "/jax/core/compile/backend_compile_duration":
-            n[0] += 1
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        yield n
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
-
-
 def quad(x, target):
     d = x - target
     return 0.5 * d @ H @ d
-
 
 def test_lbfgs_converges_and_reports_losses():
     target = jnp.linspace(-1, 2, 6)
@@ -49,7 +30,6 @@ def test_lbfgs_converges_and_reports_losses():
     # monotone decrease (line search: sufficient decrease)
     assert np.all(np.diff(np.asarray(losses[:10])) <= 1e-6)
 
-
 def test_projection_keeps_box_and_finds_constrained_optimum():
     target = jnp.asarray([-1.0, 0.5, 2.0, 0.2, 1.5, 0.9])
     lo_hi = optim.clip(0.0, 1.0)
@@ -61,7 +41,6 @@ def test_projection_keeps_box_and_finds_constrained_optimum():
         )  # fmt: skip
         assert float(jnp.min(snaps)) >= 0.0 and float(jnp.max(snaps)) <= 1.0
         np.testing.assert_allclose(final, jnp.clip(target, 0, 1), atol=2e-3, err_msg=name)
-
 
 def test_adam_matches_hand_rolled_steps_and_remainder_snapshots():
     target = jnp.ones(6)
@@ -90,7 +69,6 @@ def test_adam_matches_hand_rolled_steps_and_remainder_snapshots():
         x = x + u
     np.testing.assert_allclose(final3, x, rtol=1e-5)
 
-
 def test_nan_stops_with_step_number():
     def loss(x, s):  # sgd(1) with gradient -1 walks x = 0, 1, 2, ...; NaN once x > s
         return -jnp.sum(x) + jnp.where(jnp.sum(x) > s, jnp.nan, 0.0)
@@ -98,7 +76,6 @@ def test_nan_stops_with_step_number():
     with pytest.raises(optim.NonFiniteLossError, match="at step 4") as e:
         optim.run(loss, jnp.zeros(1), optim.make_optimizer("sgd", 1.0), 10, loss_args=(3.5,))
     assert e.value.step == 4
-
 
 def test_no_recompilation_and_vmap():
     opt = optim.make_optimizer("lbfgs")
@@ -117,7 +94,6 @@ def test_no_recompilation_and_vmap():
     optim.check_finite(out.first_bad_step)
     with pytest.raises(optim.NonFiniteLossError, match="step 3 .*run 1 of the batch"):
         optim.check_finite(jnp.asarray([-1, 3, 5]))
-
 
 @pytest.mark.parametrize("name", ["adam", "lbfgs"])
 def test_loop_forms_agree_and_progress_every_n(name):
@@ -141,7 +117,6 @@ def test_loop_forms_agree_and_progress_every_n(name):
     assert optim.segments(12, 5, 1).count((1, True)) == 2
     assert optim.segments(12, 5, 100) == [(5, True), (5, True), (2, False)]
 
-
 def test_batched_run_matches_single_runs():
     targets = jnp.stack([jnp.ones(6), -jnp.ones(6)])
     opt = optim.make_optimizer("adam", 0.1)
@@ -151,3 +126,38 @@ def test_batched_run_matches_single_runs():
         one = optim.run(quad, jnp.zeros(6), opt, 6, 3, loss_args=(targets[i],))
         np.testing.assert_allclose(out.losses[i], one.losses, rtol=1e-5)
         np.testing.assert_allclose(out.params[i], one.params, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["adamax", "sgd"])
+def test_step_argument_listed_snapshots_and_aux_trace(name):
+    """step_arg: the loss and the projection see the step number; snapshots after
+    the listed steps; trace_aux: every step's aux. Same numbers as the optax loop
+    written by hand (AdaMax, and SGD with Nesterov momentum, as featvis uses them)."""
+    target = jnp.linspace(-1, 2, 6)
+    settings = dict(momentum=0.1, nesterov=True) if name == "sgd" else {}
+    opt = optim.make_optimizer(name, 0.05, **settings)
+    tx = optax.sgd(0.05, **settings) if name == "sgd" else optax.adamax(0.05)
+
+    def loss(x, s, t):
+        return quad(x, t * (1.0 + 0.1 * s)), jnp.sum(x) + s
+
+    shrink = lambda x, s: x * (1.0 - 0.01 * s)
+    out = optim.run(loss, jnp.zeros(6), opt, 5, (2, 5), project=shrink, loss_args=(target,),
+                    has_aux=True, step_arg=True, trace_aux=True)  # fmt: skip
+    x, trace, snaps = jnp.zeros(6), [], []
+    st = tx.init(x)
+    for s in range(5):
+        (_, a), g = jax.value_and_grad(loss, has_aux=True)(x, s, target)
+        u, st = tx.update(g, st, x)
+        x = shrink(x + u, s)
+        trace.append(a)
+        if s + 1 in (2, 5):
+            snaps.append(x)
+    np.testing.assert_allclose(out.trace, jnp.stack(trace), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.snapshots, jnp.stack(snaps), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.params, x, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown optimizer setting"):
+        optim.make_optimizer(name, 0.05, beta=0.5)
+    with pytest.raises(ValueError, match="line search"):
+        optim.run(loss, jnp.zeros(6), optim.make_optimizer("lbfgs"), 2, loss_args=(target,),
+                  has_aux=True, step_arg=True, trace_aux=True)  # fmt: skip
