@@ -8,6 +8,8 @@
 * :mod:`neural_art.ranges` -- ``"0-10,15"`` ranges for seeds and targets.
 * :mod:`neural_art.plots` -- loss curves. :mod:`neural_art.atomic` -- atomic writes.
 * :mod:`neural_art.cli` -- the common flags and the one error path.
+* :mod:`neural_art.optim` -- the one optimisation loop (style transfer, featvis);
+  :mod:`neural_art.optimizers` -- optimisers named by their settings.
 """
 
 from neural_art import atomic, fetch, hub, imagenet, images, perturb, plots, ranges, store
