@@ -145,14 +145,15 @@ def internal_error(e: BaseException) -> None:
 
 
 def _out_dir_lock() -> contextlib.AbstractContextManager:
-    """The ``--out_dir`` lock (:mod:`neural_art.outlock`) of a command that has one;
-    none for ``--multihost`` runs (their processes may share one directory, which
-    process 0 alone writes)."""
-    out = flags.FLAGS["out_dir"].value if "out_dir" in flags.FLAGS else None
+    """The ``--out_dir`` (training: ``--workdir``) lock (:mod:`neural_art.outlock`)
+    of a command that has one; none for ``--multihost`` runs (their processes may
+    share one directory, which process 0 alone writes)."""
+    flag = next((f for f in ("out_dir", "workdir") if f in flags.FLAGS), None)
+    out = flags.FLAGS[flag].value if flag else None
     multihost = "multihost" in flags.FLAGS and flags.FLAGS["multihost"].value
     if not out or multihost:
         return contextlib.nullcontext()
-    return outlock.hold(out)
+    return outlock.hold(out, flag=flag)
 
 
 def _guarded(main: Callable[[list[str]], object], resume: str | Callable[[], str]) -> Callable[[list[str]], object]:

@@ -20,6 +20,7 @@ import tempfile
 import pytest
 from cli_harness import assert_one_line_error, run_cli
 from fixtures_biggan import BIGGAN_SWEEP_ARGV
+from fixtures_dcgan import DCGAN_TINY
 from test_golden import ROOT, _pictures
 
 from neural_art import outlock
@@ -95,6 +96,20 @@ def test_a_style_transfer_into_a_busy_directory_is_refused_and_the_next_one_runs
     assert (out / "result.png").is_file()
     with outlock.hold(out):  # and the finished run released it
         pass
+
+
+def test_a_dcgan_training_into_a_busy_workdir_is_refused_before_compute(tmp_path, monkeypatch):
+    """Training's --workdir is locked like --out_dir: checkpoints of two runs would mix."""
+    from dcgan import train
+
+    reached = []
+    monkeypatch.setattr(train, "check_config", lambda *a, **k: reached.append(a))  # the first check
+    work = tmp_path / "work"
+    with outlock.hold(work, flag="workdir"):
+        r = _run("dcgan.main", [f"--config={DCGAN_TINY}", f"--workdir={work}"], tmp_path)
+        assert_one_line_error(r, (1,), f"--workdir={work} is being written by another run (pid {os.getpid()}")
+    assert "give another --workdir" in r.err
+    assert not work.exists() and not reached
 
 
 def test_lock_names_and_unlocked_cases(tmp_path, monkeypatch):
