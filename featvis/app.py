@@ -312,10 +312,13 @@ def visualise(
 ) -> dict:  # fmt: skip
     """Renders every target, writes ``out_dir/NNNN_label.png`` and ``out_dir/grid.png``
     (rows: targets, columns: snapshots). Returns images ``[T, S, H, W, 3]``,
-    labels and the snapshot steps. Raises :class:`neural_art.atomic.OutputError`
-    if ``out_dir`` fails mid-way (:func:`write_pngs`: nothing rendered is lost)."""
+    labels and the snapshot steps. Before any compute, a ``size`` whose step cannot
+    fit the device raises :class:`neural_art.capacity.TooLarge` (:func:`check_size`).
+    Raises :class:`neural_art.atomic.OutputError` if ``out_dir`` fails mid-way
+    (:func:`write_pngs`: nothing rendered is lost)."""
     check_settings(settings, has_decoder=decoder is not None)
     check_targets(model, targets, settings.size, num_classes)
+    check_size(model, targets, settings, decoder=decoder, num_classes=num_classes)
     imgs = render_targets(model, targets, settings, decoder=decoder, num_classes=num_classes,
                           progress=progress)  # fmt: skip
     labels = [t.label for t in targets]

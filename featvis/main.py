@@ -114,15 +114,22 @@ def main(argv):
         fvapp.check_targets(model, targets, settings.size, num_classes)
     except ValueError as e:
         raise cli.UsageError(f"--targets: {e}") from e
-    try:  # --size past the device's memory: refused from the plan at small sides, before compute
-        fvapp.check_size(model, targets, settings, decoder=decoder, num_classes=num_classes)
-    except capacity.TooLarge as e:
-        raise cli.UsageError(str(e)) from None
     from tqdm import tqdm
 
-    with tqdm(total=len(targets), unit="target") as bar:
+    bars = []  # made at the first report: a --size refused by visualise's plan prints no bar
+
+    def progress(done, total):
+        bars or bars.append(tqdm(total=total, unit="target"))
+        bars[0].update(done - bars[0].n)
+
+    try:  # --size past the device's memory: refused from the plan at small sides, before compute
         out = fvapp.visualise(model, targets, settings, decoder=decoder, num_classes=num_classes,
-                              out_dir=out_dir, progress=lambda d, _t: bar.update(d - bar.n))  # fmt: skip
+                              out_dir=out_dir, progress=progress)  # fmt: skip
+    except capacity.TooLarge as e:
+        raise cli.UsageError(str(e)) from None
+    finally:
+        for bar in bars:
+            bar.close()
     print(f"{len(out['labels'])} targets -> {out_dir}/grid.png")
 
 

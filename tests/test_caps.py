@@ -127,6 +127,18 @@ def test_featvis_size_bound_is_not_refused():
         app.check_size(m, targets, app.Settings(method="pixel", size=n + 1, steps=2), num_classes=10)
 
 
+def test_featvis_library_visualise_refuses_a_size_before_compute(tmp_path, monkeypatch):
+    """The library call checks too (not only the CLI): nothing rendered, nothing written."""
+    from featvis import app, models
+
+    rendered = []
+    monkeypatch.setattr(app, "render_targets", lambda *a, **k: rendered.append(a))
+    with pytest.raises(capacity.TooLarge, match="--size=300000"):
+        app.visualise(models.toy(), app.parse_targets("0"), app.Settings(method="pixel", size=300_000,
+                      steps=2), num_classes=10, out_dir=tmp_path / "fv")  # fmt: skip
+    assert not rendered and not (tmp_path / "fv").exists()
+
+
 def test_autoencoder_batch_refused_from_the_plan(tmp_path):
     (tmp_path / "imgs" / "train").mkdir(parents=True)
     out = tmp_path / "ae"
