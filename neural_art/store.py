@@ -25,6 +25,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from neural_art import outlock
 from neural_art.errors import UserError
 from neural_art.perturb import path_str
 
@@ -102,7 +103,7 @@ def save_params(
     path = pathlib.Path(path).absolute()
     check_target(path, metadata, overwrite=overwrite)
     check_finite(params, f"the weights to save in {path}")
-    path.mkdir(parents=True, exist_ok=True)
+    outlock.make_parent(path / "metadata.json")  # mkdir -p, unless a held --out_dir was removed
     tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=path.name + ".tmp-"))
     try:
         ckpt = ocp.StandardCheckpointer()

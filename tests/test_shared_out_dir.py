@@ -203,6 +203,42 @@ def test_a_style_transfer_whose_out_dir_is_removed_stops_without_a_rescue(tmp_pa
     assert not [p for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("neural_art_locks")]
 
 
+def test_a_converter_whose_out_dir_is_removed_stops_without_making_it_again(tmp_path, monkeypatch):
+    """weights_convert.vgg --normalise into an existing --out_dir removed after its first
+    batch: the save (neural_art.store) stops in one line, exit 1, the directory not made again."""
+    import jax
+    import numpy as np
+    from PIL import Image
+
+    from styletransfer import vgg
+    from styletransfer.vggnet import at_width
+    from weights_convert import vgg as conv
+    from weights_convert import vgg_normalise
+
+    cfg = at_width(vgg.VGG19, 8).replace(preprocessing=vgg.CAFFE)
+    src = conv.save(tmp_path / "src", cfg, vgg.init_params(cfg, jax.random.key(0), head=True),
+                    source="test", source_sha256="ab" * 32)  # fmt: skip
+    imgs, out = tmp_path / "imgs", tmp_path / "norm"
+    imgs.mkdir()
+    out.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((36, 40, 3), 60 * i, np.uint8)).save(imgs / f"{i}.png")
+    batches = vgg_normalise.batches
+
+    def batches_then_remove(*a, **kw):
+        for b in batches(*a, **kw):
+            if out.exists():
+                out.rmdir()
+            yield b
+
+    monkeypatch.setattr(vgg_normalise, "batches", batches_then_remove)
+    r = _run("weights_convert.vgg", [f"--src={src}", f"--normalise={imgs}", f"--out_dir={out}",
+                                     "--normalise_size=32"], tmp_path)  # fmt: skip
+    assert_one_line_error(r, (1,), f"--out_dir={out} was removed during the run; stopped without writing")
+    assert not out.exists()
+    assert {p.name for p in tmp_path.iterdir()} <= {"cache", "imgs", "src"}  # nothing elsewhere
+
+
 def test_make_parent(tmp_path):
     out = tmp_path / "out"
     outlock.make_parent(tmp_path / "free" / "a" / "x.png")  # no lock held: plain mkdir -p
