@@ -32,6 +32,7 @@ def main(argv):
     del argv
     from dcgan import checkpoints, train
 
+    cli.check_out_dir(_WORKDIR.value, flag="workdir")  # a file, or not creatable
     try:  # before any compute: the config, then whether the workdir's checkpoints fit it
         train.check_config(_CONFIG.value)
         checkpoints.check_resume(_CONFIG.value, _WORKDIR.value)

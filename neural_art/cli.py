@@ -95,7 +95,8 @@ def define_overwrite() -> flags.FlagHolder:
 
 def check_out_dir(path: str | os.PathLike | None, flag: str = "out_dir") -> pathlib.Path:
     """``--out_dir`` (or ``flag``) is given, is not a file (nor below one) and can be
-    created and written. Creates nothing: a failing run leaves no directory behind.
+    created and written (a directory is made in its nearest existing ancestor and
+    removed at once). Creates nothing: a failing run leaves no directory behind.
     Raises :class:`UsageError` (missing, or a file: exit 2) or ``PermissionError``
     (not writable: exit 1), each naming the flag."""
     if not path:
@@ -108,6 +109,11 @@ def check_out_dir(path: str | os.PathLike | None, flag: str = "out_dir") -> path
         raise UsageError(f"--{flag}={os.fspath(path)}: {parent} is a file, not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(f"--{flag}={os.fspath(path)}: {parent} is not writable")
+    try:  # the real test (root passes os.access; /proc, read-only mounts and quotas do not)
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".neural_art_probe-"))
+    except OSError as e:
+        raise PermissionError(f"--{flag}={os.fspath(path)}: cannot create a directory in {parent} "
+                              f"({e.strerror or e})") from None  # fmt: skip
     return p
 
 

@@ -16,6 +16,7 @@ of tests/fixtures.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -26,7 +27,7 @@ import numpy as np
 import pytest
 from cli_harness import RUN_MODULE, assert_one_line_error, run_cli
 from fixtures import TINY_BIGGAN, TINY_VGG16, TINY_VGG19
-from neural_art import store
+from neural_art import outlock, store
 from PIL import Image
 from test_cli_language import own_flags
 
@@ -50,6 +51,7 @@ KINDS = {
     "foreign": "an output directory holding another model's weights",
     "nonregular": "a named pipe (or socket, device) where an input file belongs",
     "damaged": "a converted-weights directory with damaged metadata, or another model's",
+    "busy": "an output directory another run is writing (its lock held)",
 }
 # module with run() -> [(kind, argv, exit code, text the one error line must contain)]; {out} must
 # not exist afterwards, {file} must be unchanged.
@@ -145,7 +147,7 @@ CASES = {
         ("missing", ["--config=dcgan/configs/skimage.py:quick"], 2, "workdir"),
         ("number", ["--config=dcgan/configs/skimage.py:quick", "--workdir={out}", "--config.batch_size=0"], 2, "batch_size"),
         ("name", ["--config=dcgan/configs/skimage.py:nope", "--workdir={out}"], 2, "nope"),
-        ("out", ["--config=dcgan/configs/skimage.py:quick", "--workdir={file}"], 1, "existing.txt"),
+        ("out", ["--config=dcgan/configs/skimage.py:quick", "--workdir={file}"], 2, "existing.txt"),
         ("stray", ["--config=dcgan/configs/skimage.py:quick", "--workdir={out}", "stray"], 2, "stray"),
     ],
     "featvis.main": [
@@ -212,13 +214,26 @@ for _module, _rest, _code in [("biggan_jax.main", BG[1:], 2), ("styletransfer.ma
 CASES["biggan_jax.main"].append(("damaged", ["--weights={vgg_dir}", *BG[1:], "--out_dir={out}"], 2, "not 'biggan-deep'"))
 CASES["dcgan.sample"].append(("damaged", ["--weights={vgg_dir}", "--out_dir={out}"], 1, "not 'dcgan'"))
 
+# Every CLI's output directory (--out_dir; training: --workdir), from its stray row's flags:
+# one that cannot be created (below /proc), and one that another run is writing.
+# (The stray rows of dcgan.export and train_autoencoder name inputs their own checks refuse
+# before --out_dir's: those two get inputs that pass.)
+_VALID_INPUTS = {"dcgan.export": ["--workdir={workdir}"], "featvis.train_autoencoder": ["--images={images}"]}
+for _module, _rows in CASES.items():
+    _base = [a for a in next(argv for kind, argv, *_ in _rows if kind == "stray") if a != "stray"]
+    if _module in _VALID_INPUTS:
+        _base = [*_VALID_INPUTS[_module], *(a for a in _base if a.startswith(("--out_dir=", "--workdir={out}")))]
+    if not any(k == "unwritable" for k, *_ in _rows):
+        _rows.append(("unwritable", [a.replace("{out}", "/proc/nope/out") for a in _base], 1, "/proc/nope/out"))
+    _rows.append(("busy", _base, 1, "is being written by another run"))
+
 ROWS = [(m, i, *row) for m, rows in CASES.items() for i, row in enumerate(rows)]
 
 # The exit-code rule (README, "Errors and recovery"; neural_art/cli.py): 2 for a bad flag,
 # 1 for a missing or unreadable file (and an output that cannot be written). A foreign
 # output directory is not covered by the rule (its code is asserted per case).
 RULE = {"range": 2, "number": 2, "name": 2, "missing": 2, "stray": 2, "out": 2,
-        "nofile": 1, "file": 1, "unwritable": 1}  # fmt: skip
+        "nofile": 1, "file": 1, "unwritable": 1, "busy": 1}  # fmt: skip
 # Cases whose real code breaks RULE (each row asserts the real code): findings, reported.
 # Most CLIs check that an input path exists up front and give 2 ("a bad flag"); only
 # styletransfer's images give 1 for a missing file.
@@ -230,7 +245,6 @@ DEVIATIONS = {  # (module, culprit) -> real code
     ("dcgan.sweep", "/no/such/dcgan"): 2,
     ("dcgan.analysis", "/no/such/dcgan"): 2,
     ("dcgan.export", "empty_dir"): 2,
-    ("dcgan.main", "existing.txt"): 1,     # "[Errno 17] File exists" from makedirs: not checked up front
     ("featvis.main", "notes.txt"): 2,      # featvis reports a --weights load error as a usage error
     ("featvis.main", "not 'vgg'"): 2,
     ("featvis.main", "--decoder"): 2,
@@ -244,7 +258,7 @@ DEVIATIONS = {  # (module, culprit) -> real code
 # A flag a CLI has -> the kinds of mistake the table must try on it (a row of that kind
 # setting --FLAG=); every CLI also gets a stray argument.
 FLAG_MISTAKES = {
-    "out_dir": {"out"}, "seeds": {"range"}, "targets": {"range"}, "precision": {"name"},
+    "out_dir": {"out", "unwritable", "busy"}, "workdir": {"unwritable", "busy"}, "seeds": {"range"}, "targets": {"range"}, "precision": {"name"},
     "steps": {"number"}, "alpha": {"number"}, "latents": {"number"}, "chunk_size": {"number"},
     "learning_rate": {"number"}, "size": {"number"}, "n": {"number"},
     **{f: {"nofile", "file"} for f in ("weights", "src", "netG", "images", "content", "style", "decoder")},
@@ -299,8 +313,14 @@ def _tree(p: pathlib.Path) -> dict[str, bytes]:
 def test_bad_input(module, i, kind, argv, code, culprit, bad_input_files, tmp_path):
     d, out = bad_input_files, tmp_path / "out"
     before = {p: _tree(d / p) for p in KEPT}
-    r = run_cli(module, [_fill(a, d, out) for a in argv], cwd=ROOT)
-    assert_one_line_error(r, (code,), culprit)
+    flag = "workdir" if any(a.startswith("--workdir={out}") for a in argv) else "out_dir"
+    # "busy": another run holds the directory's lock (another open of the lock file: the
+    # same refusal as from another process, tests/test_shared_out_dir.py)
+    with outlock.hold(out, flag=flag) if kind == "busy" else contextlib.nullcontext():
+        r = run_cli(module, [_fill(a, d, out) for a in argv], cwd=ROOT)
+    line = assert_one_line_error(r, (code,), culprit)
+    if kind == "busy":
+        assert f"--{flag}={out} " in line, line
     assert (d / "existing.txt").read_text() == "keep me\n"
     assert {p: _tree(d / p) for p in KEPT} == before, "a failing run changed an input or output"
     assert not out.exists(), "a failing run created its output"

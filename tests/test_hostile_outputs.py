@@ -147,3 +147,39 @@ def test_a_non_finite_score_is_recorded_as_null_with_a_warning(tmp_path, caplog)
     assert all(isinstance(got["0"][k], float) for k in got["0"] if k != "broken_score")
     data = _page_data(cur.write([0, 1], running=False).read_text())
     assert [n["scores"].get("broken_score") for n in data["networks"]] == [None, None, None]
+
+
+def test_converter_and_autoencoder_outputs_are_readable_by_others_under_umask_022(tmp_path):
+    """The writers the golden runs do not reach: a converted-weights directory
+    (neural_art.store: weights_convert.*, dcgan.export) and the autoencoder's
+    decoder.npz get the modes a plain open()/mkdir() would under umask 022."""
+    import jax
+    from PIL import Image
+
+    from styletransfer import vgg
+    from styletransfer.vggnet import at_width
+    from weights_convert import vgg as conv
+
+    cfg = at_width(vgg.VGG19, 8).replace(preprocessing=vgg.CAFFE)
+    src = conv.save(tmp_path / "src", cfg, vgg.init_params(cfg, jax.random.key(0), head=True),
+                    source="test", source_sha256="ab" * 32)  # fmt: skip
+    imgs = tmp_path / "imgs" / "train" / "x"
+    imgs.mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(np.full((36, 40, 3), 60 * i, np.uint8)).save(imgs / f"{i}.png")
+    norm, ae = tmp_path / "norm", tmp_path / "ae"
+    old = os.umask(0o022)
+    try:
+        r = run_cli("weights_convert.vgg", [f"--src={src}", f"--normalise={imgs}", f"--out_dir={norm}",
+                                            "--normalise_size=32"])  # fmt: skip
+        assert r.code == 0, r.err[-3000:]
+        r = run_cli("featvis.train_autoencoder", [f"--images={tmp_path / 'imgs'}", "--steps=1", "--batch=2",
+                                                  "--width=0.0625", f"--out_dir={ae}"])  # fmt: skip
+        assert r.code == 0, r.err[-3000:]
+    finally:
+        os.umask(old)
+    for out in (norm, ae):
+        private = {str(p.relative_to(out)): oct(p.stat().st_mode & 0o777) for p in out.rglob("*")
+                   if p.stat().st_mode & 0o044 != 0o044}  # fmt: skip
+        assert not private, f"under umask 022 others cannot read: {private}"
+    assert (norm / "metadata.json").is_file() and (ae / "decoder.npz").is_file()

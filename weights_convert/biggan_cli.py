@@ -34,8 +34,7 @@ def main(argv) -> None:
         raise cli.UsageError(f"--src={src}: no such file, directory or checkpoint prefix")
     if os.path.exists(src) and not os.path.isdir(src):
         check_regular_file(src, "--src checkpoint file")
-    if os.path.isfile(_OUT.value):
-        raise cli.UsageError(f"--out_dir={_OUT.value} is a file")
+    cli.check_out_dir(_OUT.value)  # a file, or not creatable: before anything is read
     store.check_target(_OUT.value, {"model": "biggan-deep"}, overwrite=_OVERWRITE.value)
     module = os.path.exists(os.path.join(src, "saved_model.pb"))
     if not conv.is_torch_file(src) and not _BN_STATS.value and not module:

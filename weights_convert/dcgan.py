@@ -85,8 +85,7 @@ def main(argv):
             raise cli.UsageError(f"--{flag.name}={flag.value}: no such file")
         if flag.value:
             check_regular_file(flag.value, f"--{flag.name} .pth file")
-    if os.path.isfile(_OUT_DIR.value):
-        raise cli.UsageError(f"--out_dir={_OUT_DIR.value} is a file")
+    cli.check_out_dir(_OUT_DIR.value)  # a file, or not creatable: before anything is read
     store.check_target(_OUT_DIR.value, {"model": "dcgan"}, overwrite=_OVERWRITE.value)
     print(convert(_NET_G.value, _NET_D.value, CONFIGS[_CONFIG.value], _OUT_DIR.value,
                   overwrite=_OVERWRITE.value))

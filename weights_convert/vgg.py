@@ -161,8 +161,7 @@ def main(argv) -> None:
         raise cli.UsageError("--src is required (a VGG .pth)")
     if not f.out_dir:
         raise cli.UsageError("--out_dir is required")
-    if os.path.exists(f.out_dir) and not os.path.isdir(f.out_dir):
-        raise cli.UsageError(f"--out_dir {f.out_dir} exists and is not a directory")
+    cli.check_out_dir(f.out_dir)  # a file, or not creatable: before anything is read
     if os.path.exists(f.src) and not os.path.isdir(f.src):
         check_regular_file(f.src, "VGG .pth file")  # a named pipe would block the read
     if f.normalise is not None:
