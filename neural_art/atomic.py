@@ -58,8 +58,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[pathlib.Path]:
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.remove(tmp)
-        if isinstance(e, OSError) and e.filename in (None, tmp):
-            e.filename = str(path)  # the file the caller asked for; the temp is gone
+        if isinstance(e, OSError):
+            outlock.check_still_there(path)  # the held out_dir went while this file was in flight
+            if e.filename in (None, tmp):
+                e.filename = str(path)  # the file the caller asked for; the temp is gone
         raise
 
 

@@ -78,19 +78,33 @@ def make_parent(path: str | os.PathLike) -> None:
     nothing is written where the user no longer expects it; raises
     :class:`OutDirGone` naming the flag and the directory."""
     parent = os.path.abspath(os.path.dirname(os.fspath(path)))
-    for h in _HELD:
-        if not any(parent == d or parent.startswith(d.rstrip(os.sep) + os.sep) for d in h.spellings):
-            continue
-        now = _ident(h.real)
-        if h.ident is not None and now != h.ident:
-            how = "removed" if now is None else "replaced by another directory"
-            raise OutDirGone(f"--{h.flag}={h.given} was {how} during the run; stopped without "
-                             f"writing {os.fspath(path)} (nothing was written elsewhere)")  # fmt: skip
-        pathlib.Path(parent).mkdir(parents=True, exist_ok=True)
-        if h.ident is None:
-            h.ident = _ident(h.real)
-        return
+    h = _holding(parent)
+    check_still_there(path)
     pathlib.Path(parent).mkdir(parents=True, exist_ok=True)
+    if h is not None and h.ident is None:
+        h.ident = _ident(h.real)
+
+
+def _holding(parent: str) -> _Held | None:
+    """The held directory ``parent`` is in (or is), if any."""
+    for h in _HELD:
+        if any(parent == d or parent.startswith(d.rstrip(os.sep) + os.sep) for d in h.spellings):
+            return h
+    return None
+
+
+def check_still_there(path: str | os.PathLike) -> None:
+    """Raises :class:`OutDirGone` if ``path`` is below a held directory that was
+    removed or replaced since the run first saw it (also called when a write
+    failed, so a file in flight when the directory went reports the same line)."""
+    h = _holding(os.path.abspath(os.path.dirname(os.fspath(path))))
+    if h is None or h.ident is None:
+        return
+    now = _ident(h.real)
+    if now != h.ident:
+        how = "removed" if now is None else "replaced by another directory"
+        raise OutDirGone(f"--{h.flag}={h.given} was {how} during the run; stopped without "
+                         f"writing {os.fspath(path)} (nothing was written elsewhere)")  # fmt: skip
 
 
 def lock_dir() -> pathlib.Path:

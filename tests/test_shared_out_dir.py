@@ -150,7 +150,9 @@ def test_multihost_runs_do_not_lock(tmp_path, monkeypatch):
 
 
 def _remove_after_first_image(monkeypatch, out):
-    """``images.save_image`` that removes ``out`` (whole) after its first file."""
+    """``images.save_image`` that removes ``out`` (whole) after its first file: moved
+    out of the test's directory in one rename (other writer threads may be adding
+    files to it meanwhile, which an ``rmtree`` would race with), then deleted."""
     import shutil
 
     from neural_art import images
@@ -159,9 +161,11 @@ def _remove_after_first_image(monkeypatch, out):
 
     def save_then_remove(path, *a, **kw):
         got = save(path, *a, **kw)
-        written.append(pathlib.Path(path))
-        if len(written) == 1:
-            shutil.rmtree(out)
+        written.append(pathlib.Path(path))  # (list.append is atomic: one remover)
+        if written[0] == pathlib.Path(path) and out.exists():
+            gone = pathlib.Path(tempfile.mkdtemp(dir=out.parent.parent)) / "gone"
+            os.rename(out, gone)
+            shutil.rmtree(gone.parent, ignore_errors=True)
         return got
 
     monkeypatch.setattr(images, "save_image", save_then_remove)
@@ -182,7 +186,8 @@ def test_a_biggan_sweep_whose_out_dir_is_removed_stops_in_one_line(biggan_cli_sw
     r = _run("biggan_jax", [*BIGGAN_SWEEP_ARGV, f"--out_dir={out}"], tmp_path)
     assert_one_line_error(r, (1,), f"--out_dir={out} was removed during the run; stopped without writing")
     assert "nothing was written elsewhere" in r.error_lines[0]
-    assert len(written) == 1 and not out.exists()  # not made again
+    assert written and not out.exists()  # not made again (a second writer thread may have
+    # finished an image just before the removal; none after it, or out would exist again)
     _only(tmp_path)
     assert not [p for p in (tmp_path / "tmp").iterdir() if not p.name.startswith("neural_art_locks")]
 
@@ -257,3 +262,18 @@ def test_make_parent(tmp_path):
     assert not out.exists()
     outlock.make_parent(out / "z.png")  # released: no longer watched
     assert out.is_dir()
+
+
+def test_a_file_in_flight_when_the_out_dir_goes_reports_the_removal(tmp_path):
+    """A writer that passed the check and then lost its directory (another thread's
+    file, mid-write) says the directory was removed, not a bare ENOENT."""
+    from neural_art import atomic
+
+    out = tmp_path / "out"
+    with outlock.hold(out):
+        atomic.write_text(out / "first.txt", "seen")  # the run has seen the directory
+        with pytest.raises(outlock.OutDirGone, match="was removed during the run"):
+            with atomic.atomic_path(out / "second.txt") as tmp:
+                tmp.write_text("in flight")
+                out.rename(tmp_path / "moved")
+    assert not out.exists()
