@@ -9,7 +9,7 @@ names (:func:`feature_network`; ``config.eval.features``):
 
 * ``"inception"`` (default) -- pytorch-fid's FID Inception (:mod:`dcgan.inception`,
   the ``pt_inception-2015-12-05`` release, fetched and converted once by
-  :mod:`dcgan.inception_hub`), pool3 features of images resized to
+  :func:`dcgan.hub.load_fid_weights`), pool3 features of images resized to
   ``eval.image_size``: ``fid`` / ``kid`` / ``kid_std`` (Fréchet and kernel
   distances, :mod:`neural_art.gan_metrics`, to the features of ``eval.num_real``
   real images computed once when the run starts) and ``diversity``. An input
@@ -64,7 +64,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dcgan import inception, inception_hub
+from dcgan import hub, inception
 from dcgan.model import discriminate, generate, sample_latents
 from neural_art import gan_metrics, vgg_features
 from neural_art.errors import UserError
@@ -133,7 +133,7 @@ PIXELS = FeatureNet({"diversity": "diversity_pixels"}, description="pixels (no f
 
 def how_to_get_weights(cache=None) -> str:
     """The commands that put each feature network's weights into the cache."""
-    inc, vgg = inception_hub.converted_dir(cache), vgg_features.release_dir(VGG_RELEASE, cache)
+    inc, vgg = hub.fid_converted_dir(cache), vgg_features.release_dir(VGG_RELEASE, cache)
     return (f"the FID Inception is fetched and converted into the cache by any run with network "
             f"access (torch needed once), or by hand: python -m weights_convert.inception "
             f"--src=pt_inception-2015-12-05-6726825d.pth --out_dir={inc}; the VGG fallback: "
@@ -153,7 +153,7 @@ def feature_network(eval_cfg) -> FeatureNet:
     missing = []
     if name == "inception":
         try:
-            return _inception_net(inception_hub.load_fid_weights(), size, random=False)
+            return _inception_net(hub.load_fid_weights(), size, random=False)
         except WeightsUnavailableError as e:
             missing.append(f"FID Inception weights unavailable ({str(e).split('. ')[0]})")
     vgg_dir = vgg_features.cached_release(VGG_RELEASE)

@@ -16,6 +16,12 @@ Returns ``(cfg, params)``, the shape every model's ``load`` returns
 ``{"params", "batch_stats"}`` (``d_vars`` is ``{}`` when the source has no
 discriminator). What the weights record (training steps, dtype, source) is
 :func:`metadata`, read from the same spec without loading the arrays.
+
+The FID network's weights (:mod:`dcgan.inception`) load here too
+(:func:`load_fid_weights`): a release converted once into the cache is read
+through :mod:`neural_art.store` alone; the raw ``pt_inception-2015-12-05``
+release is converted by :mod:`weights_convert.inception`, imported lazily the
+first time (the hub's stated converter edge, tests/test_architecture.py).
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ import numpy as np
 from dcgan import torch_layout as layout
 from dcgan.model import CONFIGS, DCGANConfig, init_discriminator, init_generator
 from neural_art import hub, store
+from neural_art.fetch import cache_dir
 
 EMBEDDED_DIR = pathlib.Path(__file__).parent / "assets" / "embedded"
 RELEASES = ("embedded",)
 DEFAULT_CONFIG = "seed-64"
+FID_CONVERTED_NAME = "fid-inception-flax"
 
 
 def parse(spec: str | os.PathLike | None) -> hub.WeightsSpec:
@@ -124,3 +132,20 @@ def _check_dir(path: pathlib.Path, what: str | None) -> None:
 
 def _f32(tree):
     return jax.tree.map(lambda a: np.asarray(a, np.float32), tree)
+
+
+def fid_converted_dir(cache: str | os.PathLike | None = None) -> pathlib.Path:
+    """Where the converted FID release is cached (:func:`weights_convert.inception.load_release`):
+    ``$NEURAL_ART_JAX_CACHE/fid-inception-flax`` (default cache ``~/.cache/neural-art-jax``)."""
+    return cache_dir(cache) / FID_CONVERTED_NAME
+
+
+def load_fid_weights(cache: str | os.PathLike | None = None) -> dict:
+    """The FID network's params: the converted release from the cache, or fetched
+    and converted once (needs network and torch that one time). Raises
+    :class:`neural_art.fetch.WeightsUnavailableError` offline."""
+    if (fid_converted_dir(cache) / "metadata.json").exists():
+        return store.load_params(fid_converted_dir(cache), "fid-inception")[0]
+    from weights_convert import inception as conv  # lazy: a raw release needs the converter
+
+    return conv.load_release(cache=cache)

@@ -20,7 +20,7 @@ Variables mirror the checkpoint's names (``Mixed_6b/branch7x7_2/conv/kernel``
 for ``Mixed_6b.branch7x7_2.conv.weight``), all in ``params`` (inference only):
 each ``BasicConv2d`` is a bias-free conv (HWIO) and a BatchNorm with ``eps=1e-3``
 holding ``scale``, ``bias``, ``mean`` and ``var``. The 1008-way ``fc`` is not
-part of the feature network. Weights: :mod:`dcgan.inception_hub` (cache, fetch)
+part of the feature network. Weights: :func:`dcgan.hub.load_fid_weights` (cache, fetch)
 and :mod:`weights_convert.inception` (conversion).
 """
 

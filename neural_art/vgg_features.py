@@ -57,12 +57,18 @@ class VGGFeatureNet:
     @property
     def layer_names(self) -> tuple[str, ...]:
         """``convB_L``, ``reluB_L``, ``poolB`` in forward order (styletransfer's keys)."""
-        out = []
-        for b, n in enumerate(self.convs_per_block):
-            for i in range(n):
-                out += [f"conv{b + 1}_{i + 1}", f"relu{b + 1}_{i + 1}"]
-            out.append(f"pool{b + 1}")
-        return tuple(out)
+        return block_layer_names(self.convs_per_block)
+
+
+def block_layer_names(convs_per_block: tuple[int, ...]) -> tuple[str, ...]:
+    """A VGG's convolutional feature keys in forward order: ``conv1_1``, ``relu1_1``,
+    ..., ``pool1``, ``conv2_1``, ... (the names of the Caffe/torchvision releases)."""
+    out = []
+    for b, n in enumerate(convs_per_block):
+        for i in range(n):
+            out += [f"conv{b + 1}_{i + 1}", f"relu{b + 1}_{i + 1}"]
+        out.append(f"pool{b + 1}")
+    return tuple(out)
 
 
 def release_dir(name: str = "vgg19", cache: str | os.PathLike | None = None) -> pathlib.Path:

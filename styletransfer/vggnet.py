@@ -55,6 +55,7 @@ from flax import linen as nn
 
 from neural_art import pooling
 from neural_art.errors import UserError
+from neural_art.vgg_features import block_layer_names
 from styletransfer.preprocessing import TORCHVISION, Preprocessing, preprocess
 
 
@@ -95,12 +96,7 @@ class VGGConfig:
     @property
     def layer_names(self) -> tuple[str, ...]:
         """Every feature key, in forward order."""
-        out = []
-        for b, n in enumerate(self.convs_per_block):
-            for i in range(n):
-                out += [f"conv{b + 1}_{i + 1}", f"relu{b + 1}_{i + 1}"]
-            out.append(f"pool{b + 1}")
-        return (*out, "fc6", "relu6", "fc7", "relu7", "fc8")
+        return (*block_layer_names(self.convs_per_block), "fc6", "relu6", "fc7", "relu7", "fc8")
 
 
 # Simonyan & Zisserman Table 1, configurations D (VGG-16) and E (VGG-19);

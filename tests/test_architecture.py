@@ -44,7 +44,7 @@ LAZY_EDGES = {
     ("biggan_jax/hub.py", "weights_convert.biggan"),     # a raw release / .bin: converted on first use
     ("styletransfer/hub.py", "weights_convert.vgg"),     # a raw torchvision release / .pth
     ("dcgan/hub.py", "weights_convert.torch_io"),        # a raw netG .pth: the torch reader
-    ("dcgan/inception_hub.py", "weights_convert.inception"),  # the FID network's release, converted on first use
+    ("dcgan/hub.py", "weights_convert.inception"),       # the FID network's release, converted on first use
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from fixtures_dcgan import dcgan_tiny_config
 
-from dcgan import checkpoints, evaluate, inception_hub, train
+from dcgan import checkpoints, evaluate, hub, train
 from neural_art import vgg_features
 from neural_art.fetch import WeightsUnavailableError
 
@@ -60,7 +60,7 @@ def _offline_with_vgg19(monkeypatch, cache, tiny_vgg19):
     def no_network(cache=None):
         raise WeightsUnavailableError("could not download pt_inception-2015-12-05-6726825d.pth")
 
-    monkeypatch.setattr(inception_hub, "load_fid_weights", no_network)
+    monkeypatch.setattr(hub, "load_fid_weights", no_network)
     cfg, params = tiny_vgg19
     vgg_conv.save(vgg_features.release_dir("vgg19"), cfg, params, source="test",
                   source_sha256=None, release="vgg19")  # fmt: skip

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from fixtures_dcgan import dcgan_tiny_config
 
-from dcgan import evaluate, inception, inception_hub, steps
+from dcgan import evaluate, hub, inception, steps
 from dcgan.model import generate, init_discriminator, init_generator
 from neural_art import gan_metrics, vgg_features
 from neural_art.errors import UserError
@@ -43,7 +43,7 @@ def offline(monkeypatch, tmp_path):
         raise WeightsUnavailableError("could not download pt_inception-2015-12-05-6726825d.pth "
                                       "(no network). Fetch it by hand from ...")  # fmt: skip
 
-    monkeypatch.setattr(inception_hub, "load_fid_weights", no_network)
+    monkeypatch.setattr(hub, "load_fid_weights", no_network)
     return cache
 
 
@@ -191,7 +191,7 @@ def test_random_inception_is_named_as_such_never_fid(offline, monkeypatch):
 def test_fid_names_only_for_the_fid_inception(offline, monkeypatch, cached_vgg19, caplog):
     """With the FID weights the names are FID's (the input size named off 299),
     and the cached VGG is not used; no warning."""
-    monkeypatch.setattr(inception_hub, "load_fid_weights", lambda cache=None: "fid weights")
+    monkeypatch.setattr(hub, "load_fid_weights", lambda cache=None: "fid weights")
     caplog.set_level(logging.WARNING)
     for size, px in ((299, ""), (75, "_75px")):
         net = evaluate.feature_network(ml_collections.ConfigDict({**EVAL, "image_size": size}))

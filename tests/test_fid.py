@@ -113,20 +113,20 @@ def served_release(tmp_path_factory):
 
 
 def test_converted_release_loads_without_the_converter(served_release, monkeypatch, tmp_path):
-    """:func:`dcgan.inception_hub.load_fid_weights` reads the converted cache through
+    """:func:`dcgan.hub.load_fid_weights` reads the converted cache through
     the store alone; only a raw release needs the converter (the stated lazy edge)."""
     import sys
 
-    from dcgan import inception_hub
+    from dcgan import hub
     from weights_convert import inception as conv
 
     params, cache = served_release
-    assert inception_hub.converted_dir(cache) == conv.release_dir(cache)
+    assert hub.fid_converted_dir(cache) == conv.release_dir(cache)
     for name in [n for n in list(sys.modules) if n.startswith("weights_convert.")] + ["weights_convert"]:
         monkeypatch.setitem(sys.modules, name, None)
-    jax.tree.map(np.testing.assert_array_equal, inception_hub.load_fid_weights(cache), params)
+    jax.tree.map(np.testing.assert_array_equal, hub.load_fid_weights(cache), params)
     with pytest.raises(ImportError):  # an empty cache: the raw release needs the converter
-        inception_hub.load_fid_weights(tmp_path / "empty")
+        hub.load_fid_weights(tmp_path / "empty")
 
 
 def test_inception_pool3_equals_pytorch_fid(served_params):

@@ -29,6 +29,18 @@ LONG_RUNNING = ("style", "featvis_vgg", "dcgan_sweep")  # the golden cases' tiny
 def test_sigint_after_the_first_image_keeps_it(name, tmp_path, monkeypatch):
     module, argv = CASES[name]
     pics, out = _pictures(tmp_path), tmp_path / name
+    written = _interrupt_after_first_image(monkeypatch, images, dcgan.grids)
+    r = _interrupted(module, [a.format(out=out, pics=pics) for a in argv], tmp_path)
+    line = assert_one_line_error(r, (130,), "interrupted (SIGINT); finished files are kept")
+    assert "resume" not in line  # these tools cannot resume: no promise
+    assert written and written[0].is_relative_to(out)
+    Image.open(written[0]).load()  # whole
+    assert not list(out.rglob("*.tmp"))
+
+
+def _interrupt_after_first_image(monkeypatch, *modules) -> list[pathlib.Path]:
+    """Each module's ``save_image`` raises SIGINT right after the first image is
+    written whole; returns the list of images written."""
     written, save = [], images.save_image
 
     def save_then_interrupt(path, *a, **kw):
@@ -38,19 +50,9 @@ def test_sigint_after_the_first_image_keeps_it(name, tmp_path, monkeypatch):
             signal.raise_signal(signal.SIGINT)
         return got
 
-    monkeypatch.setattr(images, "save_image", save_then_interrupt)
-    monkeypatch.setattr(dcgan.grids, "save_image", save_then_interrupt)
-    old = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        r = run_cli(module, [a.format(out=out, pics=pics) for a in argv],
-                    env={"NEURAL_ART_JAX_CACHE": str(tmp_path / "cache")}, cwd=ROOT)  # fmt: skip
-    finally:
-        signal.signal(signal.SIGINT, old)
-    line = assert_one_line_error(r, (130,), "interrupted (SIGINT); finished files are kept")
-    assert "resume" not in line  # these tools cannot resume: no promise
-    assert written and written[0].is_relative_to(out)
-    Image.open(written[0]).load()  # whole
-    assert not list(out.rglob("*.tmp"))
+    for m in modules:
+        monkeypatch.setattr(m, "save_image", save_then_interrupt)
+    return written
 
 
 def _interrupted(module, argv, tmp_path):
@@ -65,15 +67,7 @@ def _interrupted(module, argv, tmp_path):
 def test_sigint_in_a_style_sweep_keeps_the_first_image(tmp_path, monkeypatch):
     """--mode=sweep writes its files one by one (atomically) after the vmapped run."""
     pics, out = _pictures(tmp_path), tmp_path / "sweep"
-    written, save = [], images.save_image
-
-    def save_then_interrupt(path, *a, **kw):
-        got = save(path, *a, **kw)
-        written.append(pathlib.Path(path))
-        signal.raise_signal(signal.SIGINT)
-        return got
-
-    monkeypatch.setattr(images, "save_image", save_then_interrupt)
+    written = _interrupt_after_first_image(monkeypatch, images)
     r = _interrupted("styletransfer", [
         "--weights=random:vgg19:8", f"--content={pics}/content.png", f"--style={pics}/style.png",
         "--mode=sweep", "--ratios=1e-3,1e-1", "--size=32", "--steps=2", "--optimizer=adam",
@@ -176,15 +170,8 @@ def test_the_resume_hint_is_given_only_where_a_command_resumes(resume, tail, cap
 
 def test_sigint_in_a_biggan_walk_keeps_the_first_frame(tmp_path, monkeypatch):
     """Walks recompute every frame (no resume), so the line promises none."""
-    out, written, save = tmp_path / "walk", [], curate.save_image
-
-    def save_then_interrupt(path, *a, **kw):
-        got = save(path, *a, **kw)
-        written.append(pathlib.Path(path))
-        signal.raise_signal(signal.SIGINT)
-        return got
-
-    monkeypatch.setattr(curate, "save_image", save_then_interrupt)
+    out = tmp_path / "walk"
+    written = _interrupt_after_first_image(monkeypatch, curate)
     r = _interrupted("biggan_jax", [
         "--weights=random:biggan-deep-128:4", "--classes=volcano", "--latents=1", "--truncation=0.5",
         "--mode=walk", "--seeds=1", "--frames=2", f"--out_dir={out}",

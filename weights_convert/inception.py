@@ -24,7 +24,7 @@ import pathlib
 import numpy as np
 
 from dcgan.inception import param_shapes
-from dcgan.inception_hub import converted_dir
+from dcgan.hub import fid_converted_dir as converted_dir
 from neural_art import cli, store
 from neural_art.fetch import Artifact, cache_dir, fetch, sha256_file
 from weights_convert.torch_io import check_tensors, load_torch_state_dict
