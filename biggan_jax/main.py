@@ -65,7 +65,8 @@ _BLOCKS = flags.DEFINE_string("blocks", "", "eq. (2) on these blocks only, e.g. 
 _BN = flags.DEFINE_enum("bn", "stored", ["stored", "recompute"],
                         "BN statistics: stored (paper) or re-estimated per perturbed network on 32 latents.")
 _FRAMES = flags.DEFINE_integer("frames", 16, "--mode=walk: frames per walk (>= 2).")
-_WALK_BETWEEN = flags.DEFINE_list("walk_between", [], "--mode=walk: pairs a:b of seeds to walk between "
+_WALK_BETWEEN = flags.DEFINE_list("walk_between", [], "--mode=walk: pairs a:b to walk between, each a seed "
+                                   "or a lineage bred by --beta / --cross_by, e.g. 3:17,17.4:203 "
                                    "(without --seeds: these walks only).")
 _PARENTS = flags.DEFINE_list("parents", [], "--mode=breed: lineages to breed from, e.g. 17,203.4.")
 _CROSS = flags.DEFINE_list("cross", [], "--mode=breed: pairs a:b of lineages to cross, e.g. 17:203.4.")
@@ -126,7 +127,7 @@ def check_breed() -> tuple[tuple[int | str, ...], object]:
     return tuple(lineage.network_id(k) for k in kids), breeding
 
 
-def check_more() -> tuple[tuple[int, int], ...]:
+def check_more() -> tuple[tuple[int | str, int | str], ...]:
     """Checks of the issue-13 flags alone; returns the walk pairs."""
     if _GROUP.value < 0:
         raise cli.UsageError(f"--group must be >= 0, got {_GROUP.value}")
@@ -212,7 +213,8 @@ def main(argv) -> None:
         if _MODE.value == "walk":
             from biggan_jax import walks
 
-            done = walks.run(walks.WalkJob(sweep=job, frames=_FRAMES.value, between=pairs))
+            done = walks.run(walks.WalkJob(sweep=job, frames=_FRAMES.value, between=pairs,
+                                           breeding=breeding))  # lineage ends: --beta / --cross_by
             print(f"wrote {len(done['walks'])} walks x {_FRAMES.value} frames to {job.out_dir}")
             return
         manifest = experiment.run(job)

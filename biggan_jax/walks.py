@@ -2,7 +2,9 @@
 
 For each seed k, frames at θ(t) = θ*·(1 + t·α_b·ε_k), t = 0..1 (frame 0 is θ*, the
 last frame seed k's eq.-(2) network with the sweep's key ``fold_in(key(root_seed), k)``);
-for each pair a:b, θ*·(1 + α_b·ε(t)) with ε(t) on the sphere between the two draws.
+for each pair a:b (seeds or lineages, ``--walk_between=17.4:203``), θ*·(1 + α_b·ε(t))
+with ε(t) the slerp of the two end points' noise (a lineage's bred with ``--beta`` /
+``--cross_by`` as ``--mode=breed`` breeds it): frame 0 is a's sweep network, the last b's.
 ``α_b`` is the sweep's per-block α (``--alpha_per_block`` / ``--blocks``), and under
 ``--bn=recompute`` every frame's BN statistics are re-estimated on the sweep's batch
 (:func:`biggan_jax.experiment.bn_latents`), so the last frame is the sweep's image of
@@ -21,28 +23,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from biggan_jax import experiment, hub, sharded
+from biggan_jax import experiment, hub
 from biggan_jax.bn import with_bn
 from biggan_jax.layers import truncation_stat_selector
 from biggan_jax.model import BigGANDeep, _cast, param_shapes
-from neural_art import capacity, walk
+from neural_art import capacity, lineage, perturb, walk
 from neural_art.curate import Scorer, write_walks
 from neural_art.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
 class WalkJob:
-    """``sweep``: the sweep's settings (its seeds: one walk each); ``between``: pairs (a, b)."""
+    """``sweep``: the sweep's settings (its seeds: one walk each); ``between``: pairs (a, b)
+    of seeds or lineage strings; ``breeding``: how a lineage end point is bred."""
 
     sweep: experiment.SweepJob
     frames: int = 16
-    between: tuple[tuple[int, int], ...] = ()
+    between: tuple[tuple[int | str, int | str], ...] = ()
+    breeding: lineage.Breeding = lineage.Breeding()
 
 
-def renderer(sj: experiment.SweepJob, cfg, ids, rows: int | None = None):
+def renderer(sj: experiment.SweepJob, cfg, ids, rows: int | None = None, *,
+             breeding: lineage.Breeding | None = None, width: int = 2):  # fmt: skip
     """``render(params, walk, root, ts) -> [F, L, H, W, 3]``: the sweep's network at each
     frame (per-block α, BN mode, precision) on the sweep's latents (``rows``: that many
-    zero rows instead, for measuring the program)."""
+    zero rows instead, for measuring the program); ``breeding``, ``width``: of
+    :func:`neural_art.walk.renderer`."""
     if rows is None:
         z, y = (jnp.asarray(a) for a in experiment.latents(sj, cfg, ids))
     else:
@@ -56,7 +62,8 @@ def renderer(sj: experiment.SweepJob, cfg, ids, rows: int | None = None):
         theta = with_bn(pert.bn, cfg, theta, *bn_batch, sel) if bn_batch else theta
         return BigGANDeep(cfg, dt).apply(_cast(theta, dt), z, y, sel).astype(jnp.float32)
 
-    return walk.renderer(net, alpha=pert.alpha, alphas=dict(pert.alphas))
+    return walk.renderer(net, alpha=pert.alpha, alphas=dict(pert.alphas), breeding=breeding,
+                         width=width)  # fmt: skip
 
 
 def run(job: WalkJob) -> dict:
@@ -72,7 +79,9 @@ def run(job: WalkJob) -> dict:
     cfg, params = hub.load(sj.weights)
     if not known:
         check_size(job, cfg, params, ids)
-    render, root, ts = renderer(sj, cfg, ids), jax.random.key(sj.root_seed), walk.frames(job.frames)
+    width = walk.width(walks, params, job.breeding)  # the draws of the widest walk: one program
+    render = renderer(sj, cfg, ids, breeding=job.breeding, width=width)
+    root, ts = jax.random.key(sj.root_seed), walk.frames(job.frames)
     # θ*'s images (the scores' reference): frame 0 of a walk toward a seed (t = 0 is θ*, with
     # the frames' BN); the first walk's frames are kept for writing when it is that walk.
     first = walks[0] if walks[0].b is None else walk.Walk(0)
@@ -81,8 +90,9 @@ def run(job: WalkJob) -> dict:
     if first not in walks:
         kept.clear()
     frames = lambda w: kept.pop(w) if w in kept else np.asarray(render(params, w, root, ts))
+    settings = {**experiment.settings(sj, ids), **walk.breeding_settings(walks, job.breeding)}
     return write_walks(experiment.check_out_dir(sj.out_dir), walks, frames, ts=ts, reference=reference,
-                       scorer=Scorer(sj.score_with, sj.score_weights), settings=experiment.settings(sj, ids),
+                       scorer=Scorer(sj.score_with, sj.score_weights), settings=settings,
                        title=f"BigGAN walks {sj.weights}", enabled=sj.gallery,
                        command=lambda w: walk.command(sj.command, w, sj.out_dir))  # fmt: skip
 
@@ -110,21 +120,23 @@ class WalkFit:
         return capacity.Fit(self.base + frames * self.per_frame, frames * self.per_image)
 
 
-def walk_fit(sj: experiment.SweepJob, cfg, params, ids, rows: int) -> WalkFit:
+def walk_fit(sj: experiment.SweepJob, cfg, params, ids, rows: int, width: int = 2) -> WalkFit:
     """The walk program's :class:`WalkFit` (abstract weights: nothing of the walk's
     size is built or compiled). Every value of the program but its arguments (the
     weights) carries the frame axis (it is vmapped over the frames), so one compile at
     ``FRAMES_POINT`` frames gives ``base`` (the arguments) and the cost per frame
     (the rest, over-counting the few values shared by all frames: a safe side). At
     most ``ROWS_POINTS[-1]`` rows it is compiled at the job's rows, else at
-    ``ROWS_POINTS`` rows for the cost per frame and row (two compiles)."""
+    ``ROWS_POINTS`` rows for the cost per frame and row (two compiles). ``width``: the
+    draws the walks combine (:func:`neural_art.walk.width`; each is a weights-sized draw)."""
     p_abs = jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), params)
     key, f = jax.random.key(0), FRAMES_POINT
 
     def measure(r: int) -> tuple[int, int]:
-        ts = jax.ShapeDtypeStruct((f,), jnp.float32)
-        compiled = renderer(sj, cfg, ids, rows=r).program.lower(p_abs, ts, ts, key, key).compile()
-        return sharded.peak_bytes(compiled), compiled.memory_analysis().argument_size_in_bytes
+        coefs = jax.ShapeDtypeStruct((f, width, len(perturb.block_names(p_abs))), jnp.float32)
+        prog = renderer(sj, cfg, ids, rows=r, width=width).program
+        compiled = prog.lower(p_abs, jax.random.split(key, width), coefs).compile()
+        return capacity.peak_bytes(compiled), compiled.memory_analysis().argument_size_in_bytes
 
     r1 = rows if rows <= ROWS_POINTS[-1] else ROWS_POINTS[0]
     p1, base = measure(r1)
@@ -145,7 +157,8 @@ def check_size(job: WalkJob, cfg, params, ids) -> None:
     rows = n * sj.latents
     if job.frames * rows <= PLAN_IMAGES:
         return
-    fit = walk_fit(sj, cfg, params, ids, rows)
+    width = walk.width(walk.plan(sj.seeds, job.between), params, job.breeding)
+    fit = walk_fit(sj, cfg, params, ids, rows, width)
     limit, where = capacity.hard_limit(jax.devices()[0])
     need, usable = fit.peak(job.frames, rows), int(limit * capacity.HEADROOM)  # extrapolated: a margin
     if need <= usable:

@@ -38,7 +38,8 @@ _SEED = cli.define_seed(0, "Root seed for the latents and the perturbations.")
 _MODE = flags.DEFINE_enum("mode", "sweep", ["sweep", "walk"], "sweep (grid + gallery) or weight-space walks.")
 _FRAMES = flags.DEFINE_integer("frames", 16, "--mode=walk: frames per walk.", lower_bound=2)
 _GALLERY = flags.DEFINE_bool("gallery", True, "Write index.html + thumbnails (scores.json always).")
-_WALK_BETWEEN = flags.DEFINE_list("walk_between", [], "--mode=walk: pairs a:b of seeds to walk between "
+_WALK_BETWEEN = flags.DEFINE_list("walk_between", [], "--mode=walk: pairs a:b to walk between, each a seed "
+                                   "or a lineage (neural_art.lineage, default breeding), e.g. 3:17,17.4:203 "
                                    "(without --seeds: these walks only).")
 _SCORE_WITH = flags.DEFINE_string("score_with", "", scores.SCORE_WITH_HELP)
 _SCORE_WEIGHTS = flags.DEFINE_string("score_weights", "", scores.SCORE_WEIGHTS_HELP)
