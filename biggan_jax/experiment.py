@@ -337,10 +337,17 @@ def regenerate_command(job: SweepJob, seed) -> str:
 
 
 def curator(job: SweepJob, lay: Layout, manifest: dict, orig: np.ndarray):
+    # the gallery's breed command: this sweep's command into this --out_dir, less the flags
+    # the page sets; none where the networks are not eq. (2)'s (lineages could not follow)
+    base = job.command or shlex.join(["python", "-m", "biggan_jax", f"--weights={job.weights}"])
+    page_sets = ("--mode=", "--parents=", "--cross=", "--children=", "--beta=")
+    prefix = [a for a in shlex.split(base) if not a.startswith(page_sets)] + [f"--out_dir={job.out_dir}"]
+    eq2 = job.perturbation.mode == "multiplicative" and not job.perturbation.effective
     return Curator(lay.out, title=f"BigGAN sweep {job.weights}", settings=manifest,
                    row_labels=[f"{r['class_name']} z{r['latent']}" for r in lay.rows], original=orig,
                    files=lay.files, command=lambda s: regenerate_command(job, s),
-                   score_with=job.score_with, score_weights=job.score_weights, enabled=job.gallery)  # fmt: skip
+                   score_with=job.score_with, score_weights=job.score_weights, enabled=job.gallery,
+                   breed=shlex.join(prefix) if eq2 else "")  # fmt: skip
 
 
 def _sweep(ctx: SweepContext, todo, cur: Curator, *, progress: bool) -> None:

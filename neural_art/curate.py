@@ -76,12 +76,15 @@ class Curator:
       out: the sweep's directory. original: θ*'s images ``[L, H, W, 3]`` in [-1, 1].
       files: ``seed -> list of image paths`` (seed None: θ*).
       command: ``seed -> regenerate command``. score_with, score_weights: :class:`Scorer`.
+      breed: the breed command's prefix for the page (:func:`neural_art.gallery.write`;
+        empty: no breeding there).
     """
 
     def __init__(self, out, *, title: str, settings: dict, row_labels: Sequence[str],
                  original: np.ndarray, files: Callable, command: Callable,
-                 score_with: str = "", score_weights: str = "", enabled: bool = True):  # fmt: skip
-        self.out, self.title, self.settings = pathlib.Path(out), title, settings
+                 score_with: str = "", score_weights: str = "", enabled: bool = True,
+                 breed: str = ""):  # fmt: skip
+        self.out, self.title, self.settings, self.breed = pathlib.Path(out), title, settings, breed
         self.row_labels, self.files, self.command, self.enabled = list(row_labels), files, command, enabled
         self.original = np.asarray(original, np.float32)
         self.scorer = Scorer(score_with, score_weights)
@@ -103,12 +106,16 @@ class Curator:
         atomic.write_json(self.path, self.scores)
 
     def write(self, seeds: Sequence[int], *, running: bool) -> pathlib.Path | None:
-        """Rewrites ``index.html`` listing θ* and ``seeds`` (those with scores)."""
+        """Rewrites ``index.html`` listing θ* and ``seeds`` (those with scores), each
+        with its lineage: the networks it was bred from, its children among ``seeds``."""
         if not self.enabled:
             return None
-        nets = [self.network(None)] + [self.network(s) for s in seeds if str(s) in self.scores]
+        seeds = [s for s in seeds if str(s) in self.scores]
+        kids = lineage.children(seeds)
+        nets = [self.network(None)] + [{**self.network(s), "parents": lineage.parents(s),
+                                        "children": kids[str(s)]} for s in seeds]  # fmt: skip
         return gallery.write(self.out, title=self.title, settings=self.settings, networks=nets,
-                             row_labels=self.row_labels, running=running)  # fmt: skip
+                             row_labels=self.row_labels, running=running, breed=self.breed)  # fmt: skip
 
     def network(self, seed) -> dict:
         rel = [pathlib.Path(p).relative_to(self.out).as_posix() for p in self.files(seed)]

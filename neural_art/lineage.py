@@ -191,6 +191,33 @@ def is_network_id(net) -> bool:
         return False
 
 
+def parents(net: int | str | Lineage) -> list[str]:
+    """The networks ``net`` was bred from, as id strings, nearest first: a child's
+    parent and, when that parent is a cross, the cross's two operands; a cross's
+    two operands; none for a seed. ``"17.4"`` -> ``["17"]``, ``"17.4x203.1"`` ->
+    ``["17.4x203", "17.4", "203"]``, ``"17x(203.4)"`` -> ``["17", "203.4"]``."""
+    if isinstance(net, (int, np.integer)):
+        return []  # a seed
+    lin = net if isinstance(net, (Root, Child, Cross)) else parse(net)
+    up = lin.parent if isinstance(lin, Child) else lin
+    out = [str(lin.parent)] if isinstance(lin, Child) else []
+    if isinstance(up, Cross):
+        out += [str(up.a), str(up.b)]
+    return list(dict.fromkeys(out))  # 17x17: one parent
+
+
+def children(nets: Sequence[int | str]) -> dict[str, list[str]]:
+    """``{id string: its children among nets}`` for each of ``nets`` (seeds or lineage
+    strings): the inverse of :func:`parents` within ``nets``, in their order (a cross's
+    child is a child of both operands)."""
+    out: dict[str, list[str]] = {str(n): [] for n in nets}
+    for n in out:
+        for p in parents(n):
+            if p in out:
+                out[p].append(n)
+    return out
+
+
 def dir_name(net: int | str | None) -> str:
     """A network's file name stem: ``seed_000017``, ``net_17.4x203.1``; None: ``original``."""
     if net is None:
