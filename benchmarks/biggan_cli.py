@@ -115,7 +115,7 @@ def main():
             "median CLI img/s": round(statistics.median(r["CLI img/s"] for r in rows), 2),
             "median ratio": round(statistics.median(ratios), 3),
             "serial PNG encode ms/image": round(1e3 * enc / n_img, 2),
-            "PNG writer threads": experiment.ImageWriter(a.writers).workers,
+            "PNG writer threads": ImageWriter(a.writers).workers,
             "warm-up (compile) s": round(compile_s, 1),
             "cpu count": os.cpu_count(),
         },

@@ -174,7 +174,8 @@ def main(argv) -> None:
     if any(isinstance(s, str) for s in seeds) and (_MODE.value in ("replace", "walk") or _EFFECTIVE.value):
         raise cli.UsageError("lineages in --seeds are eq. (2) networks: --mode=multiplicative or breed, "
                              "without --effective")
-    from biggan_jax import experiment, hub, multihost
+    from biggan_jax import experiment, hub
+    from neural_art.sweep import multihost
     from biggan_jax.sharded import Perturbation
 
     if pairs and not _SEEDS.present:

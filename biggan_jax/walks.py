@@ -24,12 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from biggan_jax import experiment, hub
-from biggan_jax.bn import with_bn
-from biggan_jax.layers import truncation_stat_selector
-from biggan_jax.model import BigGANDeep, _cast, param_shapes
+from biggan_jax.model import param_shapes
+from biggan_jax.sharded import inputs
 from neural_art import capacity, lineage, perturb, walk
 from neural_art.curate import Scorer, write_walks
 from neural_art.errors import UserError
+from neural_art.sweep.outputs import check_out_dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,17 +50,16 @@ def renderer(sj: experiment.SweepJob, cfg, ids, rows: int | None = None, *,
     zero rows instead, for measuring the program); ``breeding``, ``width``: of
     :func:`neural_art.walk.renderer`."""
     if rows is None:
-        z, y = (jnp.asarray(a) for a in experiment.latents(sj, cfg, ids))
+        z, y = experiment.latents(sj, cfg, ids)
     else:
         z, y = jnp.zeros((rows, cfg.z_dim), jnp.float32), jnp.zeros((rows, cfg.num_classes), jnp.float32)
-    sel = tuple(jnp.asarray(x) for x in truncation_stat_selector(sj.truncation, cfg.n_stats,
-                                                                  hf_compat=sj.hf_compat))  # fmt: skip
-    pert, dt = sj.perturbation, jnp.dtype(sj.precision)
-    bn_batch = tuple(jnp.asarray(a) for a in experiment.bn_latents(sj, cfg, ids)) if pert.bn == "recompute" else ()
+    pert = sj.perturbation
+    bn = experiment.bn_latents(sj, cfg, ids) if pert.bn == "recompute" else None
+    gen, rows_in, consts = inputs(cfg, z, y, sj.truncation, perturbation=pert, dtype=sj.precision,
+                                  hf_compat=sj.hf_compat, bn_batch=bn)  # fmt: skip
 
-    def net(theta):  # as biggan_jax.sharded's per-seed body
-        theta = with_bn(pert.bn, cfg, theta, *bn_batch, sel) if bn_batch else theta
-        return BigGANDeep(cfg, dt).apply(_cast(theta, dt), z, y, sel).astype(jnp.float32)
+    def net(theta):  # the sweep engine's per-network body (neural_art.sweep.engine)
+        return gen.generate(gen.prepare(theta, consts), rows_in, consts)
 
     return walk.renderer(net, alpha=pert.alpha, alphas=dict(pert.alphas), breeding=breeding,
                          width=width)  # fmt: skip
@@ -91,7 +90,7 @@ def run(job: WalkJob) -> dict:
         kept.clear()
     frames = lambda w: kept.pop(w) if w in kept else np.asarray(render(params, w, root, ts))
     settings = {**experiment.settings(sj, ids), **walk.breeding_settings(walks, job.breeding)}
-    return write_walks(experiment.check_out_dir(sj.out_dir), walks, frames, ts=ts, reference=reference,
+    return write_walks(check_out_dir(sj.out_dir), walks, frames, ts=ts, reference=reference,
                        scorer=Scorer(sj.score_with, sj.score_weights), settings=settings,
                        title=f"BigGAN walks {sj.weights}", enabled=sj.gallery,
                        command=lambda w: walk.command(sj.command, w, sj.out_dir))  # fmt: skip
@@ -99,7 +98,7 @@ def run(job: WalkJob) -> dict:
 
 PLAN_IMAGES = 256  # frames x rows up to which a walk is not planned (the ordinary path compiles nothing more)
 FRAMES_POINT = 2  # frames the walk program is measured at
-ROWS_POINTS = (8, 16)  # rows it is measured at when the rows are many (biggan_jax.sharded.ROWS_POINTS)
+ROWS_POINTS = (8, 16)  # rows it is measured at when the rows are many (neural_art.sweep.engine.ROWS_POINTS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ verified and converted once on each worker, into its cache (the install adds the
 (``python -m weights_convert.biggan --src=... --out_dir=DIR``, then
 ``--weights=DIR``) is packed, copied to every worker with the code, and the job
 reads that copy. On a pod slice the workers form one JAX mesh and worker 0
-writes the whole output directory (:mod:`biggan_jax.multihost`), so the bucket
+writes the whole output directory (:mod:`neural_art.sweep.multihost`), so the bucket
 copy is worker 0's.
 """
 

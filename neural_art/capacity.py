@@ -62,7 +62,7 @@ def hard_limit(device=None) -> tuple[int, str]:
 # to 0.1% at 64 and 944 rows (3.8, 52.5 GiB) but above it at 1510 rows (107.5 for 83.8 GiB) and
 # 1889 rows (119.7 for 104.8 GiB): past ~1000 rows XLA's GPU choices change. So the margin catches
 # the huge values at once, and a value near the limit is refused by the plan compiled at its real
-# size (biggan_jax.sharded.plan_sweep checks the hard limit itself), still before any generation.
+# size (neural_art.sweep.engine.plan_sweep checks the hard limit itself), still before any generation.
 HEADROOM = 0.8
 
 

@@ -67,18 +67,18 @@ def optimized():
     held in memory do not know the setting they were compiled under, so this
     drops them first (jax's caches and the sweep engine's chunk programs);
     the persistent cache keys on the setting and is kept."""
-    from biggan_jax import sharded
+    from neural_art.sweep import engine
 
     before = jax.config.values["jax_disable_most_optimizations"]
     jax.clear_caches()
-    sharded._COMPILED.clear()
+    engine._COMPILED.clear()
     jax.config.update("jax_disable_most_optimizations", False)
     try:
         yield
     finally:
         jax.config.update("jax_disable_most_optimizations", before)
         jax.clear_caches()
-        sharded._COMPILED.clear()
+        engine._COMPILED.clear()
 
 
 def _interpreters() -> list[dict]:

@@ -295,3 +295,50 @@ def test_relative_imports_are_resolved(tmp_path):
     got = {(i.file, i.module) for i in imps if i.file.startswith("model/sub/")}
     assert got == {("model/sub/__init__.py", "model.hub"), ("model/sub/__init__.py", "model.net"),
                    ("model/sub/leaf.py", "model.sub.x")}  # fmt: skip
+
+
+# --- one sweep engine: the model packages hold no sweep machinery of their own ---------------
+
+SWEEP_MACHINERY = {  # what neural_art.sweep owns: chunking/sharding, the manifest and resume, the gallery
+    "shard_map", "process_allgather", "make_array_from_callback", "ProgramCache", "plan_sweep", "compiled_chunk",
+    "Manifest", "ImageWriter", "Layout", "resume_state", "whole_png", "write_grids", "Curator", "thumbnail",
+}  # fmt: skip
+SWEEP_FILES = {"manifest.json", "scores.json", "index.html"}  # (a CLI may read the manifest run() returns)
+
+
+def sweep_machinery(root: pathlib.Path, packages) -> list[str]:
+    """``file:line name`` for every definition of, or reference to, the sweep engine's
+    machinery (:data:`SWEEP_MACHINERY`; string constants :data:`SWEEP_FILES`) in ``packages``."""
+    found = []
+    for pkg in packages:
+        for f in sorted((root / pkg).rglob("*.py")):
+            for n in ast.walk(ast.parse(f.read_text())):
+                name = (n.name if isinstance(n, (ast.FunctionDef, ast.ClassDef)) else n.id if isinstance(n, ast.Name)
+                        else n.attr if isinstance(n, ast.Attribute) else n.value if isinstance(n, ast.Constant)
+                        and isinstance(n.value, str) else None)  # fmt: skip
+                alias = [a.asname or a.name for a in n.names] if isinstance(n, (ast.Import, ast.ImportFrom)) else []
+                for x in [name, *alias]:
+                    if x in SWEEP_MACHINERY or x in SWEEP_FILES or (x or "").endswith(("/manifest.json",)):
+                        found.append(f"{f.relative_to(root)}:{n.lineno} {x}")
+    return found
+
+
+def test_model_packages_hold_no_sweep_machinery():
+    """BigGAN and the DCGAN supply a generator and rows (neural_art.sweep.Model): no
+    chunking, sharding, manifest, resume or gallery code of their own, and both
+    sweep CLIs run the one engine."""
+    assert not sweep_machinery(ROOT, ("biggan_jax", "dcgan")), sweep_machinery(ROOT, ("biggan_jax", "dcgan"))
+    assert sweep_machinery(ROOT, ("neural_art",))  # the scan sees the engine where it is
+    for f in ("biggan_jax/experiment.py", "dcgan/sweep.py"):
+        calls = {(n.value.id, n.attr) for n in ast.walk(ast.parse((ROOT / f).read_text()))
+                 if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}  # fmt: skip
+        assert ("sweep", "run") in calls or ("driver", "run") in calls, f
+
+
+def test_the_machinery_scan_sees_a_model_that_keeps_its_own(tmp_path):
+    root = _tree(tmp_path, {"model/sweep.py": (
+        "import json\nfrom core.gallery import Curator\n\n"
+        "def finish(out, done):\n    json.dump({'seeds_done': done}, open(out + '/manifest.json', 'w'))\n"
+        "    return Curator(out, 'index.html')\n")})  # fmt: skip
+    got = sweep_machinery(root, ("model",))
+    assert {g.split()[1] for g in got} == {"Curator", "index.html", "/manifest.json"}, got

@@ -182,7 +182,7 @@ def test_config_json_beside_a_bin_is_found_once(tmp_path):
 def test_image_writer_reports_seeds_only_when_written_and_bounds_the_queue(tmp_path, monkeypatch):
     import threading
 
-    from biggan_jax.experiment import ImageWriter
+    from neural_art.sweep.outputs import ImageWriter
 
     gate = threading.Event()
     calls = []
@@ -212,7 +212,7 @@ def test_image_writer_reports_seeds_only_when_written_and_bounds_the_queue(tmp_p
 
 
 def test_image_writer_raises_a_write_error(tmp_path):
-    from biggan_jax.experiment import ImageWriter
+    from neural_art.sweep.outputs import ImageWriter
 
     (tmp_path / "f").write_text("x")  # a file where a directory must go
     with pytest.raises(OSError):

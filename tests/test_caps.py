@@ -46,7 +46,7 @@ def test_biggan_latents_refused_from_the_plan(tmp_path, monkeypatch):
     from biggan_jax import experiment
 
     built = []  # nothing of 10**7 rows may be built: not the latents, not the file layout
-    for name in ("latents", "layout"):
+    for name in ("latents", "describe"):
         real = getattr(experiment, name)
         monkeypatch.setattr(experiment, name, lambda *a, _f=real, _n=name, **k: built.append(_n) or _f(*a, **k))
     out = tmp_path / "out"
@@ -66,7 +66,7 @@ def test_biggan_latents_refused_from_the_plan(tmp_path, monkeypatch):
 def test_biggan_latents_bound_is_not_refused():
     """The planning function's largest value passes its own check; one more is refused."""
     import jax
-    from biggan_jax import experiment, hub
+    from biggan_jax import experiment, hub, sharded
     from biggan_jax.model import param_shapes
 
     cfg = hub.config_for(TINY_BIGGAN)
@@ -75,14 +75,14 @@ def test_biggan_latents_bound_is_not_refused():
                               out_dir="unused", latents=10**7)  # fmt: skip
     limit, _ = capacity.hard_limit(jax.devices()[0])
     usable = int(limit * capacity.HEADROOM)
-    fit = experiment.rows_fit(job, cfg, params, 2 * job.latents, [0])
+    fit = sharded.rows_fit(cfg, job.perturbation, job.precision, sharded.seed_mesh(), 1, params, job.truncation,
+                           2 * job.latents)
     largest_rows = fit.largest(usable)
     assert fit.peak(largest_rows) <= usable < fit.peak(largest_rows + 1)
     ok = largest_rows // 2
-    experiment.check_rows(experiment.SweepJob(**{**job.__dict__, "latents": ok}), cfg, params, [1, 2], [0])
+    experiment.check_rows(experiment.SweepJob(**{**job.__dict__, "latents": ok}), cfg, params, [1, 2])
     with pytest.raises(capacity.TooLarge, match=rf"--latents={ok + 1}: .* at most {ok} fit"):
-        experiment.check_rows(experiment.SweepJob(**{**job.__dict__, "latents": ok + 1}), cfg, params,
-                              [1, 2], [0])  # fmt: skip
+        experiment.check_rows(experiment.SweepJob(**{**job.__dict__, "latents": ok + 1}), cfg, params, [1, 2])
 
 
 def test_biggan_smallest_chunk_past_the_device_is_refused_by_the_plan(tmp_path, monkeypatch):

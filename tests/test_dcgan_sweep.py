@@ -21,9 +21,10 @@ from PIL import Image
 from procs import ROOT, run_python
 
 import dcgan
-from dcgan import grids as S
 from dcgan import hub
-from neural_art import perturb
+from dcgan import perturbed as P
+from dcgan.model import generate
+from neural_art import perturb, sweep
 
 PAD = 2
 
@@ -81,35 +82,34 @@ def test_readme_command_writes_grid(readme_run):
 
 
 def test_seed_column_is_independent_of_the_batch(readme_run, tmp_path):
-    """Seeds 2..5 in a batch of 4 give the same pixels as in the CLI's batch 0..7."""
+    """Seeds 2..5 in a chunk of 2 give the same pixels as in the README's run of 0..7."""
     png, _ = readme_run
     cfg = dcgan.load()[0]
-    other = S.sweep_grid(tmp_path / "o.png", seeds=range(2, 6))
-    a, b = _cells(png, 6, 9, cfg.resolution), _cells(other, 6, 5, cfg.resolution)
+    r = run_cli("dcgan.sweep", [f"--out_dir={tmp_path / 'o'}", "--seeds=2-5", "--chunk_size=2"])
+    assert r.code == 0, r.err[-3000:]
+    a, b = _cells(png, 6, 9, cfg.resolution), _cells(tmp_path / "o" / "grid.png", 6, 5, cfg.resolution)
     np.testing.assert_array_equal(b[:, :4], a[:, 2:6])
     np.testing.assert_array_equal(b[:, 4], a[:, 8])  # original column
 
 
 def test_sweep_uses_the_project_perturb_module():
+    """Network k is eq. (2) of the one perturbation module with key fold_in(key(seed + 1), k)
+    on the latents sample_latents(key(seed), n)."""
     cfg, params = dcgan.load()
     g = params["generator"]
     z = jax.random.normal(jax.random.key(0), (2, cfg.nz))
-    root = jax.random.key(1)
-    imgs = S.sweep(cfg, g, root=root, seeds=[3], z=z, alpha=0.35)
-    from dcgan.model import generate
-
-    want = generate(cfg, perturb.multiplicative(g, perturb.seed_key(root, 3), alpha=0.35), z)
-    np.testing.assert_allclose(imgs[:, 0], want, atol=1e-5)
-    np.testing.assert_allclose(imgs[:, 1], generate(cfg, g, z), atol=1e-5)
-    zero = S.sweep(cfg, g, root=root, seeds=[0, 1], z=z, alpha=0.0)  # alpha = 0: identity
-    np.testing.assert_allclose(zero[:, 0], zero[:, 2], atol=1e-5)
+    imgs = P.images(None, [3], seed=0, latents=2)
+    want = generate(cfg, perturb.multiplicative(g, perturb.seed_key(jax.random.key(1), 3), alpha=0.35), z)
+    np.testing.assert_allclose(imgs[0], want, atol=1e-5)
+    zero = P.images(None, [0, 1], seed=0, latents=2, perturbation=sweep.Perturbation(alpha=0.0))
+    np.testing.assert_allclose(zero, np.stack([generate(cfg, g, z)] * 2), atol=1e-5)  # alpha = 0: identity
 
 
 @pytest.mark.parametrize(
     "args,msg",
     [
         (["--out_dir=o", "--seeds=3-1"], "--seeds"),
-        (["--out_dir=o", "--seeds=0-99999"], "--seeds"),
+        (["--out_dir=o", "--seeds=0-1000000"], "--seeds"),  # past neural_art.ranges.MAX_COUNT
         (["--out_dir=o", "--alpha=-1"], "--alpha"),
         (["--out_dir=o", "--alpha=inf"], "--alpha"),
         (["--out_dir=o", "--alpha=nan"], "--alpha"),
@@ -192,12 +192,12 @@ def test_public_api_without_tf_or_torch():
     assert r.returncode == 0, r.stderr[-2000:]
 
 
-LIBRARIES = ("dcgan.grids", "dcgan.figures", "dcgan.train", "dcgan.hub")
+LIBRARIES = ("dcgan.grids", "dcgan.perturbed", "dcgan.figures", "dcgan.train", "dcgan.hub")
 
 
 def test_cli_modules_have_run_entry_points():
     """Every CLI module defines its flags at module level and a ``run()`` entry
-    point; the libraries behind them (grids, figures, train, hub) define no flags:
+    point; the libraries behind them (grids, perturbed, figures, train, hub) define no flags:
     executed afresh, their module code leaves the flag registry as it was."""
     before = sorted(flags.FLAGS)
     for name in LIBRARIES:

@@ -1,5 +1,6 @@
 """A two-process sweep (``jax.distributed`` on CPU, gloo collectives, one device
-each) writes one output directory equal to a one-process run's.
+each) writes one output directory equal to a one-process run's, for each generator
+of the one sweep engine (BigGAN and the DCGAN: ``fixtures_sweep.GENERATORS``).
 
 Each process gets its own ``--out_dir`` (as a pod slice's workers each have their
 own disk): process 0's must hold every seed, the manifest, scores and grids;
@@ -16,8 +17,8 @@ import sys
 import jax
 import pytest
 
-from biggan_jax import multihost
-from fixtures_sweep import SWEEP_TINY_ARGS, SWEEP_TINY_SEEDS
+from neural_art.sweep import multihost
+from fixtures_sweep import GENERATORS, SWEEP_TINY_ARGS, SWEEP_TINY_SEEDS
 from procs import ROOT, python_env
 
 SEEDS = SWEEP_TINY_SEEDS  # the reference (sweep_tiny_reference): seeds 0-11, one process
@@ -34,13 +35,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _two_processes(tmp_path, seeds: str, *extra) -> list[subprocess.CompletedProcess]:
+def _two_processes(tmp_path, seeds: str, *extra, gen=GENERATORS["biggan"]) -> list[subprocess.CompletedProcess]:
     port = _free_port()
     procs = []
     for i in range(2):
         env = python_env(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
                          JAX_PROCESS_ID=str(i))  # fmt: skip
-        cmd = [sys.executable, "-m", "biggan_jax", "--multihost", *SWEEP_TINY_ARGS, f"--seeds={seeds}",
+        cmd = [sys.executable, "-m", gen.module, "--multihost", *gen.args, f"--seeds={seeds}",
                f"--out_dir={tmp_path / f'host{i}'}", *extra]  # fmt: skip
         procs.append(subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))  # fmt: skip
@@ -63,7 +64,7 @@ def _files(d: pathlib.Path) -> dict[str, bytes]:
 
 
 def test_two_processes_write_one_directory_equal_to_one_process(sweep_tiny_reference, tmp_path):
-    ref = sweep_tiny_reference[0]  # one process, one device, chunks of 4
+    ref, _, gen = sweep_tiny_reference  # one process, one device, chunks of 4
     ref_files = _files(ref)
 
     # Process 0's disk holds a sweep begun elsewhere: seeds 0-3 (manifest without a plan);
@@ -83,7 +84,7 @@ def test_two_processes_write_one_directory_equal_to_one_process(sweep_tiny_refer
     for s in range(4):
         (host0 / f"thumbs/seed_{s:06d}.jpg").write_bytes((ref / f"thumbs/seed_{s:06d}.jpg").read_bytes())
 
-    runs = _two_processes(tmp_path, f"0-{SEEDS - 1}", "--chunk_size=2")  # 4 chunks, one seed per process each
+    runs = _two_processes(tmp_path, f"0-{SEEDS - 1}", "--chunk_size=2", gen=gen)  # 4 chunks, one seed per process each
     for r in runs:
         assert r.returncode == 0, r.stderr[-3000:]
     assert f"wrote {SEEDS} networks" in runs[0].stdout and "wrote" not in runs[1].stdout

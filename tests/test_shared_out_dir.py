@@ -132,7 +132,7 @@ def test_lock_names_and_unlocked_cases(tmp_path, monkeypatch):
 def test_multihost_runs_do_not_lock(tmp_path, monkeypatch):
     """--multihost processes may share one directory (process 0 alone writes): the
     run gets past the lock, to jax.distributed's start-up (stopped there)."""
-    from biggan_jax import multihost
+    from neural_art.sweep import multihost
 
     def stop():
         raise outlock.UserError("reached jax.distributed start-up")

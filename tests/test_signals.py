@@ -1,12 +1,12 @@
 """Ctrl-C ends each long-running CLI with one line and exit 130, the files finished
 before it kept whole (in process: SIGINT raised right after the first image is
 written, with Python's default handler, as a new process has it): style transfer
-(one image and --mode=sweep), featvis, the DCGAN sweep; the featvis autoencoder
+(one image and --mode=sweep), featvis; the featvis autoencoder
 trainer as its first step starts (no decoder.npz); weights_convert.vgg --normalise
 after its first batch (no --out_dir); a BigGAN walk after its first frame. None of
 these resume, so none says it does.
-The BigGAN sweep's SIGINT and SIGTERM tests, with resume, are in
-test_sweep_faults.py; DCGAN training's (a checkpoint at the next step, then exit 0)
+The sweeps' SIGINT and SIGTERM tests (BigGAN's and the DCGAN's: one engine), with
+resume, are in test_sweep_faults.py; DCGAN training's (a checkpoint at the next step, then exit 0)
 in test_dcgan_train.py."""
 
 from __future__ import annotations
@@ -19,17 +19,16 @@ from cli_harness import assert_one_line_error, run_cli
 from PIL import Image
 from test_golden import CASES, ROOT, _pictures
 
-import dcgan.grids
 from neural_art import curate, images
 
-LONG_RUNNING = ("style", "featvis_vgg", "dcgan_sweep")  # the golden cases' tiny runs
+LONG_RUNNING = ("style", "featvis_vgg")  # the golden cases' tiny runs
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)
 def test_sigint_after_the_first_image_keeps_it(name, tmp_path, monkeypatch):
     module, argv = CASES[name]
     pics, out = _pictures(tmp_path), tmp_path / name
-    written = _interrupt_after_first_image(monkeypatch, images, dcgan.grids)
+    written = _interrupt_after_first_image(monkeypatch, images)
     r = _interrupted(module, [a.format(out=out, pics=pics) for a in argv], tmp_path)
     line = assert_one_line_error(r, (130,), "interrupted (SIGINT); finished files are kept")
     assert "resume" not in line  # these tools cannot resume: no promise

@@ -1,4 +1,6 @@
-"""The sweep CLI under faults: SIGKILL mid-run, damaged outputs, a full disk.
+"""The sweep CLIs under faults: SIGKILL mid-run, damaged outputs, a full disk; each
+test once per generator of the one sweep engine (BigGAN and the DCGAN,
+``fixtures_sweep.GENERATORS``).
 
 One uninterrupted run (``sweep_tiny_reference``: seeds 0-11 in chunks of 4, one
 CPU device, so three chunks) is the reference; every other run must end with the
@@ -23,19 +25,18 @@ import time
 
 import pytest
 from cli_harness import assert_one_line_error, run_cli
-from fixtures_sweep import SWEEP_TINY_ARGS, SWEEP_TINY_CHUNK, SWEEP_TINY_SEEDS, sweep_pngs
+from fixtures_sweep import SWEEP_TINY_CHUNK, SWEEP_TINY_SEEDS, sweep_pngs
 from procs import ROOT, python_env
 
-from biggan_jax.outputs import whole_png
+from neural_art.sweep.outputs import whole_png
 
 SEEDS = SWEEP_TINY_SEEDS
-ARGV = [*SWEEP_TINY_ARGS, f"--seeds=0-{SEEDS - 1}"]
-IMAGE = "r000_volcano_l0.png"
+argv_of = lambda gen: [*gen.args, f"--seeds=0-{SEEDS - 1}"]
 
-# The killed run: python -m biggan_jax ARGV, pausing once 4 <= |seeds_done| < SEEDS.
+# The killed run: python -m MODULE ARGV, pausing once 4 <= |seeds_done| < SEEDS.
 _PAUSING = """
-import sys, threading
-from biggan_jax import outputs
+import runpy, sys, threading
+from neural_art.sweep import outputs
 marker, argv, seeds = sys.argv[1], sys.argv[2:], {seeds}
 add = outputs.Manifest.add
 def paused_add(self, s):
@@ -44,9 +45,8 @@ def paused_add(self, s):
         open(marker, "w").close()
         threading.Event().wait()  # until killed
 outputs.Manifest.add = paused_add
-sys.argv = ["biggan_jax", *argv]
-from biggan_jax import main
-main.run()
+sys.argv = ["{module}", *argv]
+runpy.run_module("{module}", run_name="__main__", alter_sys=True)
 """
 
 
@@ -67,10 +67,10 @@ def _wait_for(path, proc, timeout: float = 600) -> None:
 
 
 def test_sigkill_then_resume_gives_the_uninterrupted_bytes(sweep_tiny_reference, tmp_path):
-    ref, ref_pngs = sweep_tiny_reference
-    out, marker = tmp_path / "sweep", tmp_path / "paused"
-    argv = [*ARGV, f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"]
-    code = _PAUSING.format(seeds=SEEDS, chunk=SWEEP_TINY_CHUNK)
+    ref, ref_pngs, gen = sweep_tiny_reference
+    out, marker, image = tmp_path / "sweep", tmp_path / "paused", gen.image
+    argv = [*argv_of(gen), f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"]
+    code = _PAUSING.format(seeds=SEEDS, chunk=SWEEP_TINY_CHUNK, module=gen.module)
     with open(tmp_path / "log", "w") as log:
         proc = subprocess.Popen([sys.executable, "-c", code, marker, *argv], env=python_env(),
                                 cwd=ROOT, stdout=log, stderr=log)  # fmt: skip
@@ -89,17 +89,17 @@ def test_sigkill_then_resume_gives_the_uninterrupted_bytes(sweep_tiny_reference,
 
     # Damage, as a crash or a copy that stopped would: a seed listed but cut short, a
     # seed with an empty file (not listed), a temporary file left behind.
-    cut = lay_dir(done[0]) / IMAGE
+    cut = lay_dir(done[0]) / image
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
-    (lay_dir(done[1]) / IMAGE).write_bytes(b"")
+    (lay_dir(done[1]) / image).write_bytes(b"")
     m = json.loads((out / "manifest.json").read_text())
     m["seeds_done"].remove(done[1])
     (out / "manifest.json").write_text(json.dumps(m))
-    (lay_dir(done[2]) / f".{IMAGE}.x1y2.tmp").write_bytes(b"\x89PNG partial")
-    untouched = lay_dir(done[3]) / IMAGE
+    (lay_dir(done[2]) / f".{image}.x1y2.tmp").write_bytes(b"\x89PNG partial")
+    untouched = lay_dir(done[3]) / image
     before = untouched.stat().st_mtime_ns
 
-    r = run_cli("biggan_jax", argv)  # the same command, in process
+    r = run_cli(gen.module, argv)  # the same command, in process
     assert r.code == 0, r.err[-3000:]
     assert _done(out) == list(range(SEEDS))
     assert sweep_pngs(out) == ref_pngs  # every image, byte for byte
@@ -135,12 +135,12 @@ class FullDisk:
 
 def test_disk_full_keeps_finished_seeds_and_resumes_to_the_same_bytes(sweep_tiny_reference, tmp_path,
                                                                        monkeypatch):  # fmt: skip
-    _, ref_pngs = sweep_tiny_reference
+    _, ref_pngs, gen = sweep_tiny_reference
     out = tmp_path / "sweep"
-    argv = [*ARGV, f"--out_dir={out}", "--chunk_size=1"]
+    argv = [*argv_of(gen), f"--out_dir={out}", "--chunk_size=1"]
     with monkeypatch.context() as mp:
         mp.setattr(os, "replace", FullDisk(20, str(out)))
-        r = run_cli("biggan_jax", argv)
+        r = run_cli(gen.module, argv)
     line = assert_one_line_error(r, (1,), "No space left on device")
     m = json.loads((out / "manifest.json").read_text())
     kept = m["seeds_done"]
@@ -149,12 +149,12 @@ def test_disk_full_keeps_finished_seeds_and_resumes_to_the_same_bytes(sweep_tiny
     assert f"kept {len(kept)} finished seeds (0-{len(kept) - 1})" in line and "re-run the same command" in line
     pngs = sweep_pngs(out)
     for s in kept:  # the manifest lists only whole seeds, identical to the reference
-        name = f"images/seed_{s:06d}/{IMAGE}"
+        name = f"images/seed_{s:06d}/{gen.image}"
         assert pngs[name] == ref_pngs[name]
     assert all(whole_png(out / n) for n in pngs)  # cut-short writes left no partial file
     assert not list(out.rglob("*.tmp"))
 
-    r = run_cli("biggan_jax", argv)  # the disk has room again: the same command
+    r = run_cli(gen.module, argv)  # the disk has room again: the same command
     assert r.code == 0, r.err[-3000:]
     assert _done(out) == list(range(SEEDS))
     assert sweep_pngs(out) == ref_pngs  # --chunk_size=1 = chunks of 4, byte for byte
@@ -166,9 +166,9 @@ def test_a_signal_ends_the_sweep_with_one_line_and_resume_completes_it(sweep_tin
     """Ctrl-C or SIGTERM once a chunk is listed (in process: the signal is raised in
     the main thread from the patched ``Manifest.add``): one line, exit 128 + signal,
     the listed seeds' files whole; the same command then finishes the same bytes."""
-    from biggan_jax import outputs
+    from neural_art.sweep import outputs
 
-    ref, ref_pngs = sweep_tiny_reference
+    ref, ref_pngs, gen = sweep_tiny_reference
     add = outputs.Manifest.add
 
     def add_then_signal(self, seeds):
@@ -177,13 +177,13 @@ def test_a_signal_ends_the_sweep_with_one_line_and_resume_completes_it(sweep_tin
             signal.raise_signal(sig)
 
     out = tmp_path / "sweep"
-    argv = [*ARGV, f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"]
+    argv = [*argv_of(gen), f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"]
     handler, sigint = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # as a new process has it
     try:
         with monkeypatch.context() as m:
             m.setattr(outputs.Manifest, "add", add_then_signal)
-            r = run_cli("biggan_jax", argv)
+            r = run_cli(gen.module, argv)
     finally:
         signal.signal(signal.SIGINT, sigint)
     assert signal.getsignal(signal.SIGTERM) == handler  # the CLI put it back
@@ -193,7 +193,7 @@ def test_a_signal_ends_the_sweep_with_one_line_and_resume_completes_it(sweep_tin
     done = _done(out)
     assert SWEEP_TINY_CHUNK <= len(done) < SEEDS, done
     assert all(sweep_pngs(out)[k] == ref_pngs[k] for k in sweep_pngs(out) if any(f"seed_{s:06d}/" in k for s in done))
-    r = run_cli("biggan_jax", argv)
+    r = run_cli(gen.module, argv)
     assert r.code == 0, r.err[-3000:]
     assert _done(out) == list(range(SEEDS)) and sweep_pngs(out) == ref_pngs
 
@@ -203,7 +203,7 @@ def test_resume_refuses_a_symbolic_link_inside_out_dir(sweep_tiny_reference, tmp
     outside it: refused, naming the link, nothing written through it."""
     import shutil
 
-    ref, _ = sweep_tiny_reference
+    ref, _, gen = sweep_tiny_reference
     out, elsewhere = tmp_path / "sweep", tmp_path / "elsewhere"
     shutil.copytree(ref, out)
     elsewhere.mkdir()
@@ -213,7 +213,7 @@ def test_resume_refuses_a_symbolic_link_inside_out_dir(sweep_tiny_reference, tmp
     m = json.loads((out / "manifest.json").read_text())
     m["seeds_done"].remove(3)
     (out / "manifest.json").write_text(json.dumps(m))
-    r = run_cli("biggan_jax", [*ARGV, f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"])
+    r = run_cli(gen.module, [*argv_of(gen), f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"])
     assert_one_line_error(r, (1,), f"{link} is a symbolic link inside --out_dir")
     assert not list(elsewhere.iterdir())
 
@@ -224,7 +224,7 @@ def test_a_damaged_manifest_is_one_line_naming_it(sweep_tiny_reference, tmp_path
     the file, exit 1, the directory as it was."""
     import shutil
 
-    ref, ref_pngs = sweep_tiny_reference
+    ref, ref_pngs, gen = sweep_tiny_reference
     out = tmp_path / "sweep"
     shutil.copytree(ref, out)
     m = json.loads((out / "manifest.json").read_text())
@@ -237,6 +237,6 @@ def test_a_damaged_manifest_is_one_line_naming_it(sweep_tiny_reference, tmp_path
         m["plan"]["chunk"] = "4"
     (out / "manifest.json").write_text(text or json.dumps(m))
     before = (out / "manifest.json").read_bytes()
-    r = run_cli("biggan_jax", [*ARGV, f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"])
+    r = run_cli(gen.module, [*argv_of(gen), f"--chunk_size={SWEEP_TINY_CHUNK}", f"--out_dir={out}"])
     assert_one_line_error(r, (1,), f"{out / 'manifest.json'}: damaged manifest")
     assert (out / "manifest.json").read_bytes() == before and sweep_pngs(out) == ref_pngs

@@ -84,9 +84,9 @@ def test_a_second_identical_sweep_compiles_nothing(setup):
 def test_the_program_cache_is_bounded_least_recently_used_first():
     """The chunk programs live in a bounded LRU: at most ``maxsize``, the least
     recently used dropped first, a hit builds nothing."""
-    from biggan_jax import sharded
+    from neural_art.sweep import engine
 
-    cache, built = sharded.ProgramCache(maxsize=2), []
+    cache, built = engine.ProgramCache(maxsize=2), []
     build = lambda k: lambda: built.append(k) or f"prog{k}"
     assert cache.get("a", build("a")) == "proga" and cache.get("b", build("b")) == "progb"
     assert cache.get("a", build("a")) == "proga" and built == ["a", "b"]  # a hit: no build
@@ -94,5 +94,5 @@ def test_the_program_cache_is_bounded_least_recently_used_first():
     assert len(cache) == 2 and cache.get("a", build("a")) == "proga" and built == ["a", "b", "c"]
     cache.get("b", build("b"))
     assert built == ["a", "b", "c", "b"] and len(cache) == 2
-    assert isinstance(sharded._COMPILED, sharded.ProgramCache)  # the sweep's programs live in one
-    assert len(sharded._COMPILED) <= sharded._COMPILED.maxsize
+    assert isinstance(engine._COMPILED, engine.ProgramCache)  # the sweep's programs live in one
+    assert len(engine._COMPILED) <= engine._COMPILED.maxsize

@@ -4,7 +4,7 @@ process 0 decides and writes.
 A pod slice's workers need not share a filesystem, so process 0 alone reads the
 output directory (what is finished, the recorded plan) and :func:`on_main` hands
 its answer to every process; each chunk's images are all-gathered to every process
-(:func:`biggan_jax.sharded.sweep_chunks` with ``gather=True``) and process 0 writes
+(:func:`neural_art.sweep.engine.sweep_chunks` with ``gather=True``) and process 0 writes
 them, the manifest, the gallery and the grids: one output directory, as a
 one-process run writes it. A failure on process 0 is told to every process at the
 next :func:`on_main`, so all of them stop instead of waiting on a collective.

@@ -1,5 +1,5 @@
 """A sweep's output directory: where each image goes, what counts as finished, the
-PNG writer threads, the manifest, the grid pages (:mod:`biggan_jax.experiment` runs
+PNG writer threads, the manifest, the grid pages (:mod:`neural_art.sweep.driver` runs
 the sweep).
 
 The resume contract: a seed is finished when the manifest's ``seeds_done`` lists
@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from neural_art import imagenet as cls
 from neural_art import images as imio
 from neural_art import lineage
 from neural_art.atomic import write_json
@@ -53,11 +52,13 @@ def whole_png(path: pathlib.Path) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """Where a sweep's files go: one directory per seed, one file per row."""
+    """Where a sweep's files go: one directory per network, one file per row
+    (``names``; ``labels``: each row's label in the grids)."""
 
     out: pathlib.Path
     rows: tuple[dict, ...]
     names: tuple[str, ...]
+    labels: tuple[str, ...] = ()
 
     def seed_dir(self, seed: int | str | None) -> pathlib.Path:
         """``images/seed_000007``, ``images/net_7.2`` (a lineage), ``images/original``."""
@@ -72,16 +73,8 @@ class Layout:
 
 
 def slug(s: str) -> str:
+    """``s`` as a file-name part: runs of other characters as ``_``, at most 40 characters."""
     return re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_")[:40]
-
-
-def layout(out_dir: str, ids: Sequence[int], latents: int) -> Layout:
-    rows = tuple(
-        {"row": r, "class_id": i, "class_name": cls.class_name(i), "latent": j}
-        for r, (i, j) in enumerate((i, j) for i in ids for j in range(latents))
-    )
-    names = tuple(f"r{r['row']:03d}_{slug(r['class_name'])}_l{r['latent']}.png" for r in rows)
-    return Layout(pathlib.Path(out_dir), rows, names)
 
 
 def check_out_dir(out_dir: str) -> pathlib.Path:
@@ -260,10 +253,10 @@ class Manifest:
 
 
 def write_grids(lay: Layout, seeds: Sequence[int], columns: int, *, workers: int = 0) -> list[pathlib.Path]:
-    """Figure layout: rows = (class, latent), columns = seeds, far right θ*.
-    One page per ``columns`` seeds: grid.png, grid_001.png, ... (pages encoded in parallel)."""
+    """Figure layout: rows = the layout's rows, columns = networks, far right θ*.
+    One page per ``columns`` networks: grid.png, grid_001.png, ... (pages encoded in parallel)."""
     read = lambda s: np.stack([imio.load_image(p) for p in lay.files(s)])
-    labels = [f"{r['class_name']} z{r['latent']}" for r in lay.rows]
+    labels = list(lay.labels)
     orig = read(None)
 
     def page(p: int, start: int) -> pathlib.Path:
@@ -271,7 +264,7 @@ def write_grids(lay: Layout, seeds: Sequence[int], columns: int, *, workers: int
         grid = np.stack([read(s) for s in cols] + [orig], axis=1)  # [rows, cols, H, W, 3]
         path = lay.out / ("grid.png" if p == 0 else f"grid_{p:03d}.png")
         return imio.save_grid(path, grid, row_labels=labels, value_range=(0.0, 1.0),
-                              col_labels=[f"seed {s}" for s in cols] + ["original"])  # fmt: skip
+                              col_labels=[f"seed {s}" if isinstance(s, int) else s for s in cols] + ["original"])  # fmt: skip
 
     with ImageWriter(workers) as pool:
         return pool.map(page, list(enumerate(range(0, len(seeds), columns))))
