@@ -42,15 +42,16 @@ def settings(weights, alpha: float, seed: int, n_latents: int) -> dict:
 def walk_dir(out_dir, *, weights=None, seeds: Sequence[int] = (0,),
              between: Sequence[tuple[int | str, int | str]] = (), n_latents: int = 6, alpha: float = 0.35,
              seed: int = 0, frames: int = 16, gallery: bool = True, score_with: str = "",
-             score_weights: str = "", command: str = "", breeding=None) -> dict:  # fmt: skip
+             score_weights: str = "", command: str = "", breeding=None, alphas=None) -> dict:  # fmt: skip
     """Weight-space walks (:mod:`neural_art.walk`, one implementation with BigGAN's):
     θ*·(1 + tαε_k), t = 0..1, one per seed (the last frame is seed k's sweep column),
     and θ*·(1 + αε(t)) between the ends of each pair (ε(t): the slerp of their noise),
     all frames of a walk in one vmapped program. A pair's end is a seed or a lineage
     string (``("17.4", 203)``, :func:`neural_art.walk.parse_pairs`), bred with
-    ``breeding`` (a :class:`neural_art.lineage.Breeding`; None: its defaults, β 0.3,
-    cross "mix" -- DCGAN's CLI has no ``--beta`` yet); frame 0 is the first end's
-    network, the last frame the second's. PNG frames + GIF under
+    ``breeding`` (a :class:`neural_art.lineage.Breeding`, the CLI's ``--beta`` /
+    ``--cross_by``; None: its defaults, β 0.3, cross "mix"); frame 0 is the first end's
+    network, the last frame the second's. ``alphas``: eq. (2)'s α per block (G's layers,
+    ``--alpha_per_block`` / ``--blocks``; the others ``alpha``), as the sweep's. PNG frames + GIF under
     ``<out_dir>/walks/<name>/``, per-frame scores in ``walks.json`` (with the breeding
     when an end is a lineage), ``index.html`` (:func:`neural_art.curate.write_walks`);
     ``command``: the regenerate command without ``--seeds`` / ``--walk_between`` / ``--out_dir``.
@@ -62,12 +63,13 @@ def walk_dir(out_dir, *, weights=None, seeds: Sequence[int] = (0,),
     g = params["generator"]
     z = sample_latents(jax.random.key(seed), n_latents, cfg.nz)
     rgb = lambda x: jax.numpy.repeat(x, 3, -1) if x.shape[-1] == 1 else x
-    render = walk.renderer(lambda gp: rgb(generate(cfg, gp, z)), alpha=alpha, breeding=breeding,
+    render = walk.renderer(lambda gp: rgb(generate(cfg, gp, z)), alpha=alpha, alphas=alphas, breeding=breeding,
                            width=walk.width(walks, g, breeding))  # fmt: skip
     root, ts = jax.random.key(seed + 1), walk.frames(frames)
     base = command or shlex.join(["python", "-m", "dcgan.sweep", "--mode=walk", f"--frames={frames}",
                                   f"--latents={n_latents}", f"--alpha={alpha}", f"--seed={seed}"])
-    recorded = {**settings(weights, alpha, seed, n_latents), **walk.breeding_settings(walks, breeding)}
+    recorded = {**settings(weights, alpha, seed, n_latents), **walk.breeding_settings(walks, breeding),
+                **({"alphas": dict(alphas)} if alphas else {})}  # fmt: skip
     return write_walks(out_dir, walks, lambda w: render(g, w, root, ts), ts=ts,
                        reference=np.asarray(rgb(generate_fn(cfg)(g, z))),
                        scorer=Scorer(score_with, score_weights), settings=recorded,

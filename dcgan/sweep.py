@@ -82,11 +82,10 @@ def main(argv):
 
 def walk(nets, pairs, pert, breeding) -> None:
     """``--mode=walk``: :func:`dcgan.grids.walk_dir`."""
-    if pert.alphas:
-        raise cli.UsageError("--mode=walk: --alpha_per_block / --blocks are sweep and breed flags here")
     seeds = () if pairs and not _SWEEP.seeds.present else nets  # --walk_between alone: those walks only
     done = grids.walk_dir(_OUT_DIR.value, weights=_WEIGHTS.value, seeds=seeds, between=pairs,
-                          n_latents=_LATENTS.value, alpha=_SWEEP.alpha.value, seed=_SEED.value, frames=_FRAMES.value,
+                          n_latents=_LATENTS.value, alpha=pert.alpha, alphas=dict(pert.alphas), seed=_SEED.value,
+                          frames=_FRAMES.value,
                           gallery=_SWEEP.gallery.value, score_with=_SWEEP.score_with.value,
                           score_weights=_SWEEP.score_weights.value, command=command(), breeding=breeding)  # fmt: skip
     print(f"wrote {len(done['walks'])} walks x {_FRAMES.value} frames to {_OUT_DIR.value}")

@@ -145,7 +145,10 @@ def test_walk_honours_blocks_and_bn(sweep, recompute, tmp_path):
 
 
 def test_dcgan_sweep_gallery_and_walk_between(tmp_path):
-    cli("dcgan.sweep", f"--out_dir={tmp_path}", "--seeds=0-1", "--latents=2", "--score_with=numpy:std")
+    """The DCGAN's sweep and walks under --blocks (eq. 2 on G's last two layers only): the
+    walk's ends are the sweep's networks."""
+    blocks = "--blocks=convt3-convt4"
+    cli("dcgan.sweep", f"--out_dir={tmp_path}", "--seeds=0-1", "--latents=2", "--score_with=numpy:std", blocks)
     assert (tmp_path / "grid.png").exists() and (tmp_path / "index.html").exists()
     got = json.loads((tmp_path / "scores.json").read_text())
     assert sorted(got) == ["0", "1"] and "std" in got["0"]
@@ -154,8 +157,10 @@ def test_dcgan_sweep_gallery_and_walk_between(tmp_path):
         d = dom((tmp_path / "index.html").as_uri())
         assert re.findall(r'class="net[^"]*" data-seed="([^"]+)"', d) == ["original", "0", "1"]
     out = tmp_path / "w"
-    cli("dcgan.sweep", "--mode=walk", "--walk_between=0:1", "--frames=3", "--latents=2", f"--out_dir={out}")
+    cli("dcgan.sweep", "--mode=walk", "--walk_between=0:1", "--frames=3", "--latents=2", blocks, f"--out_dir={out}")
     man = json.loads((out / "walks.json").read_text())
+    assert man["settings"]["alphas"] == {"bn0": 0.0, "bn1": 0.0, "bn2": 0.0, "bn3": 0.0, "convt0": 0.0,
+                                         "convt1": 0.0, "convt2": 0.0, "convt3": 0.35, "convt4": 0.35}
     assert list(man["walks"]) == ["seed_0_to_1"]  # --walk_between without --seeds: that walk only
     w = 64
     for f, s in ((0, 0), (2, 1)):  # frames are the latents side by side
@@ -163,4 +168,4 @@ def test_dcgan_sweep_gallery_and_walk_between(tmp_path):
         for z in (0, 1):
             want = pixels(tmp_path / "images" / f"seed_{s:06d}" / f"z{z}.png")
             assert np.abs(strip[:, z * w:(z + 1) * w] - want).max() <= 1
-    assert "--walk_between=0:1" in man["walks"]["seed_0_to_1"]["command"]
+    assert "--walk_between=0:1" in man["walks"]["seed_0_to_1"]["command"] and blocks in man["walks"]["seed_0_to_1"]["command"]
