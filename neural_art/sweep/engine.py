@@ -46,7 +46,7 @@ from neural_art.errors import UserError
 from neural_art.perturb import check_block
 from neural_art.ranges import parse_ranges
 from neural_art.sweep import multihost
-from neural_art.sweep.networks import SEEDS, Hooks, Networks, Perturbation, networks
+from neural_art.sweep.networks import LINEAGE_TYPES, SEEDS, Hooks, Networks, Perturbation, networks
 
 __all__ = ["Generator", "ProgramCache", "SweepPlan", "plan_sweep", "rows_fit", "sweep", "sweep_chunks",
            "sweep_plan"]  # fmt: skip
@@ -395,8 +395,8 @@ def sweep(gen: Generator, params, seeds, rows, consts=(), **kw) -> np.ndarray:
     """All of :func:`sweep_chunks`' images in network order: ``[S, L, H, W, 3]``
     float32 in [-1, 1] (single host)."""
     seeds = lineage.parse_networks(seeds) if isinstance(seeds, str) else list(seeds)
-    if any(isinstance(s, str) for s in seeds):  # lineage strings: the ids sweep_chunks yields
-        seeds = [lineage.parse(s) if isinstance(s, str) else s for s in seeds]
+    if any(isinstance(s, (str, *LINEAGE_TYPES)) for s in seeds):  # lineages: the ids sweep_chunks yields
+        seeds = [s if isinstance(s, LINEAGE_TYPES) else lineage.parse(s) for s in seeds]
     by_seed = {}
     for ss, imgs in sweep_chunks(gen, params, seeds, rows, consts, **kw):
         by_seed.update(zip(ss, imgs, strict=True))
