@@ -206,7 +206,9 @@ def _abstract(tree) -> tuple:
 def compiled_chunk(gen: Generator, pert: Perturbation, mesh, group: int, chunk: int, args: DeviceArgs,
                    nets: Networks = SEEDS):  # fmt: skip
     """The compiled chunk program for these settings and argument shapes (cached in
-    a bounded :class:`ProgramCache`; ``args`` may be abstract)."""
+    a bounded :class:`ProgramCache`; ``args`` may be abstract). How lineages are bred
+    (β, the cross rule) reaches the program only through its inputs: one program for all."""
+    nets = dataclasses.replace(nets, breeding=None)
 
     def build():
         sharded = jax.shard_map(_local(_net_fn(gen, pert, nets), group), mesh=mesh,
