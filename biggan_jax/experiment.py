@@ -187,9 +187,10 @@ def model(job: SweepJob, ids: Sequence[int], cfg: BigGANConfig | None) -> sweep.
     )  # fmt: skip
 
 
-def run(job: SweepJob, *, progress: bool = True) -> dict:
-    """Runs (or resumes) the sweep (:func:`neural_art.sweep.driver.run`); returns the manifest."""
-    ids, cfg = validate(job)
+def run(job: SweepJob, *, progress: bool = True, checked: tuple | None = None) -> dict:
+    """Runs (or resumes) the sweep (:func:`neural_art.sweep.driver.run`); returns the manifest.
+    ``checked``: :func:`validate`'s result where the caller has it (else it is called here)."""
+    ids, cfg = checked or validate(job)
     return sweep.run(job.engine_job(), model(job, ids, cfg), progress=progress)
 
 

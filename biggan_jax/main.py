@@ -107,7 +107,7 @@ def main(argv) -> None:
         breeding=breeding if any(isinstance(s, str) for s in seeds) else None, **_SWEEP.job_kwargs(),
     )  # fmt: skip
     try:
-        experiment.validate(job)  # classes, block, weights spec: before any compute
+        checked = experiment.validate(job)  # classes, block, weights spec: once, before any compute
     except ValueError as e:
         raise cli.UsageError(str(e)) from None
     cli.use_compilation_cache()  # re-runs (resume) skip compilation
@@ -120,10 +120,10 @@ def main(argv) -> None:
             from biggan_jax import walks
 
             done = walks.run(walks.WalkJob(sweep=job, frames=_FRAMES.value, between=pairs,
-                                           breeding=breeding))  # lineage ends: --beta / --cross_by
+                                           breeding=breeding), checked=checked)  # lineage ends: --beta / --cross_by
             print(f"wrote {len(done['walks'])} walks x {_FRAMES.value} frames to {job.out_dir}")
             return
-        manifest = experiment.run(job)
+        manifest = experiment.run(job, checked=checked)
     except capacity.TooLarge as e:
         raise cli.UsageError(str(e)) from None
     if jax.process_index() == 0:

@@ -65,10 +65,11 @@ def renderer(sj: experiment.SweepJob, cfg, ids, rows: int | None = None, *,
                          width=width)  # fmt: skip
 
 
-def run(job: WalkJob) -> dict:
-    """Writes every walk; returns the walk manifest (also ``walks.json``)."""
+def run(job: WalkJob, *, checked: tuple | None = None) -> dict:
+    """Writes every walk; returns the walk manifest (also ``walks.json``). ``checked``:
+    :func:`biggan_jax.experiment.validate`'s result where the caller has it."""
     sj = job.sweep
-    ids, cfg = experiment.validate(sj)
+    ids, cfg = checked or experiment.validate(sj)
     walks = walk.plan(sj.seeds, job.between)
     if not walks:
         raise UserError("no walks: give --seeds and/or --walk_between")

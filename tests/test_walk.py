@@ -167,7 +167,7 @@ def test_biggan_walk_between_lineages_gets_the_breeding(tmp_path, monkeypatch):
     from cli_harness import assert_one_line_error, run_cli
 
     jobs = []
-    monkeypatch.setattr(walks, "run", lambda job: jobs.append(job) or {"walks": {}})
+    monkeypatch.setattr(walks, "run", lambda job, **kw: jobs.append(job) or {"walks": {}})
     argv = ["--weights=random:biggan-deep-128:8", "--classes=volcano", "--mode=walk",
             f"--out_dir={tmp_path}/w"]  # fmt: skip
     r = run_cli("biggan_jax", [*argv, "--walk_between=17.4:203,17.4x203.1:5", "--beta=0.5",
