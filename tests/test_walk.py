@@ -151,7 +151,7 @@ def test_dcgan_walk_from_a_lineage_to_a_seed(tmp_path, monkeypatch):
     assert (tmp_path / "walks" / w.name / "frame_002.png").exists()
     cfg, params = hub.load(None)
     g, z = params["generator"], sample_latents(jax.random.key(0), 2, cfg.nz)  # walk_dir's, seed 0
-    root = jax.random.key(1)  # the sweep's perturbation root at seed 0 (dcgan.grids.sweep_grid)
+    root = jax.random.key(1)  # the sweep's perturbation root at seed 0 (dcgan.perturbed.perturbation_root)
     net = lambda g, n: generate(cfg, _stored(g, root, n, lineage.Breeding(), alpha=0.35), z)
     direct = jax.jit(lambda g: [net(g, "17.4"), net(g, 5)])(g)
     np.testing.assert_allclose(frames[0], direct[0], atol=1e-6)
