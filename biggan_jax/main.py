@@ -70,8 +70,8 @@ def check_flags() -> tuple[tuple[int | str, ...], object, tuple]:
         raise cli.UsageError("--mode=walk does not take --effective")
     if _MODE.value == "walk" and _FRAMES.value < 2:
         raise cli.UsageError(f"--frames must be >= 2, got {_FRAMES.value}")
-    if any(isinstance(s, str) for s in nets) and (_MODE.value in ("replace", "walk") or _EFFECTIVE.value):
-        raise cli.UsageError("lineages in --seeds are eq. (2) networks: --mode=multiplicative or breed, "
+    if any(isinstance(s, str) for s in nets) and (_MODE.value == "replace" or _EFFECTIVE.value):
+        raise cli.UsageError("lineages in --seeds are eq. (2) networks: --mode=multiplicative, breed or walk, "
                              "without --effective")
     return nets, breeding, _SWEEP.walk_pairs(_MODE.value == "walk")
 

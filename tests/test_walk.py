@@ -179,6 +179,11 @@ def test_biggan_walk_between_lineages_gets_the_breeding(tmp_path, monkeypatch):
     assert "--beta=0.5" in job.sweep.command and "--cross_by=blocks" in job.sweep.command
     bad = run_cli("biggan_jax", [*argv, "--walk_between=17.4:20x"])
     assert_one_line_error(bad, (2,), "--walk_between part '17.4:20x'")
+    r = run_cli("biggan_jax", [*argv, "--seeds=3,3.1"])  # walks toward a seed and a lineage
+    assert r.code == 0, r.err[-3000:]
+    assert jobs[-1].sweep.seeds == (3, "3.1") and jobs[-1].between == ()
+    bad = run_cli("biggan_jax", [*argv[:2], "--mode=replace", "--seeds=3.1", f"--out_dir={tmp_path}/r"])
+    assert_one_line_error(bad, (2,), "lineages in --seeds are eq. (2) networks")
 
 
 def test_frames_needs_two():
