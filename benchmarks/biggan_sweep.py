@@ -62,6 +62,7 @@ def profile(cfg, params, latents, iters=3):
     import jax.numpy as jnp
 
     import biggan_jax
+    from biggan_jax.perturb import HOOKS
     from biggan_jax.sharded import Perturbation
     from neural_art import perturb as core
 
@@ -76,7 +77,7 @@ def profile(cfg, params, latents, iters=3):
         f"noise: {n / 1e6:.1f}M normals (ours)": (jax.jit(lambda k: core.normals(k, paths, shapes)),),
         f"noise: jax.random.normal threefry {n / 1e6:.1f}M": (
             jax.jit(lambda k: jax.random.normal(k, (n,))),),
-        "perturb: eq. 2 weights of one seed": (jax.jit(pert.apply), params),
+        "perturb: eq. 2 weights of one seed": (jax.jit(lambda p, k: pert.apply(p, k, hooks=HOOKS)), params),
         f"forward: batch {latents}": (
             jax.jit(lambda k, p: biggan_jax.generate(cfg, p, z, y, 0.4)), params),
     }

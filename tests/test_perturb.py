@@ -148,7 +148,7 @@ def test_readme_eq3_example_draws_the_clis_replace_network(tiny_biggan, tmp_path
     cfg, params = tiny_biggan
     key = core.seed_key(jax.random.key(0), 7)
     theta = core.replace_block(params, key, "B2", after=perturb.rederive_spectral)  # README
-    sweep_theta = Perturbation(mode="replace", block="B2").apply(params, key, perturb.HOOKS)
+    sweep_theta = Perturbation(mode="replace", block="B2").apply(params, key, hooks=perturb.HOOKS)
     for k, v in _flat(sweep_theta).items():
         np.testing.assert_array_equal(_flat(theta)[k], v, err_msg=k)
     out = tmp_path / "rep"

@@ -88,8 +88,11 @@ class Perturbation:
         base, extra = trainable(params), match(*self.include)
         return lambda p, x: base(p, x) or extra(p, x)
 
-    def apply(self, params, key: jax.Array, hooks: Hooks = NO_HOOKS):
-        """θ = this perturbation of ``params`` with ``key`` (pure, jit/vmap friendly)."""
+    def apply(self, params, key: jax.Array, *, hooks: Hooks):
+        """θ = this perturbation of ``params`` with ``key`` (pure, jit/vmap friendly).
+        ``hooks``: the model's (BigGAN: :data:`biggan_jax.perturb.HOOKS`; a model with
+        nothing derived from its weights: :data:`NO_HOOKS`), required, so that no caller
+        draws another network than the sweep does."""
         if self.mode == "replace":
             return perturb.replace_block(params, key, self.block, after=hooks.after_replace)
         where = self.selection(params)
@@ -136,7 +139,7 @@ class Networks:
         """Network ``net``'s weights: ``pert`` with seed key ``fold_in(root, net)``, or
         the lineage's eq. (2) (:func:`neural_art.lineage.network_from`)."""
         if not self.width:
-            return pert.apply(params, jax.random.fold_in(root, net), hooks)
+            return pert.apply(params, jax.random.fold_in(root, net), hooks=hooks)
         keys = jax.random.wrap_key_data(net[0], impl=jax.random.key_impl(root))
         return lineage.network_from(params, keys, net[1], alpha=pert.alpha, alphas=dict(pert.alphas),
                                     where=pert.selection(params))  # fmt: skip
