@@ -38,7 +38,7 @@ def test_cli_sweep_manifest_images_and_exact_regeneration(biggan_cli_sweep):
     cfg = biggan_jax.hub.config_for(manifest["weights"])
     params = biggan_jax.init_params(cfg, jax.random.key(0))
     theta = Perturbation(**{**manifest["perturbation"], "include": ()}).apply(
-        params, jax.random.fold_in(jax.random.key(manifest["root_seed"]), 2)
+        params, jax.random.fold_in(jax.random.key(manifest["root_seed"]), 2), hooks=biggan_jax.perturb.HOOKS
     )
     rows = manifest["rows"]  # both rows at once (a batch of 2, as the other BigGAN tests)
     z = jax.numpy.concatenate([biggan_jax.truncated_noise(
