@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import shlex
 
+import jax
 from absl import flags
 
+from biggan_jax import experiment, hub, walks
 from neural_art import capacity, cli, curate
-from neural_art.sweep import cli_flags
+from neural_art.sweep import Perturbation, cli_flags, multihost
 
 _WEIGHTS = cli.define_weights("biggan-deep-256", "BigGAN-deep weights (biggan-deep-128/256/512 "
                               "are downloaded once), e.g. random:biggan-deep-128:8 for smoke tests.")  # fmt: skip
@@ -85,9 +87,6 @@ def command() -> str:
 
 def main(argv) -> None:
     seeds, breeding, pairs = check_flags()
-    from biggan_jax import experiment, hub
-    from neural_art.sweep import Perturbation, multihost
-
     if pairs and not _SWEEP.seeds.present:
         seeds = ()  # --walk_between alone: only those walks
     try:
@@ -111,14 +110,10 @@ def main(argv) -> None:
     except ValueError as e:
         raise cli.UsageError(str(e)) from None
     cli.use_compilation_cache()  # re-runs (resume) skip compilation
-    import jax
-
     if _SWEEP.multihost.value:
         multihost.initialize()
     try:  # --latents / --frames past the device's memory: refused from the plan, before compute
         if _MODE.value == "walk":
-            from biggan_jax import walks
-
             done = walks.run(walks.WalkJob(sweep=job, frames=_FRAMES.value, between=pairs,
                                            breeding=breeding), checked=checked)  # lineage ends: --beta / --cross_by
             print(f"wrote {len(done['walks'])} walks x {_FRAMES.value} frames to {job.out_dir}")

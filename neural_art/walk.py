@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neural_art import blocks, lineage, perturb
+from neural_art import lineage, perturb
 from neural_art.errors import UserError
 
 Network = int | str  # a seed, or a lineage string (neural_art.lineage.network_id)
@@ -182,22 +182,18 @@ def inputs(w: Walk, root: jax.Array, ts, names: Sequence[str],
     return jnp.stack(keys), np.concatenate([coefs, pad], axis=1).astype(np.float32)
 
 
-def combined_noise(params, keys: Sequence[jax.Array], coefs: Sequence[jax.Array], *, where=None,
-                   alpha_of: Callable[[str], float] = lambda p: 1.0) -> dict[str, jax.Array]:  # fmt: skip
-    """``{path: Σ_i c_i·ε_i}`` over the selected leaves, ε_i the draw of ``keys[i]``
-    (one scalar ``c_i`` for every block: :func:`neural_art.lineage.noise_from`)."""
+def _per_block(params, coefs: Sequence[jax.Array]) -> jax.Array:
+    """``[M, n_blocks]``: one scalar ``c_i`` per draw, the same in every block."""
     n = len(perturb.block_names(params))
-    per_block = jnp.stack([jnp.broadcast_to(jnp.asarray(c, jnp.float32), (n,)) for c in coefs])
-    keys = jnp.stack(list(keys))
-    return lineage.noise_from(params, keys, per_block, where=where, alpha_of=alpha_of)
+    return jnp.stack([jnp.broadcast_to(jnp.asarray(c, jnp.float32), (n,)) for c in coefs])
 
 
 def perturbed(params, keys: Sequence[jax.Array], coefs: Sequence[jax.Array], *, alpha: float = 0.35,
               alphas: Mapping[str, float] | None = None, where=None):  # fmt: skip
-    """θ*·(1 + α_b·Σ_i c_i·ε_i): eq. (2) with a mixture of draws (``α_b``: per block)."""
-    alpha_of = blocks.alpha_of(params, alphas or {}, alpha)
-    eps = combined_noise(params, keys, coefs, where=where, alpha_of=alpha_of)
-    return blocks.scaled(params, eps, alpha_of)
+    """θ*·(1 + α_b·Σ_i c_i·ε_i): eq. (2) with a mixture of draws (``α_b``: per block),
+    :func:`neural_art.lineage.network_from` with one coefficient per draw."""
+    return lineage.network_from(params, jnp.stack(list(keys)), _per_block(params, coefs), alpha=alpha,
+                                alphas=alphas, where=where)  # fmt: skip
 
 
 def toward(params, key: jax.Array, t: jax.Array, **kw):
@@ -214,7 +210,8 @@ def slerp_coefficients(t: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def mixed_noise(params, key_a: jax.Array, key_b: jax.Array, t: jax.Array, *, where=None):
     """``{path: ε(t)}`` for the selected leaves: cos(πt/2)·ε_a + sin(πt/2)·ε_b."""
-    return combined_noise(params, [key_a, key_b], slerp_coefficients(t), where=where)
+    return lineage.noise_from(params, jnp.stack([key_a, key_b]), _per_block(params, slerp_coefficients(t)),
+                              where=where)  # fmt: skip
 
 
 def between(params, key_a: jax.Array, key_b: jax.Array, t: jax.Array, **kw):
